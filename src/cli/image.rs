@@ -1,0 +1,369 @@
+//! `sign`, `verify` and `tree`: build stores from references, run the flows, print.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::json;
+
+use sigil::oci::auth::{self, Credentials};
+use sigil::oci::layout::LayoutStore;
+use sigil::oci::registry::{self, RegistryOptions, RegistryStore, Transport};
+use sigil::oci::{Backend, ManifestRef, StoreError};
+use sigil::payload::Annotations;
+use sigil::reference::{ImageRef, RegistryRef, Selector};
+use sigil::sign::{self, Recursion, SignError, SignOutcome, Subject};
+use sigil::verify::{self, Policy, Problem, Verdict, VerifyError};
+
+use super::exit::{ExitCode, Failure};
+use super::keyfiles;
+use super::{Output, RegistryArgs, SignArgs, TreeArgs, VerifyArgs};
+
+/// Everything needed to reach the stores of one command.
+struct Connector {
+    client: Option<Arc<oci_client::Client>>,
+    opts: RegistryOptions,
+    args: RegistryArgs,
+    creds: std::sync::Mutex<BTreeMap<String, Credentials>>,
+}
+
+impl Connector {
+    fn new(args: &RegistryArgs) -> Result<Self, Failure> {
+        let mut extra_ca_pem = Vec::new();
+        if let Some(p) = &args.registry_cacert {
+            let pem = std::fs::read(p).map_err(|e| {
+                Failure::new(ExitCode::Error, format!("cannot read --registry-cacert {}: {e}", p.display()), "pass a PEM CA certificate file")
+            })?;
+            extra_ca_pem.push(pem);
+        }
+        let transport = if args.allow_http_registry {
+            eprintln!("warning: --allow-http-registry: registry traffic may be plain HTTP, unauthenticated and readable on the network");
+            Transport::InsecureHttpAllowed
+        } else {
+            Transport::Https
+        };
+        let opts = RegistryOptions { transport, extra_ca_pem, timeout: Duration::from_secs(args.timeout) };
+        Ok(Connector { client: None, opts, args: args.clone(), creds: Default::default() })
+    }
+
+    fn credentials(&self, registry: &str) -> Result<Credentials, Failure> {
+        if let (Some(u), Some(p)) = (&self.args.registry_username, &self.args.registry_password) {
+            return Ok(Credentials::Basic { username: u.clone(), password: zeroize::Zeroizing::new(p.clone()) });
+        }
+        let mut cache = self.creds.lock().map_err(|_| Failure::new(ExitCode::Error, "internal lock poisoned", "report this bug"))?;
+        if let Some(c) = cache.get(registry) {
+            return Ok(c.clone());
+        }
+        let c = auth::from_docker_config(registry)
+            .map_err(|e| Failure::new(ExitCode::CouldNotCheck, e.to_string(), "fix the Docker config, or pass --registry-username/--registry-password"))?;
+        cache.insert(registry.to_owned(), c.clone());
+        Ok(c)
+    }
+
+    fn registry_store(&mut self, r: &RegistryRef) -> Result<Backend, Failure> {
+        let client = self.client.get_or_insert_with(|| registry::client(&self.opts)).clone();
+        let creds = self.credentials(r.registry())?;
+        Ok(Backend::Registry(RegistryStore::new(client, &creds, r.registry(), r.repository(), self.opts.timeout)))
+    }
+
+    /// The store for a `--signature-repository` value or the image's own.
+    fn signature_store(&mut self, repo: Option<&str>, image: &ImageRef) -> Result<Backend, Failure> {
+        let bad = |e: &dyn std::fmt::Display| {
+            Failure::new(ExitCode::Usage, format!("invalid signature repository: {e}"), "use [REGISTRY/]REPO or oci:PATH")
+        };
+        match repo {
+            None => self.image_store(image),
+            Some(s) => match ImageRef::parse(s).map_err(|e| bad(&e))? {
+                ImageRef::Registry(r) => self.registry_store(&r),
+                ImageRef::Layout(l) => LayoutStore::create(l.path()).map(Backend::Layout).map_err(|e| store_failure(&e)),
+            },
+        }
+    }
+
+    fn image_store(&mut self, image: &ImageRef) -> Result<Backend, Failure> {
+        match image {
+            ImageRef::Registry(r) => self.registry_store(r),
+            ImageRef::Layout(l) => LayoutStore::open(l.path())
+                .map(Backend::Layout)
+                .map_err(|e| Failure::new(ExitCode::ImageNotFound, e.to_string(), "check the oci: path; it must be an OCI image layout directory")),
+        }
+    }
+}
+
+fn store_failure(e: &StoreError) -> Failure {
+    let hint = match e {
+        StoreError::Auth(_) => "log in (docker login) or pass --registry-username/--registry-password",
+        StoreError::Timeout(_) => "check the registry is reachable, or raise --timeout",
+        StoreError::Transport(_) => "check the registry address and network; for a plain-HTTP registry pass --allow-http-registry",
+        StoreError::TooLarge { .. } => "the registry served more data than sigil accepts; it may be misbehaving",
+        _ => "check the registry or layout contents",
+    };
+    Failure::new(ExitCode::CouldNotCheck, e.to_string(), hint)
+}
+
+fn parse_image(s: &str) -> Result<ImageRef, Failure> {
+    ImageRef::parse(s).map_err(|e| Failure::new(ExitCode::Usage, format!("{s}: {e}"), "images are [REGISTRY/]REPO[:TAG][@sha256:DIGEST] or oci:PATH[:TAG|@DIGEST]"))
+}
+
+/// The manifest reference and payload subject for an image.
+fn subject_of(image: &ImageRef, store: &Backend) -> Result<Subject, Failure> {
+    match image {
+        ImageRef::Registry(r) => {
+            let reference = match r.selector() {
+                Selector::Tag(t) => ManifestRef::Tag(t.clone()),
+                Selector::Digest(d) | Selector::TagAndDigest(_, d) => ManifestRef::Digest(d.clone()),
+            };
+            Ok(Subject { reference, repository: r.name(), tag: r.selector().tag().map(str::to_owned) })
+        }
+        ImageRef::Layout(l) => {
+            let reference = match l.selector() {
+                Some(Selector::Tag(t)) => ManifestRef::Tag(t.clone()),
+                Some(Selector::Digest(d)) | Some(Selector::TagAndDigest(_, d)) => ManifestRef::Digest(d.clone()),
+                None => match store {
+                    // No tag given: the layout's only image, else "latest" (as skopeo does).
+                    Backend::Layout(s) => match s.image_entries().map_err(|e| store_failure(&e))?.as_slice() {
+                        [one] => ManifestRef::Digest(one.digest.clone()),
+                        _ => ManifestRef::Tag("latest".into()),
+                    },
+                    Backend::Registry(_) => ManifestRef::Tag("latest".into()),
+                },
+            };
+            Ok(Subject {
+                reference,
+                repository: format!("oci:{}", l.path().display()),
+                tag: l.selector().and_then(|s| s.tag()).map(str::to_owned),
+            })
+        }
+    }
+}
+
+fn annotations(pairs: &[(String, String)]) -> Annotations {
+    pairs.iter().cloned().collect()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(ExitCode::Error, format!("cannot start the async runtime: {e}"), "check system resources"))
+}
+
+struct Prepared {
+    display: String,
+    image_store: Backend,
+    sig_store: Backend,
+    subject: Subject,
+}
+
+fn prepare(conn: &mut Connector, images: &[String], sig_repo: Option<&str>) -> Result<Vec<Prepared>, Failure> {
+    images
+        .iter()
+        .map(|s| {
+            let image = parse_image(s)?;
+            let image_store = conn.image_store(&image)?;
+            let sig_store = conn.signature_store(sig_repo, &image)?;
+            let subject = subject_of(&image, &image_store)?;
+            Ok(Prepared { display: s.clone(), image_store, sig_store, subject })
+        })
+        .collect()
+}
+
+/// `sigil sign`.
+pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
+    let mut conn = Connector::new(&args.registry)?;
+    let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref())?;
+    let key = keyfiles::load_private_key(&args.key)?;
+    let ann = annotations(&args.annotations);
+    let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
+    let rt = runtime()?;
+    let (key, ann) = (&key, &ann);
+    let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
+        let r = sign::sign_image(&p.image_store, &p.sig_store, &p.subject, key, ann, recursion).await;
+        (p, r)
+    })));
+    let mut worst = ExitCode::Ok;
+    for (p, r) in results {
+        match r {
+            Ok(signed) => {
+                if let ManifestRef::Tag(t) = &p.subject.reference {
+                    if let Some(first) = signed.first() {
+                        eprintln!("note: {} (tag {t}) resolved to {}; the digest is what gets signed", p.display, first.digest);
+                    }
+                }
+                for s in &signed {
+                    let what = match s.outcome {
+                        SignOutcome::Added => "signed",
+                        SignOutcome::AlreadyPresent => "already signed with this signature; nothing added",
+                    };
+                    eprintln!("{}@{}: {what} -> {}", p.subject.repository, s.digest, s.signature_tag);
+                    match args.output {
+                        Output::Json => println!(
+                            "{}",
+                            json!({"image": p.display, "digest": s.digest, "signature": s.signature_tag, "signatureManifest": s.signature_manifest, "outcome": s.outcome})
+                        ),
+                        Output::Text => println!("{}@{} {}", p.subject.repository, s.digest, s.signature_tag),
+                    }
+                }
+            }
+            Err(e) => {
+                let f = sign_failure(&p.display, e);
+                eprintln!("{f}");
+                if f.code.severity() > worst.severity() {
+                    worst = f.code;
+                }
+            }
+        }
+    }
+    eprintln!("note: no transparency log entry was recorded (Rekor upload is not implemented yet); verify with --insecure-ignore-tlog=true in cosign");
+    Ok(worst)
+}
+
+fn sign_failure(display: &str, e: SignError) -> Failure {
+    match e {
+        SignError::ImageNotFound(what) => Failure::new(ExitCode::ImageNotFound, format!("{display}: image {what} not found"), "check the reference; push the image first"),
+        SignError::Store(s) => {
+            let f = store_failure(&s);
+            Failure { message: format!("{display}: {}", f.message), code: ExitCode::Error, ..f }
+        }
+        e @ SignError::Malformed { .. } => Failure::new(ExitCode::Error, format!("{display}: {e}"), "inspect it with `sigil tree`; sigil will not overwrite data it cannot read"),
+        e => Failure::new(ExitCode::Error, format!("{display}: {e}"), "see the message above"),
+    }
+}
+
+/// `sigil verify`.
+pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
+    let mut conn = Connector::new(&args.registry)?;
+    let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref())?;
+    let key = keyfiles::load_public_key(&args.key)?;
+    let ann = annotations(&args.annotations);
+    let policy = Policy { key: &key, annotations: &ann, max_blob_bytes: args.max_blob_size };
+    let rt = runtime()?;
+    let policy = &policy;
+    let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
+        let r = verify::verify_image(&p.image_store, &p.sig_store, &p.subject.reference, policy).await;
+        (p, r)
+    })));
+    let mut worst = ExitCode::Ok;
+    for (p, r) in results {
+        let code = report_verdict(p, r, &ann, args.output);
+        if code.severity() > worst.severity() {
+            worst = code;
+        }
+    }
+    Ok(worst)
+}
+
+fn report_verdict(p: &Prepared, r: Result<Verdict, VerifyError>, ann: &Annotations, output: Output) -> ExitCode {
+    eprintln!("Verification for {}:", p.display);
+    let rejected_lines = |rejected: &[verify::Examined]| {
+        for e in rejected {
+            match &e.problem {
+                Problem::Rejected(why) => eprintln!("  ✗ signature {} rejected: {why}", e.layer),
+                Problem::CouldNotCheck(why) => eprintln!("  ? signature {} could not be checked: {why}", e.layer),
+            }
+        }
+    };
+    match r {
+        Ok(Verdict::Verified { digest, signatures, rejected, unread }) => {
+            eprintln!("  ✓ image digest {digest}");
+            eprintln!("  ✓ signatures read from {}", p.sig_store_location());
+            eprintln!("  ✓ {} signature(s) verified over the exact payload bytes with the given public key", signatures.len());
+            eprintln!("  ✓ signed payload names this image digest");
+            if !ann.is_empty() {
+                eprintln!("  ✓ signed payload carries the required annotations");
+            }
+            rejected_lines(&rejected);
+            if unread > 0 {
+                eprintln!("  ! {unread} signature layer(s) past the first {} were not read", verify::MAX_SIGNATURES);
+            }
+            eprintln!("  ! no transparency-log check (key-based verification without Rekor)");
+            let payloads: Vec<serde_json::Value> = signatures.iter().map(|s| s.get().payload.to_json()).collect();
+            match output {
+                Output::Json => println!("{}", json!({"image": p.display, "digest": digest, "verified": true, "signatures": payloads})),
+                Output::Text => println!("{} {digest} verified ({} signature(s))", p.display, payloads.len()),
+            }
+            ExitCode::Ok
+        }
+        Ok(Verdict::NoSignatures { digest }) => {
+            eprintln!("  ✓ image digest {digest}");
+            eprintln!("  ✗ no signatures found in {}", p.sig_store_location());
+            eprintln!("  hint: sign the image first, or pass --signature-repository if signatures are stored elsewhere");
+            ExitCode::NoSignatures
+        }
+        Ok(Verdict::NoMatchingSignature { digest, rejected, unread }) => {
+            eprintln!("  ✓ image digest {digest}");
+            rejected_lines(&rejected);
+            if unread > 0 {
+                eprintln!("  ! {unread} signature layer(s) past the first {} were not read", verify::MAX_SIGNATURES);
+            }
+            eprintln!("  ✗ no signature matched: NOT VERIFIED");
+            eprintln!("  hint: check the public key and -a annotations match what the image was signed with");
+            ExitCode::NoMatchingSignature
+        }
+        Ok(Verdict::ImageNotFound) => {
+            eprintln!("  ✗ image not found: NOT VERIFIED");
+            eprintln!("  hint: check the reference and tag");
+            ExitCode::ImageNotFound
+        }
+        Err(e) => {
+            eprintln!("  ? could not check: {e}: NOT VERIFIED");
+            let hint = match &e {
+                VerifyError::Store(s) => store_failure(s).hint.unwrap_or_default(),
+                _ => "the registry holds data sigil cannot read; inspect it with `sigil tree`".into(),
+            };
+            eprintln!("  hint: {hint}");
+            ExitCode::CouldNotCheck
+        }
+    }
+}
+
+impl Prepared {
+    fn sig_store_location(&self) -> String {
+        use sigil::oci::Store;
+        self.sig_store.location()
+    }
+}
+
+/// `sigil tree`.
+pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
+    use sigil::oci::Store;
+    let mut conn = Connector::new(&args.registry)?;
+    let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), args.signature_repository.as_deref())?;
+    let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
+    let rt = runtime()?;
+    let res = rt.block_on(async {
+        let digest = verify::image_digest(&p.image_store, &p.subject.reference).await?;
+        match digest {
+            None => Ok(None),
+            Some(d) => sigil::inspect::attachments(&p.sig_store, &d).await.map(|a| Some((d, a))),
+        }
+    });
+    let (digest, attachments) = match res {
+        Ok(Some(x)) => x,
+        Ok(None) => return Err(Failure::new(ExitCode::ImageNotFound, format!("image {} not found", args.image), "check the reference and tag")),
+        Err(e) => return Err(store_failure(&e)),
+    };
+    match args.output {
+        Output::Json => println!("{}", json!({"image": args.image, "digest": digest, "attachments": attachments})),
+        Output::Text => {
+            println!("📦 {} ({digest})", args.image);
+            if attachments.is_empty() {
+                println!("   (nothing attached in {})", p.sig_store.location());
+            }
+            for a in &attachments {
+                let title = match a.kind {
+                    "sig" => "Signatures",
+                    "att" => "Attestations",
+                    _ => "SBOMs",
+                };
+                println!("└── 🔐 {title} for {digest}: {} ({}, {} bytes)", a.tag, a.manifest, a.size);
+                for l in &a.layers {
+                    println!("    └── 🍒 {} {} ({} bytes)", l.digest, l.media_type, l.size);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,183 @@
+//! The command-line shell: argument parsing, output and exit codes. No domain logic here.
+
+mod exit;
+mod image;
+mod keyfiles;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use exit::{ExitCode, Failure};
+
+use sigil::keys::KeyAlgorithm;
+
+/// sigil: sign and verify container images, compatible with cosign.
+#[derive(Parser, Debug)]
+#[command(name = "sigil", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate an encrypted key pair (P.key, P.pub) in cosign's format.
+    GenerateKeyPair(GenerateArgs),
+    /// Encrypt an existing unencrypted private key (PKCS#8 or SEC1 PEM) into cosign's format.
+    ImportKeyPair(ImportArgs),
+    /// Print the public key of a private key.
+    PublicKey(PublicKeyArgs),
+    /// Sign images: attach a cosign-compatible signature to each image digest.
+    Sign(SignArgs),
+    /// Verify the signatures attached to images.
+    Verify(VerifyArgs),
+    /// List what is attached to an image (signatures, attestations, SBOMs).
+    Tree(TreeArgs),
+}
+
+/// Output format for stdout.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Output {
+    /// JSON, one document per line (stable schema).
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    /// Key algorithm.
+    #[arg(long, value_enum, default_value = "ecdsa-p256")]
+    algorithm: KeyAlgorithm,
+    /// Prefix of the output files (P.key and P.pub).
+    #[arg(long, default_value = "sigil")]
+    output_key_prefix: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// Unencrypted private key PEM to import.
+    #[arg(long, short = 'k')]
+    key: PathBuf,
+    /// Prefix of the output files (P.key and P.pub).
+    #[arg(long, default_value = "import-sigil")]
+    output_key_prefix: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct PublicKeyArgs {
+    /// Private key: a file path or env://VAR.
+    #[arg(long)]
+    key: String,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    outfile: Option<PathBuf>,
+}
+
+/// Options for reaching registries.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct RegistryArgs {
+    /// Allow plain-HTTP registries (insecure: traffic and credentials are not protected).
+    #[arg(long)]
+    allow_http_registry: bool,
+    /// Extra CA certificate (PEM) to trust for registry TLS, besides the system roots.
+    #[arg(long)]
+    registry_cacert: Option<PathBuf>,
+    /// Registry user name (overrides the Docker config).
+    #[arg(long, requires = "registry_password")]
+    registry_username: Option<String>,
+    /// Registry password (prefer the SIGIL_REGISTRY_PASSWORD environment variable).
+    #[arg(long, env = "SIGIL_REGISTRY_PASSWORD", hide_env_values = true, requires = "registry_username")]
+    registry_password: Option<String>,
+    /// Deadline for each registry request, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+}
+
+#[derive(Args, Debug)]
+struct SignArgs {
+    /// Private key: a file path or env://VAR.
+    #[arg(long, short = 'k')]
+    key: String,
+    /// Annotation to include in the signed payload (key=value), repeatable.
+    #[arg(short = 'a', long = "annotations", value_parser = parse_annotation)]
+    annotations: Vec<(String, String)>,
+    /// On an image index, sign the index and every manifest it lists.
+    #[arg(long)]
+    recursive: bool,
+    /// Store signatures in this repository instead of the image's ([REGISTRY/]REPO or oci:PATH).
+    #[arg(long, env = "SIGIL_REPOSITORY")]
+    signature_repository: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Format of stdout.
+    #[arg(long, short = 'o', value_enum, default_value = "json")]
+    output: Output,
+    /// Images: [REGISTRY/]REPO[:TAG][@DIGEST] or oci:PATH[:TAG|@DIGEST].
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// Public key: a file path or env://VAR.
+    #[arg(long, short = 'k')]
+    key: String,
+    /// Annotation the signed payload must carry (key=value), repeatable.
+    #[arg(short = 'a', long = "annotations", value_parser = parse_annotation)]
+    annotations: Vec<(String, String)>,
+    /// Read signatures from this repository instead of the image's.
+    #[arg(long, env = "SIGIL_REPOSITORY")]
+    signature_repository: Option<String>,
+    /// Largest signature payload blob read, in bytes.
+    #[arg(long, default_value_t = sigil::verify::DEFAULT_MAX_BLOB_BYTES, value_parser = clap::value_parser!(u64).range(1..=(64 << 20)))]
+    max_blob_size: u64,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Format of stdout.
+    #[arg(long, short = 'o', value_enum, default_value = "json")]
+    output: Output,
+    /// Images: [REGISTRY/]REPO[:TAG][@DIGEST] or oci:PATH[:TAG|@DIGEST].
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct TreeArgs {
+    /// Look for attachments in this repository instead of the image's.
+    #[arg(long, env = "SIGIL_REPOSITORY")]
+    signature_repository: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Format of stdout.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: Output,
+    /// The image.
+    image: String,
+}
+
+fn parse_annotation(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("annotation {s:?} is not key=value")),
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::GenerateKeyPair(a) => keyfiles::generate(a.algorithm, &a.output_key_prefix, a.force),
+        Command::ImportKeyPair(a) => keyfiles::import(&a.key, &a.output_key_prefix, a.force),
+        Command::PublicKey(a) => keyfiles::public_key(&a.key, a.outfile.as_deref()),
+        Command::Sign(a) => image::sign(a),
+        Command::Verify(a) => image::verify(a),
+        Command::Tree(a) => image::tree(a),
+    }
+}

@@ -1,0 +1,19 @@
+//! sigil: sign and verify container images and their supply-chain attestations,
+//! byte-compatible with cosign.
+//!
+//! Layering (dependencies point down):
+//! - `cli` — argument parsing, output, exit codes (binary only).
+//! - [`sign`], [`verify`] — the flows, generic over [`oci::Store`].
+//! - pure core: [`digest`], [`reference`], [`payload`], [`keys`], [`oci::manifest`].
+//! - edges: [`oci::registry`], [`oci::layout`], [`oci::auth`].
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod digest;
+pub mod inspect;
+pub mod keys;
+pub mod oci;
+pub mod payload;
+pub mod reference;
+pub mod sign;
+pub mod verify;

@@ -1,0 +1,268 @@
+//! OCI manifests and indexes: parsed from bounded bytes, built for signatures.
+//!
+//! Pure: no I/O. Field order follows go-containerregistry (what cosign writes), so that
+//! manifests built here are laid out the way cosign's are.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// OCI image manifest media type.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index media type.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Docker schema 2 manifest.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker manifest list.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// OCI image config media type.
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// Media type of a simple-signing payload layer.
+pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// Layer annotation holding the base64 signature.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+
+/// Media types accepted when fetching manifests.
+pub const ACCEPTED_MANIFESTS: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
+
+/// Largest manifest read.
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// Most layers (or index entries) accepted in one manifest.
+pub const MAX_LAYERS: usize = 1000;
+
+/// A content descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descriptor {
+    /// Media type of the referenced content.
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Content digest.
+    pub digest: Digest,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Platform (index entries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<serde_json::Value>,
+}
+
+impl Descriptor {
+    /// Describes `bytes` with `media_type`.
+    pub fn of(media_type: &str, bytes: &[u8]) -> Self {
+        Descriptor {
+            media_type: media_type.to_owned(),
+            size: bytes.len() as u64,
+            digest: Digest::sha256(bytes),
+            annotations: None,
+            platform: None,
+        }
+    }
+
+    /// One annotation's value.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.as_ref()?.get(key).map(String::as_str)
+    }
+}
+
+/// An image manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageManifest {
+    /// Always 2.
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+    /// Media type, when present.
+    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The config blob.
+    pub config: Descriptor,
+    /// The layers.
+    pub layers: Vec<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// An image index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageIndex {
+    /// Always 2.
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+    /// Media type, when present.
+    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Entries.
+    pub manifests: Vec<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// A parsed manifest of either kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Manifest {
+    /// Single image.
+    Image(ImageManifest),
+    /// Multi-platform index.
+    Index(ImageIndex),
+}
+
+/// Why bytes are not an acceptable manifest.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// Over [`MAX_MANIFEST_BYTES`].
+    #[error("manifest is larger than {MAX_MANIFEST_BYTES} bytes")]
+    TooLarge,
+    /// Over [`MAX_LAYERS`] entries.
+    #[error("manifest has {0} layers or entries, over the limit of {MAX_LAYERS}")]
+    TooManyLayers(usize),
+    /// Not JSON or not the expected shape.
+    #[error("manifest is not valid JSON of the expected shape: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A schema or media type sigil does not read.
+    #[error("unsupported manifest (schemaVersion {schema}, mediaType {media_type:?})")]
+    Unsupported {
+        /// The schemaVersion field.
+        schema: u64,
+        /// The mediaType field.
+        media_type: Option<String>,
+    },
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u64,
+    #[serde(rename = "mediaType")]
+    media_type: Option<String>,
+    manifests: Option<serde::de::IgnoredAny>,
+}
+
+impl Manifest {
+    /// Parses manifest bytes, enforcing the size and layer bounds.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ManifestError> {
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(ManifestError::TooLarge);
+        }
+        let probe: Probe = serde_json::from_slice(bytes)?;
+        let unsupported = || ManifestError::Unsupported {
+            schema: probe.schema_version,
+            media_type: probe.media_type.clone(),
+        };
+        if probe.schema_version != 2 {
+            return Err(unsupported());
+        }
+        let is_index = match probe.media_type.as_deref() {
+            Some(OCI_INDEX) | Some(DOCKER_MANIFEST_LIST) => true,
+            Some(OCI_MANIFEST) | Some(DOCKER_MANIFEST) => false,
+            None => probe.manifests.is_some(),
+            Some(_) => return Err(unsupported()),
+        };
+        if is_index {
+            let idx: ImageIndex = serde_json::from_slice(bytes)?;
+            if idx.manifests.len() > MAX_LAYERS {
+                return Err(ManifestError::TooManyLayers(idx.manifests.len()));
+            }
+            Ok(Manifest::Index(idx))
+        } else {
+            let m: ImageManifest = serde_json::from_slice(bytes)?;
+            if m.layers.len() > MAX_LAYERS {
+                return Err(ManifestError::TooManyLayers(m.layers.len()));
+            }
+            Ok(Manifest::Image(m))
+        }
+    }
+
+    /// The media type to send with these bytes.
+    pub fn media_type(&self) -> &str {
+        match self {
+            Manifest::Image(m) => m.media_type.as_deref().unwrap_or(OCI_MANIFEST),
+            Manifest::Index(i) => i.media_type.as_deref().unwrap_or(OCI_INDEX),
+        }
+    }
+}
+
+/// The config blob cosign writes for a signature image (go-containerregistry's empty image
+/// with the payload layers appended): `rootfs.diff_ids` lists the layers' digests.
+pub fn signature_config(layers: &[Descriptor]) -> Vec<u8> {
+    let diff_ids: Vec<String> = layers.iter().map(|l| l.digest.to_string()).collect();
+    let history: Vec<serde_json::Value> =
+        layers.iter().map(|_| serde_json::json!({"created": "0001-01-01T00:00:00Z"})).collect();
+    // Key order is go-containerregistry's ConfigFile field order.
+    let mut s = String::from(r#"{"architecture":"","created":"0001-01-01T00:00:00Z","history":"#);
+    s.push_str(&serde_json::Value::from(history).to_string());
+    s.push_str(r#","os":"","rootfs":{"type":"layers","diff_ids":"#);
+    s.push_str(&serde_json::Value::from(diff_ids).to_string());
+    s.push_str(r#"},"config":{}}"#);
+    s.into_bytes()
+}
+
+/// A signature manifest holding `layers`, with its config.
+pub fn signature_manifest(layers: Vec<Descriptor>) -> (Vec<u8>, Vec<u8>) {
+    let config = signature_config(&layers);
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.to_owned()),
+        config: Descriptor::of(OCI_CONFIG, &config),
+        layers,
+        annotations: None,
+    };
+    // Serialising plain structs cannot fail.
+    let bytes = serde_json::to_vec(&manifest).unwrap_or_default();
+    (bytes, config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_image_and_index() {
+        let layer = Descriptor::of(SIMPLE_SIGNING, b"{}");
+        let (bytes, config) = signature_manifest(vec![layer.clone()]);
+        let Manifest::Image(m) = Manifest::parse(&bytes).unwrap() else { panic!("not an image") };
+        assert_eq!(m.layers, vec![layer]);
+        assert_eq!(m.config.digest, Digest::sha256(&config));
+        let idx = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","size":1,"digest":"{}"}}]}}"#,
+            Digest::sha256(b"x")
+        );
+        assert!(matches!(Manifest::parse(idx.as_bytes()).unwrap(), Manifest::Index(_)));
+    }
+
+    #[test]
+    fn rejects_bad_manifests() {
+        assert!(matches!(Manifest::parse(b"nope"), Err(ManifestError::Json(_))));
+        assert!(matches!(
+            Manifest::parse(br#"{"schemaVersion":1}"#),
+            Err(ManifestError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            Manifest::parse(br#"{"schemaVersion":2,"mediaType":"text/plain"}"#),
+            Err(ManifestError::Unsupported { .. })
+        ));
+        let big = vec![b' '; MAX_MANIFEST_BYTES + 1];
+        assert!(matches!(Manifest::parse(&big), Err(ManifestError::TooLarge)));
+        let layer = Descriptor::of(SIMPLE_SIGNING, b"{}");
+        let (bytes, _) = signature_manifest(vec![layer; MAX_LAYERS + 1]);
+        assert!(matches!(Manifest::parse(&bytes), Err(ManifestError::TooManyLayers(_))));
+    }
+
+    #[test]
+    fn config_layout() {
+        let layer = Descriptor::of(SIMPLE_SIGNING, b"{}");
+        let c = String::from_utf8(signature_config(&[layer.clone()])).unwrap();
+        assert_eq!(
+            c,
+            format!(
+                r#"{{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{{"created":"0001-01-01T00:00:00Z"}}],"os":"","rootfs":{{"type":"layers","diff_ids":["{}"]}},"config":{{}}}}"#,
+                layer.digest
+            )
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! Where images and their attachments live: a registry or a local OCI image layout.
+//!
+//! The signing and verification flows see only the [`Store`] trait: fetch a manifest by tag or
+//! digest, fetch a blob (bounded, digest-checked), push a blob, push a manifest under a tag.
+//! A store is bound to one repository. [`manifest`] is the pure data model.
+
+pub mod auth;
+pub mod layout;
+pub mod manifest;
+pub mod registry;
+
+use std::future::Future;
+
+use crate::digest::Digest;
+
+/// Tag suffix for signatures.
+pub const SIGNATURE_SUFFIX: &str = "sig";
+/// Tag suffix for attestations.
+pub const ATTESTATION_SUFFIX: &str = "att";
+/// Tag suffix for SBOMs.
+pub const SBOM_SUFFIX: &str = "sbom";
+
+/// cosign's tag for an attachment of `digest`: `sha256-<hex>.<suffix>`.
+pub fn attachment_tag(digest: &Digest, suffix: &str) -> String {
+    format!("{}.{suffix}", digest.tag_stem())
+}
+
+/// A manifest selector within a store's repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestRef {
+    /// By tag.
+    Tag(String),
+    /// By digest.
+    Digest(Digest),
+}
+
+impl std::fmt::Display for ManifestRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ManifestRef::Tag(t) => write!(f, ":{t}"),
+            ManifestRef::Digest(d) => write!(f, "@{d}"),
+        }
+    }
+}
+
+/// Manifest bytes as fetched, with their digest (always computed locally).
+#[derive(Debug, Clone)]
+pub struct RawManifest {
+    /// The bytes, at most [`manifest::MAX_MANIFEST_BYTES`].
+    pub bytes: Vec<u8>,
+    /// sha256 of `bytes`.
+    pub digest: Digest,
+}
+
+impl RawManifest {
+    /// Wraps bytes, computing the digest.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        let digest = Digest::sha256(&bytes);
+        RawManifest { bytes, digest }
+    }
+}
+
+/// Errors talking to a store. All of them mean "could not check".
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Network, TLS or protocol failure.
+    #[error("registry request failed: {0}")]
+    Transport(String),
+    /// Credentials refused or missing.
+    #[error("registry refused access: {0}")]
+    Auth(String),
+    /// The request did not finish in time.
+    #[error("registry request timed out after {0} s")]
+    Timeout(u64),
+    /// More bytes than allowed.
+    #[error("{what} is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// What was being read.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// Content does not hash to its digest.
+    #[error("content of {0} does not match its digest")]
+    DigestMismatch(Digest),
+    /// A blob that should exist does not.
+    #[error("blob {0} not found")]
+    BlobNotFound(Digest),
+    /// Local file-system problem (OCI layout).
+    #[error("{0}")]
+    Io(String),
+    /// A malformed layout or registry answer.
+    #[error("malformed data: {0}")]
+    Malformed(String),
+}
+
+/// One repository's worth of manifests and blobs.
+pub trait Store: Send + Sync {
+    /// Human-readable location (for messages).
+    fn location(&self) -> String;
+
+    /// Fetches a manifest; `Ok(None)` when the tag or digest is not there.
+    fn get_manifest(&self, r: &ManifestRef) -> impl Future<Output = Result<Option<RawManifest>, StoreError>> + Send;
+
+    /// Fetches a blob of at most `limit` bytes and checks its digest.
+    fn get_blob(&self, digest: &Digest, limit: u64) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
+
+    /// Stores a blob (no-op if present).
+    fn put_blob(&self, bytes: Vec<u8>) -> impl Future<Output = Result<Digest, StoreError>> + Send;
+
+    /// Stores a manifest under a tag (replacing what the tag pointed to) or by its digest.
+    fn put_manifest(&self, r: &ManifestRef, media_type: &str, bytes: Vec<u8>) -> impl Future<Output = Result<Digest, StoreError>> + Send;
+}
+
+/// Either kind of store, chosen at run time from an image reference.
+pub enum Backend {
+    /// A local OCI layout.
+    Layout(layout::LayoutStore),
+    /// A registry repository.
+    Registry(registry::RegistryStore),
+}
+
+impl Store for Backend {
+    fn location(&self) -> String {
+        match self {
+            Backend::Layout(s) => s.location(),
+            Backend::Registry(s) => s.location(),
+        }
+    }
+
+    async fn get_manifest(&self, r: &ManifestRef) -> Result<Option<RawManifest>, StoreError> {
+        match self {
+            Backend::Layout(s) => s.get_manifest(r).await,
+            Backend::Registry(s) => s.get_manifest(r).await,
+        }
+    }
+
+    async fn get_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>, StoreError> {
+        match self {
+            Backend::Layout(s) => s.get_blob(digest, limit).await,
+            Backend::Registry(s) => s.get_blob(digest, limit).await,
+        }
+    }
+
+    async fn put_blob(&self, bytes: Vec<u8>) -> Result<Digest, StoreError> {
+        match self {
+            Backend::Layout(s) => s.put_blob(bytes).await,
+            Backend::Registry(s) => s.put_blob(bytes).await,
+        }
+    }
+
+    async fn put_manifest(&self, r: &ManifestRef, media_type: &str, bytes: Vec<u8>) -> Result<Digest, StoreError> {
+        match self {
+            Backend::Layout(s) => s.put_manifest(r, media_type, bytes).await,
+            Backend::Registry(s) => s.put_manifest(r, media_type, bytes).await,
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Signing an image: resolve, build the simple-signing payload, sign, attach.
+//!
+//! The signature is stored the way cosign stores it: one layer per signature in the manifest
+//! tagged `sha256-<hex>.sig`. Appending keeps every signature already there and does not add
+//! an identical one twice. Generic over [`Store`], so the same flow serves registries and OCI
+//! layouts.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+
+use crate::digest::Digest;
+use crate::keys::PrivateKey;
+use crate::oci::manifest::{signature_manifest, Descriptor, Manifest, ManifestError, OCI_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use crate::oci::{attachment_tag, ManifestRef, Store, StoreError, SIGNATURE_SUFFIX};
+use crate::payload::{Annotations, SimpleSigning};
+
+/// What to sign in an image, and the identity to write into the payload.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// How the image is selected in its repository.
+    pub reference: ManifestRef,
+    /// `registry/repository` for registry images, the layout reference for layouts.
+    pub repository: String,
+    /// The tag the user named, if any (it goes into `docker-reference`).
+    pub tag: Option<String>,
+}
+
+impl Subject {
+    /// The `docker-reference` for `digest`: `repo:tag` when signed by tag (so that
+    /// containers/image's `matchRepoDigestOrExact` accepts pulls by that tag and by digest),
+    /// `repo@digest` otherwise.
+    pub fn docker_reference(&self, digest: &Digest) -> String {
+        match &self.tag {
+            Some(t) => format!("{}:{t}", self.repository),
+            None => format!("{}@{digest}", self.repository),
+        }
+    }
+}
+
+/// Whether to descend into an image index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recursion {
+    /// Sign only the named manifest.
+    TopOnly,
+    /// Sign an index and every manifest it lists.
+    IndexAndChildren,
+}
+
+/// The outcome for one signed digest.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Signed {
+    /// The manifest digest signed.
+    pub digest: Digest,
+    /// Where the signature manifest was written (`location:tag`).
+    pub signature_tag: String,
+    /// Digest of the new signature manifest.
+    pub signature_manifest: Digest,
+    /// Whether a new layer was added or an identical signature was already there.
+    pub outcome: SignOutcome,
+}
+
+/// Added or already present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignOutcome {
+    /// A new signature layer was appended.
+    Added,
+    /// The same signature was already attached; nothing changed.
+    AlreadyPresent,
+}
+
+/// Why signing failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The image is not there.
+    #[error("image {0} not found")]
+    ImageNotFound(String),
+    /// Registry or layout failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The image manifest or an existing signature manifest is malformed; nothing was written.
+    #[error("{what} is malformed ({source}); nothing was written")]
+    Malformed {
+        /// Which manifest.
+        what: String,
+        /// Why.
+        source: ManifestError,
+    },
+}
+
+/// Resolves the subject to a digest (and manifest), as the first step of signing.
+pub async fn resolve<S: Store>(store: &S, subject: &Subject) -> Result<(Digest, Manifest), SignError> {
+    let raw = store
+        .get_manifest(&subject.reference)
+        .await?
+        .ok_or_else(|| SignError::ImageNotFound(format!("{}{}", store.location(), subject.reference)))?;
+    let manifest = Manifest::parse(&raw.bytes)
+        .map_err(|source| SignError::Malformed { what: format!("image manifest {}", raw.digest), source })?;
+    Ok((raw.digest, manifest))
+}
+
+/// Signs the subject (and, for [`Recursion::IndexAndChildren`], every child of an index).
+pub async fn sign_image<S: Store, T: Store>(
+    image_store: &S,
+    sig_store: &T,
+    subject: &Subject,
+    key: &PrivateKey,
+    annotations: &Annotations,
+    recursion: Recursion,
+) -> Result<Vec<Signed>, SignError> {
+    let (digest, manifest) = resolve(image_store, subject).await?;
+    let mut targets = vec![(digest.clone(), subject.docker_reference(&digest))];
+    if let (Recursion::IndexAndChildren, Manifest::Index(idx)) = (recursion, &manifest) {
+        let child_subject = Subject { tag: None, ..subject.clone() };
+        for child in &idx.manifests {
+            targets.push((child.digest.clone(), child_subject.docker_reference(&child.digest)));
+        }
+    }
+    let mut out = Vec::with_capacity(targets.len());
+    for (d, docker_reference) in targets {
+        let payload = SimpleSigning::new(docker_reference, d.clone(), annotations).to_bytes();
+        let signature = key.sign(&payload);
+        out.push(attach_signature(sig_store, &d, payload, &signature).await?);
+    }
+    Ok(out)
+}
+
+/// Appends one signature layer to the signature manifest of `digest`.
+pub async fn attach_signature<T: Store>(
+    sig_store: &T,
+    digest: &Digest,
+    payload: Vec<u8>,
+    signature: &[u8],
+) -> Result<Signed, SignError> {
+    let tag = attachment_tag(digest, SIGNATURE_SUFFIX);
+    let mut layer = Descriptor::of(SIMPLE_SIGNING, &payload);
+    layer.annotations = Some([(SIGNATURE_ANNOTATION.to_owned(), B64.encode(signature))].into_iter().collect());
+
+    let existing = sig_store.get_manifest(&ManifestRef::Tag(tag.clone())).await?;
+    let mut layers = match &existing {
+        None => Vec::new(),
+        Some(raw) => match Manifest::parse(&raw.bytes) {
+            Ok(Manifest::Image(m)) => m.layers,
+            Ok(Manifest::Index(_)) => {
+                return Err(SignError::Malformed {
+                    what: format!("signature manifest {}:{tag}", sig_store.location()),
+                    source: ManifestError::Unsupported { schema: 2, media_type: Some("index".into()) },
+                })
+            }
+            Err(source) => {
+                return Err(SignError::Malformed { what: format!("signature manifest {}:{tag}", sig_store.location()), source })
+            }
+        },
+    };
+    let signature_tag = format!("{}:{tag}", sig_store.location());
+    if layers.contains(&layer) {
+        let digest_of_existing = existing.map(|r| r.digest).unwrap_or_else(|| Digest::sha256(b""));
+        return Ok(Signed {
+            digest: digest.clone(),
+            signature_tag,
+            signature_manifest: digest_of_existing,
+            outcome: SignOutcome::AlreadyPresent,
+        });
+    }
+    layers.push(layer);
+    sig_store.put_blob(payload).await?;
+    let (manifest, config) = signature_manifest(layers);
+    sig_store.put_blob(config).await?;
+    let signature_manifest = sig_store.put_manifest(&ManifestRef::Tag(tag), OCI_MANIFEST, manifest).await?;
+    Ok(Signed { digest: digest.clone(), signature_tag, signature_manifest, outcome: SignOutcome::Added })
+}

@@ -1,0 +1,299 @@
+//! Verifying image signatures. The only module that can build a [`Verified`] value.
+//!
+//! For each signature layer attached to an image: the signature is checked over the exact
+//! payload bytes first, and only then is the payload parsed; its manifest digest must equal
+//! the image digest and its annotations must include the required ones. An image passes when
+//! at least one signature passes. Any error while checking means "not verified".
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use futures_util::future::join_all;
+
+use crate::digest::Digest;
+use crate::keys::{PublicKey, SignatureError};
+use crate::oci::manifest::{Descriptor, Manifest, ManifestError, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use crate::oci::{attachment_tag, ManifestRef, Store, StoreError, SIGNATURE_SUFFIX};
+use crate::payload::{Annotations, SimpleSigning};
+
+/// Most signature layers examined per image.
+pub const MAX_SIGNATURES: usize = 100;
+/// Default cap on a signature payload blob.
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 1 << 20;
+
+/// A value that passed verification. Only this module constructs it.
+#[derive(Debug, Clone)]
+pub struct Verified<T>(T);
+
+impl<T> Verified<T> {
+    /// The verified value.
+    pub fn get(&self) -> &T {
+        &self.0
+    }
+}
+
+/// A signature that verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedSignature {
+    /// The payload, parsed after its signature verified.
+    pub payload: SimpleSigning,
+    /// The payload blob digest (the layer digest).
+    pub layer: Digest,
+}
+
+/// What to require of a signature.
+pub struct Policy<'a> {
+    /// The public key signatures must verify with.
+    pub key: &'a PublicKey,
+    /// Annotations that must be present in the payload.
+    pub annotations: &'a Annotations,
+    /// Largest payload blob read.
+    pub max_blob_bytes: u64,
+}
+
+/// Why one signature was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The layer is not a simple-signing payload.
+    #[error("layer media type is {0:?}, not a simple-signing payload")]
+    NotSimpleSigning(String),
+    /// No `dev.cosignproject.cosign/signature` annotation.
+    #[error("layer has no {SIGNATURE_ANNOTATION} annotation")]
+    MissingSignature,
+    /// The annotation is not base64.
+    #[error("signature annotation is not valid base64")]
+    SignatureNotBase64,
+    /// Signature check failed.
+    #[error("{0}")]
+    Signature(SignatureError),
+    /// The signed payload is not a simple-signing document.
+    #[error("signed payload is invalid: {0}")]
+    Payload(String),
+    /// The payload names another image.
+    #[error("payload is for {payload}, not for this image ({image})")]
+    DigestMismatch {
+        /// Digest in the payload.
+        payload: Digest,
+        /// The image's digest.
+        image: Digest,
+    },
+    /// A required annotation is missing or different.
+    #[error("payload annotations do not include the required -a values")]
+    AnnotationMismatch,
+}
+
+/// One signature that was examined, with what became of it.
+#[derive(Debug, Clone)]
+pub struct Examined {
+    /// The layer's digest.
+    pub layer: Digest,
+    /// Rejected (why), or could not be checked (why).
+    pub problem: Problem,
+}
+
+/// What went wrong with one signature.
+#[derive(Debug, Clone)]
+pub enum Problem {
+    /// Verification said no.
+    Rejected(Rejection),
+    /// Its payload could not be fetched.
+    CouldNotCheck(String),
+}
+
+/// The result of verifying one image.
+#[derive(Debug)]
+pub enum Verdict {
+    /// At least one signature passed.
+    Verified {
+        /// The image digest.
+        digest: Digest,
+        /// The signatures that passed.
+        signatures: Vec<Verified<VerifiedSignature>>,
+        /// The ones that did not.
+        rejected: Vec<Examined>,
+        /// Layers past [`MAX_SIGNATURES`] that were not read.
+        unread: usize,
+    },
+    /// No signature manifest, or an empty one.
+    NoSignatures {
+        /// The image digest.
+        digest: Digest,
+    },
+    /// Signatures exist; none passed.
+    NoMatchingSignature {
+        /// The image digest.
+        digest: Digest,
+        /// Every signature examined, with its problem.
+        rejected: Vec<Examined>,
+        /// Layers past [`MAX_SIGNATURES`] that were not read.
+        unread: usize,
+    },
+    /// The image (tag) does not exist.
+    ImageNotFound,
+}
+
+/// Could not check at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// Registry or layout failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The signature manifest is malformed.
+    #[error("signature manifest is malformed: {0}")]
+    MalformedSignatureManifest(ManifestError),
+    /// Some signatures could not be fetched and none that could be fetched passed.
+    #[error("could not check {count} signature(s): {first}")]
+    Incomplete {
+        /// How many.
+        count: usize,
+        /// The first error.
+        first: String,
+    },
+}
+
+/// Resolves the image digest: from the reference, or by fetching the tag's manifest.
+pub async fn image_digest<S: Store>(store: &S, r: &ManifestRef) -> Result<Option<Digest>, StoreError> {
+    match r {
+        ManifestRef::Digest(d) => Ok(Some(d.clone())),
+        ManifestRef::Tag(_) => Ok(store.get_manifest(r).await?.map(|m| m.digest)),
+    }
+}
+
+/// Verifies the signatures attached to the image selected by `r`.
+pub async fn verify_image<S: Store, T: Store>(
+    image_store: &S,
+    sig_store: &T,
+    r: &ManifestRef,
+    policy: &Policy<'_>,
+) -> Result<Verdict, VerifyError> {
+    let Some(digest) = image_digest(image_store, r).await? else {
+        return Ok(Verdict::ImageNotFound);
+    };
+    verify_digest(sig_store, &digest, policy).await
+}
+
+/// Verifies the signatures attached to `digest`.
+pub async fn verify_digest<T: Store>(sig_store: &T, digest: &Digest, policy: &Policy<'_>) -> Result<Verdict, VerifyError> {
+    let tag = attachment_tag(digest, SIGNATURE_SUFFIX);
+    let Some(raw) = sig_store.get_manifest(&ManifestRef::Tag(tag)).await? else {
+        return Ok(Verdict::NoSignatures { digest: digest.clone() });
+    };
+    let layers = match Manifest::parse(&raw.bytes) {
+        Ok(Manifest::Image(m)) => m.layers,
+        Ok(Manifest::Index(_)) => {
+            return Err(VerifyError::MalformedSignatureManifest(ManifestError::Unsupported {
+                schema: 2,
+                media_type: Some("an index where an image manifest was expected".into()),
+            }))
+        }
+        Err(e) => return Err(VerifyError::MalformedSignatureManifest(e)),
+    };
+    if layers.is_empty() {
+        return Ok(Verdict::NoSignatures { digest: digest.clone() });
+    }
+    let unread = layers.len().saturating_sub(MAX_SIGNATURES);
+    let results = join_all(layers.iter().take(MAX_SIGNATURES).map(|l| check_layer(sig_store, l, digest, policy))).await;
+    let mut signatures = Vec::new();
+    let mut rejected = Vec::new();
+    for (layer, res) in layers.iter().zip(results) {
+        match res {
+            Ok(v) => signatures.push(Verified(v)),
+            Err(problem) => rejected.push(Examined { layer: layer.digest.clone(), problem }),
+        }
+    }
+    if !signatures.is_empty() {
+        return Ok(Verdict::Verified { digest: digest.clone(), signatures, rejected, unread });
+    }
+    let errors: Vec<&String> = rejected
+        .iter()
+        .filter_map(|e| match &e.problem {
+            Problem::CouldNotCheck(s) => Some(s),
+            Problem::Rejected(_) => None,
+        })
+        .collect();
+    if let Some(first) = errors.first() {
+        return Err(VerifyError::Incomplete { count: errors.len(), first: (*first).clone() });
+    }
+    Ok(Verdict::NoMatchingSignature { digest: digest.clone(), rejected, unread })
+}
+
+async fn check_layer<T: Store>(
+    store: &T,
+    layer: &Descriptor,
+    image: &Digest,
+    policy: &Policy<'_>,
+) -> Result<VerifiedSignature, Problem> {
+    let reject = |r| Err(Problem::Rejected(r));
+    if layer.media_type != SIMPLE_SIGNING {
+        return reject(Rejection::NotSimpleSigning(layer.media_type.clone()));
+    }
+    let Some(sig_b64) = layer.annotation(SIGNATURE_ANNOTATION) else {
+        return reject(Rejection::MissingSignature);
+    };
+    let Ok(signature) = B64.decode(sig_b64.trim().as_bytes()) else {
+        return reject(Rejection::SignatureNotBase64);
+    };
+    if layer.size > policy.max_blob_bytes {
+        return Err(Problem::CouldNotCheck(format!(
+            "payload blob {} is {} bytes, over the limit of {} (raise --max-blob-size to read it)",
+            layer.digest, layer.size, policy.max_blob_bytes
+        )));
+    }
+    let payload = store
+        .get_blob(&layer.digest, policy.max_blob_bytes)
+        .await
+        .map_err(|e| Problem::CouldNotCheck(format!("payload blob {}: {e}", layer.digest)))?;
+    check_payload(&payload, &signature, image, policy).map_err(Problem::Rejected).map(|p| VerifiedSignature {
+        payload: p,
+        layer: layer.digest.clone(),
+    })
+}
+
+/// The pure part: signature over the exact bytes, then payload contents.
+pub fn check_payload(payload: &[u8], signature: &[u8], image: &Digest, policy: &Policy<'_>) -> Result<SimpleSigning, Rejection> {
+    policy.key.verify(payload, signature).map_err(Rejection::Signature)?;
+    let parsed = SimpleSigning::parse(payload).map_err(|e| Rejection::Payload(e.to_string()))?;
+    if parsed.manifest_digest != *image {
+        return Err(Rejection::DigestMismatch { payload: parsed.manifest_digest, image: image.clone() });
+    }
+    if !parsed.has_annotations(policy.annotations) {
+        return Err(Rejection::AnnotationMismatch);
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeyAlgorithm, PrivateKey};
+
+    #[test]
+    fn pure_checks() {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+        let pubkey = key.public_key();
+        let image = Digest::sha256(b"image");
+        let mut ann = Annotations::new();
+        ann.insert("env".into(), "prod".into());
+        let payload = SimpleSigning::new("r:t".into(), image.clone(), &ann).to_bytes();
+        let sig = key.sign(&payload);
+        let none = Annotations::new();
+        let policy = Policy { key: &pubkey, annotations: &none, max_blob_bytes: DEFAULT_MAX_BLOB_BYTES };
+        assert!(check_payload(&payload, &sig, &image, &policy).is_ok());
+        let policy_ann = Policy { annotations: &ann, ..policy };
+        assert!(check_payload(&payload, &sig, &image, &policy_ann).is_ok());
+        let other = Digest::sha256(b"other");
+        assert!(matches!(check_payload(&payload, &sig, &other, &policy_ann), Err(Rejection::DigestMismatch { .. })));
+        let mut flipped = sig.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(matches!(check_payload(&payload, &flipped, &image, &policy_ann), Err(Rejection::Signature(_))));
+        let mut changed = payload.clone();
+        changed[5] ^= 1;
+        assert!(matches!(check_payload(&changed, &sig, &image, &policy_ann), Err(Rejection::Signature(_))));
+        let mut want = Annotations::new();
+        want.insert("env".into(), "dev".into());
+        let policy_want = Policy { annotations: &want, ..policy_ann };
+        assert_eq!(check_payload(&payload, &sig, &image, &policy_want).unwrap_err(), Rejection::AnnotationMismatch);
+    }
+}
