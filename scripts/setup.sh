@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs what sigil's tests and demo need, idempotently:
+#  - Debian's docker-registry (CNCF distribution), with apt;
+#  - cosign from Debian's next suite, downloaded with a private apt configuration whose mirror
+#    is read from this machine's own apt sources, unpacked into .tools/cosign (nothing else
+#    system-wide).
+# Prints the cosign path on success.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+tools="$here/.tools"
+cosign_bin="$tools/cosign/usr/bin/cosign"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_update_once() {
+  if [ "$apt_updated" = 0 ]; then sudo_if_needed apt-get update -qq >/dev/null; apt_updated=1; fi
+}
+
+if ! command -v docker-registry >/dev/null 2>&1 && [ ! -x /usr/bin/docker-registry ]; then
+  log "installing docker-registry (apt)"
+  apt_update_once
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
+fi
+
+# The mirror: the first Debian archive URI in this machine's apt sources (deb822 or one-line).
+mirror_uri() {
+  local f uri=""
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    uri=$(awk '/^URIs:/{for(i=2;i<=NF;i++) if ($i !~ /security/) {print $i; exit}}' "$f")
+    [ -n "$uri" ] && { echo "$uri"; return; }
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    uri=$(awk '$1=="deb" {for(i=2;i<=NF;i++) if ($i ~ /^(https?|file|mirror\+):/ && $i !~ /security/) {print $i; exit}}' "$f")
+    [ -n "$uri" ] && { echo "$uri"; return; }
+  done
+}
+
+next_suite() {
+  . /etc/os-release
+  case "${VERSION_CODENAME:-}" in
+    bullseye) echo bookworm ;;
+    bookworm) echo trixie ;;
+    trixie) echo forky ;;
+    *) echo testing ;;
+  esac
+}
+
+if [ ! -x "$cosign_bin" ]; then
+  uri=$(mirror_uri)
+  [ -n "$uri" ] || { log "cannot find a Debian mirror in /etc/apt/sources*"; exit 1; }
+  suite=$(next_suite)
+  log "fetching cosign from Debian $suite via $uri"
+  aptdir="$tools/apt"
+  mkdir -p "$aptdir"/{lists/partial,cache/archives/partial,etc/sources.list.d,etc/preferences.d,etc/apt.conf.d}
+  : > "$aptdir/etc/sources.list"
+  cat > "$aptdir/etc/sources.list.d/next.sources" <<SRC
+Types: deb
+URIs: $uri
+Suites: $suite
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  opts=(-o "Dir::Etc=$aptdir/etc" -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache"
+        -o "Dir::State::status=/dev/null" -o "Debug::NoLocking=1" -o "APT::Architecture=$(dpkg --print-architecture)")
+  apt-get "${opts[@]}" update -qq >/dev/null
+  (cd "$aptdir" && rm -f cosign_*.deb && apt-get "${opts[@]}" download -qq cosign >/dev/null)
+  deb=$(ls "$aptdir"/cosign_*.deb | head -n1)
+  rm -rf "$tools/cosign"
+  dpkg-deb -x "$deb" "$tools/cosign"
+fi
+"$cosign_bin" version >/dev/null 2>&1 || { log "cosign at $cosign_bin does not run"; exit 1; }
+echo "$cosign_bin"

@@ -1,0 +1,223 @@
+//! Test harness: a real registry (Debian's docker-registry) on a free loopback port with a
+//! temporary storage folder, started and stopped here; small images built in-process; and
+//! helpers to run the sigil and cosign binaries.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sigil::digest::Digest;
+use sigil::oci::layout::LayoutStore;
+use sigil::oci::manifest::{Descriptor, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
+use sigil::oci::registry::{self, RegistryOptions, RegistryStore, Transport};
+use sigil::oci::{auth::Credentials, Backend, ManifestRef, Store};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A docker-registry process serving on 127.0.0.1:port; killed on drop.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    _storage: tempfile::TempDir,
+    pub log: PathBuf,
+}
+
+fn registry_binary() -> PathBuf {
+    for p in ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("docker-registry is not installed: run scripts/setup.sh (apt package docker-registry)");
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    l.local_addr().expect("local addr").port()
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        for _attempt in 0..5 {
+            let storage = tempfile::tempdir().expect("tempdir");
+            let port = free_port();
+            let config = storage.path().join("config.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                    storage.path().join("data").display()
+                ),
+            )
+            .expect("write registry config");
+            let log = storage.path().join("registry.log");
+            let logf = std::fs::File::create(&log).expect("log file");
+            let child = Command::new(registry_binary())
+                .arg("serve")
+                .arg(&config)
+                .stdout(Stdio::from(logf.try_clone().expect("clone log")))
+                .stderr(Stdio::from(logf))
+                .spawn()
+                .expect("start docker-registry");
+            let mut reg = Registry { child, port, _storage: storage, log };
+            if reg.wait_ready(Duration::from_secs(15)) {
+                return reg;
+            }
+            // Port taken in the meantime, or a slow start: drop (kills it) and try another.
+        }
+        panic!("docker-registry did not start");
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+                let mut buf = [0u8; 64];
+                if let Ok(n) = s.read(&mut buf) {
+                    if buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200") {
+                        return true;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A store for `repo` on this registry.
+    pub fn store(&self, repo: &str) -> Backend {
+        let opts = RegistryOptions { transport: Transport::InsecureHttpAllowed, ..Default::default() };
+        Backend::Registry(RegistryStore::new(registry::client(&opts), &Credentials::Anonymous, &self.host(), repo, Duration::from_secs(30)))
+    }
+
+    /// Number of HTTP requests in the access log so far.
+    pub fn request_count(&self) -> usize {
+        std::fs::read_to_string(&self.log).map(|s| s.lines().filter(|l| l.contains("\"GET ") || l.contains("\"HEAD ") || l.contains("\"PUT ") || l.contains("\"POST ") || l.contains("\"PATCH ")).count()).unwrap_or(0)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+/// Pushes a small single-platform image (config + one layer) and tags it. Returns its digest.
+pub async fn push_image<S: Store>(store: &S, tag: Option<&str>, seed: &str, arch: &str) -> Digest {
+    let layer = format!("layer contents {seed}").into_bytes();
+    let layer_desc = Descriptor::of("application/vnd.oci.image.layer.v1.tar", &layer);
+    let config = format!(
+        r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}},"config":{{}}}}"#,
+        layer_desc.digest
+    )
+    .into_bytes();
+    let config_desc = Descriptor::of(OCI_CONFIG, &config);
+    store.put_blob(layer).await.expect("push layer");
+    store.put_blob(config).await.expect("push config");
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config_desc, "layers": [layer_desc]
+    }))
+    .expect("json");
+    let r = match tag {
+        Some(t) => ManifestRef::Tag(t.to_owned()),
+        None => ManifestRef::Digest(Digest::sha256(&manifest)),
+    };
+    store.put_manifest(&r, OCI_MANIFEST, manifest).await.expect("push manifest")
+}
+
+/// Pushes a two-platform index (amd64, arm64) under `tag`. Returns (index, [children]).
+pub async fn push_index<S: Store>(store: &S, tag: &str, seed: &str) -> (Digest, Vec<Digest>) {
+    let mut children = Vec::new();
+    let mut entries = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let d = push_image(store, None, &format!("{seed}-{arch}"), arch).await;
+        let raw = store.get_manifest(&ManifestRef::Digest(d.clone())).await.expect("get").expect("present");
+        let mut desc = Descriptor::of(OCI_MANIFEST, &raw.bytes);
+        desc.platform = Some(serde_json::json!({"architecture": arch, "os": "linux"}));
+        entries.push(desc);
+        children.push(d);
+    }
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})).expect("json");
+    let d = store.put_manifest(&ManifestRef::Tag(tag.to_owned()), OCI_INDEX, index).await.expect("push index");
+    (d, children)
+}
+
+/// A fresh OCI layout with one image tagged `tag`.
+pub fn layout_with_image(dir: &Path, tag: &str, seed: &str) -> Digest {
+    let store = LayoutStore::create(dir).expect("create layout");
+    rt().block_on(push_image(&store, Some(tag), seed, "amd64"))
+}
+
+pub fn sigil_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sigil"))
+}
+
+pub fn cosign_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/cosign/usr/bin/cosign");
+    assert!(p.exists(), "cosign is not installed at {}: run scripts/setup.sh", p.display());
+    p
+}
+
+/// Runs sigil with the test password in the environment, in `cwd`.
+pub fn sigil(cwd: &Path, args: &[&str]) -> Output {
+    sigil_env(cwd, args, &[("SIGIL_PASSWORD", PASSWORD)])
+}
+
+pub fn sigil_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(sigil_bin());
+    c.current_dir(cwd).args(args).env_remove("SIGIL_PASSWORD").env_remove("COSIGN_PASSWORD").env_remove("SIGIL_REPOSITORY").env("DOCKER_CONFIG", cwd.join(".docker-none"));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.stdin(Stdio::null()).output().expect("run sigil")
+}
+
+/// Runs cosign offline: no TUF, no tlog, password from the environment.
+pub fn cosign(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(cosign_bin())
+        .current_dir(cwd)
+        .args(args)
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .env("TUF_ROOT", cwd.join(".sigstore-none"))
+        .env("SIGSTORE_NO_CACHE", "1")
+        .env("DOCKER_CONFIG", cwd.join(".docker-none"))
+        .env("HOME", cwd)
+        .env_remove("COSIGN_REPOSITORY")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cosign")
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[track_caller]
+pub fn assert_code(o: &Output, want: i32) {
+    assert_eq!(code(o), want, "exit code\nstdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
+}

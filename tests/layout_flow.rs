@@ -1,0 +1,184 @@
+//! End-to-end CLI flows on a local OCI image layout (no registry at all).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn setup() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sigil(dir.path(), &["generate-key-pair"]);
+    assert_code(&out, 0);
+    layout_with_image(&dir.path().join("img"), "v1", "one");
+    (dir, "oci:img:v1".to_string())
+}
+
+#[test]
+fn generate_sign_verify_tree() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    let mode = std::fs::metadata(d.join("sigil.key")).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    let key = std::fs::read_to_string(d.join("sigil.key")).unwrap();
+    assert!(key.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"));
+
+    let out = sigil(d, &["sign", "--key", "sigil.key", "-a", "env=prod", &image]);
+    assert_code(&out, 0);
+    assert!(stderr(&out).contains("the digest is what gets signed"), "{}", stderr(&out));
+
+    let out = sigil(d, &["verify", "--key", "sigil.pub", &image]);
+    assert_code(&out, 0);
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["signatures"][0]["critical"]["type"], "cosign container image signature");
+    assert_eq!(v["signatures"][0]["optional"]["env"], "prod");
+    assert_eq!(v["signatures"][0]["critical"]["image"]["docker-manifest-digest"], v["digest"]);
+
+    // Required annotations must be present.
+    let out = sigil(d, &["verify", "--key", "sigil.pub", "-a", "env=prod", &image]);
+    assert_code(&out, 0);
+    let out = sigil(d, &["verify", "--key", "sigil.pub", "-a", "env=dev", &image]);
+    assert_code(&out, 12);
+    assert!(stdout(&out).is_empty());
+
+    let out = sigil(d, &["tree", "-o", "json", &image]);
+    assert_code(&out, 0);
+    let t: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(t["attachments"][0]["kind"], "sig");
+    assert_eq!(t["attachments"][0]["layers"].as_array().unwrap().len(), 1);
+    let out = sigil(d, &["tree", &image]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("Signatures"));
+}
+
+#[test]
+fn appending_keeps_signatures_and_skips_identical() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    let out = sigil(d, &["generate-key-pair", "--algorithm", "ed25519", "--output-key-prefix", "ed"]);
+    assert_code(&out, 0);
+    assert_code(&sigil(d, &["sign", "--key", "sigil.key", &image]), 0);
+    // ECDSA here is deterministic (RFC 6979): the same key and payload give the same layer.
+    let again = sigil(d, &["sign", "--key", "sigil.key", &image]);
+    assert_code(&again, 0);
+    assert!(stderr(&again).contains("nothing added"), "{}", stderr(&again));
+    assert_code(&sigil(d, &["sign", "--key", "ed.key", &image]), 0);
+    let out = sigil(d, &["tree", "-o", "json", &image]);
+    let t: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(t["attachments"][0]["layers"].as_array().unwrap().len(), 2);
+    assert_code(&sigil(d, &["verify", "--key", "sigil.pub", &image]), 0);
+    assert_code(&sigil(d, &["verify", "--key", "ed.pub", &image]), 0);
+}
+
+#[test]
+fn verification_says_no() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    // No signatures yet.
+    let out = sigil(d, &["verify", "--key", "sigil.pub", &image]);
+    assert_code(&out, 10);
+    assert!(stdout(&out).is_empty());
+    assert_code(&sigil(d, &["sign", "--key", "sigil.key", &image]), 0);
+    // Another key.
+    assert_code(&sigil(d, &["generate-key-pair", "--output-key-prefix", "other"]), 0);
+    let out = sigil(d, &["verify", "--key", "other.pub", &image]);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("signature does not match"), "{}", stderr(&out));
+    // Missing image tag.
+    let out = sigil(d, &["verify", "--key", "sigil.pub", "oci:img:nope"]);
+    assert_code(&out, 11);
+    // A signature copied onto another digest is rejected (payload names the first image).
+    let img = d.join("img");
+    let store = sigil::oci::layout::LayoutStore::open(&img).unwrap();
+    let second = rt().block_on(push_image(&store, Some("v2"), "two", "amd64"));
+    let first_sig = std::fs::read_to_string(img.join("index.json")).unwrap();
+    let idx: Value = serde_json::from_str(&first_sig).unwrap();
+    let sig_entry = idx["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().ends_with(".sig")).unwrap().clone();
+    let mut copied = sig_entry.clone();
+    copied["annotations"]["org.opencontainers.image.ref.name"] = Value::String(format!("{}.sig", second.tag_stem()));
+    let mut idx2 = idx.clone();
+    idx2["manifests"].as_array_mut().unwrap().push(copied);
+    std::fs::write(img.join("index.json"), serde_json::to_vec(&idx2).unwrap()).unwrap();
+    let out = sigil(d, &["verify", "--key", "sigil.pub", "oci:img:v2"]);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("not for this image"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_keys_and_passwords() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    let out = sigil_env(d, &["sign", "--key", "sigil.key", &image], &[("SIGIL_PASSWORD", "wrong")]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("wrong password"), "{}", stderr(&out));
+    // COSIGN_PASSWORD is the fallback.
+    let out = sigil_env(d, &["sign", "--key", "sigil.key", &image], &[("COSIGN_PASSWORD", PASSWORD)]);
+    assert_code(&out, 0);
+    // No password source and no terminal: a clear error, not a hang.
+    let out = sigil_env(d, &["sign", "--key", "sigil.key", &image], &[]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("SIGIL_PASSWORD"), "{}", stderr(&out));
+
+    let key = std::fs::read_to_string(d.join("sigil.key")).unwrap();
+    std::fs::write(d.join("trunc.key"), &key[..key.len() / 2]).unwrap();
+    let out = sigil(d, &["sign", "--key", "trunc.key", &image]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("truncated"), "{}", stderr(&out));
+
+    std::fs::write(d.join("garbage.key"), b"\x00\x01garbage").unwrap();
+    assert_code(&sigil(d, &["sign", "--key", "garbage.key", &image]), 1);
+
+    // Refuse to overwrite without --force.
+    let out = sigil(d, &["generate-key-pair"]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("--force"));
+    assert_eq!(std::fs::read_to_string(d.join("sigil.key")).unwrap(), key);
+    assert_code(&sigil(d, &["generate-key-pair", "--force"]), 0);
+
+    // A private key where a public key is expected.
+    let out = sigil(d, &["verify", "--key", "sigil.key", &image]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains(".pub"), "{}", stderr(&out));
+
+    // env:// keys.
+    let pubkey = std::fs::read_to_string(d.join("sigil.pub")).unwrap();
+    let out = sigil_env(d, &["verify", "--key", "env://PUBKEY", &image], &[("PUBKEY", &pubkey)]);
+    // Fresh key pair: the image carries only signatures by the earlier key.
+    assert_code(&out, 12);
+}
+
+#[test]
+fn import_and_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+    let sk = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    std::fs::write(d.join("plain.pem"), sk.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes()).unwrap();
+    assert_code(&sigil(d, &["import-key-pair", "--key", "plain.pem", "--output-key-prefix", "imp"]), 0);
+    let out = sigil(d, &["public-key", "--key", "imp.key"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), std::fs::read_to_string(d.join("imp.pub")).unwrap());
+}
+
+#[test]
+fn malformed_attachments_are_could_not_check() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    assert_code(&sigil(d, &["sign", "--key", "sigil.key", &image]), 0);
+    let img = d.join("img");
+    let idx: Value = serde_json::from_slice(&std::fs::read(img.join("index.json")).unwrap()).unwrap();
+    let sig = idx["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().ends_with(".sig")).unwrap();
+    let sig_digest = sig["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let blob = img.join("blobs/sha256").join(&sig_digest);
+    let original = std::fs::read(&blob).unwrap();
+    // Signature manifest replaced by non-JSON (and its digest no longer matches).
+    std::fs::write(&blob, b"not json").unwrap();
+    let out = sigil(d, &["verify", "--key", "sigil.pub", &image]);
+    assert_code(&out, 14);
+    std::fs::write(&blob, &original).unwrap();
+    // Payload blob over the cap.
+    let out = sigil(d, &["verify", "--key", "sigil.pub", "--max-blob-size", "10", &image]);
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("--max-blob-size"), "{}", stderr(&out));
+    assert_code(&sigil(d, &["verify", "--key", "sigil.pub", &image]), 0);
+}

@@ -1,0 +1,132 @@
+//! CLI flows against a real registry (Debian's docker-registry on a random loopback port).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use sigil::oci::{ManifestRef, Store};
+
+fn keys(d: &std::path::Path) {
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+}
+
+#[test]
+fn sign_verify_tree_on_registry() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    keys(d);
+    let store = reg.store("app/one");
+    let digest = rt().block_on(push_image(&store, Some("v1"), "one", "amd64"));
+    let image = format!("{}/app/one:v1", reg.host());
+    let out = sigil(d, &["sign", "--allow-http-registry", "--key", "sigil.key", &image]);
+    assert_code(&out, 0);
+    let signed: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(signed["digest"], digest.to_string());
+
+    // docker-reference is repo:tag, so containers/image's matchRepoDigestOrExact accepts it.
+    let sig = rt().block_on(store.get_manifest(&ManifestRef::Tag(format!("{}.sig", digest.tag_stem())))).unwrap().unwrap();
+    let m: Value = serde_json::from_slice(&sig.bytes).unwrap();
+    let layer = m["layers"][0]["digest"].as_str().unwrap();
+    let payload = rt().block_on(store.get_blob(&sigil::digest::Digest::parse(layer).unwrap(), 1 << 20)).unwrap();
+    let p: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(p["critical"]["identity"]["docker-reference"], image);
+    assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(m["config"]["mediaType"], "application/vnd.oci.image.config.v1+json");
+
+    let out = sigil(d, &["verify", "--allow-http-registry", "--key", "sigil.pub", &image]);
+    assert_code(&out, 0);
+    let by_digest = format!("{}/app/one@{digest}", reg.host());
+    assert_code(&sigil(d, &["verify", "--allow-http-registry", "--key", "sigil.pub", &by_digest]), 0);
+    let out = sigil(d, &["tree", "--allow-http-registry", "-o", "json", &image]);
+    assert_code(&out, 0);
+    let t: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(t["digest"], digest.to_string());
+    assert_eq!(t["attachments"][0]["layers"][0]["mediaType"], "application/vnd.dev.cosign.simplesigning.v1+json");
+}
+
+#[test]
+fn many_images_recursive_and_signature_repository() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    keys(d);
+    let mut images = Vec::new();
+    for i in 0..5 {
+        let repo = format!("many/img{i}");
+        rt().block_on(push_image(&reg.store(&repo), Some("latest"), &format!("m{i}"), "amd64"));
+        images.push(format!("{}/{repo}", reg.host()));
+    }
+    let mut args = vec!["sign", "--allow-http-registry", "--key", "sigil.key"];
+    args.extend(images.iter().map(String::as_str));
+    assert_code(&sigil(d, &args), 0);
+    let mut args = vec!["verify", "--allow-http-registry", "--key", "sigil.pub"];
+    args.extend(images.iter().map(String::as_str));
+    let out = sigil(d, &args);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).lines().count(), 5);
+
+    // Index, recursive: index and both children get signatures.
+    let (idx, children) = rt().block_on(push_index(&reg.store("multi/arch"), "v1", "idx"));
+    let image = format!("{}/multi/arch:v1", reg.host());
+    let out = sigil(d, &["sign", "--allow-http-registry", "--recursive", "--key", "sigil.key", &image]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).lines().count(), 3);
+    for c in children.iter().chain(std::iter::once(&idx)) {
+        let r = format!("{}/multi/arch@{c}", reg.host());
+        assert_code(&sigil(d, &["verify", "--allow-http-registry", "--key", "sigil.pub", &r]), 0);
+    }
+
+    // Signatures elsewhere.
+    rt().block_on(push_image(&reg.store("elsewhere/app"), Some("v1"), "else", "amd64"));
+    let image = format!("{}/elsewhere/app:v1", reg.host());
+    let sigrepo = format!("{}/elsewhere/sigs", reg.host());
+    assert_code(&sigil(d, &["sign", "--allow-http-registry", "--signature-repository", &sigrepo, "--key", "sigil.key", &image]), 0);
+    assert_code(&sigil(d, &["verify", "--allow-http-registry", "--key", "sigil.pub", &image]), 10);
+    assert_code(&sigil_env(d, &["verify", "--allow-http-registry", "--key", "sigil.pub", &image], &[("SIGIL_REPOSITORY", &sigrepo)]), 0);
+}
+
+#[test]
+fn unreachable_missing_and_oversized() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    keys(d);
+    // Nothing listens on this port once the probe listener is dropped.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let gone = format!("127.0.0.1:{port}/x/y:v1");
+    let out = sigil(d, &["verify", "--allow-http-registry", "--timeout", "5", "--key", "sigil.pub", &gone]);
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("could not check"), "{}", stderr(&out));
+    let out = sigil(d, &["sign", "--allow-http-registry", "--timeout", "5", "--key", "sigil.key", &gone]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("hint:"), "{}", stderr(&out));
+
+    // Missing image.
+    let missing = format!("{}/x/missing:v1", reg.host());
+    assert_code(&sigil(d, &["sign", "--allow-http-registry", "--key", "sigil.key", &missing]), 11);
+    assert_code(&sigil(d, &["verify", "--allow-http-registry", "--key", "sigil.pub", &missing]), 11);
+
+    // HTTPS required by default: a plain-HTTP registry is refused without the flag.
+    let store = reg.store("x/app");
+    let digest = rt().block_on(push_image(&store, Some("v1"), "x", "amd64"));
+    let image = format!("{}/x/app:v1", reg.host());
+    let out = sigil(d, &["verify", "--timeout", "5", "--key", "sigil.pub", &image]);
+    assert_code(&out, 14);
+
+    // A signature manifest with more than 1000 layers is refused, clearly.
+    let layer = sigil::oci::manifest::Descriptor::of(sigil::oci::manifest::SIMPLE_SIGNING, b"{}");
+    let (big, config) = sigil::oci::manifest::signature_manifest(vec![layer; 1001]);
+    rt().block_on(async {
+        store.put_blob(b"{}".to_vec()).await.unwrap();
+        store.put_blob(config).await.unwrap();
+        store.put_manifest(&ManifestRef::Tag(format!("{}.sig", digest.tag_stem())), sigil::oci::manifest::OCI_MANIFEST, big).await.unwrap();
+    });
+    let out = sigil(d, &["verify", "--allow-http-registry", "--key", "sigil.pub", &image]);
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("over the limit of 1000"), "{}", stderr(&out));
+    // Signing refuses to rewrite a signature manifest it cannot read, and loses nothing.
+    let out = sigil(d, &["sign", "--allow-http-registry", "--key", "sigil.key", &image]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("nothing was written"), "{}", stderr(&out));
+}
