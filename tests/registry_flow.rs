@@ -130,3 +130,21 @@ fn unreachable_missing_and_oversized() {
     assert_code(&out, 1);
     assert!(stderr(&out).contains("nothing was written"), "{}", stderr(&out));
 }
+
+#[test]
+fn verification_request_count() {
+    // Fewer requests than cosign's 4 for a tagged image with one signature: the tag's
+    // manifest, the signature manifest, the payload blob.
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    keys(d);
+    rt().block_on(push_image(&reg.store("count/app"), Some("v1"), "count", "amd64"));
+    let image = format!("{}/count/app:v1", reg.host());
+    assert_code(&sigil(d, &["sign", "--allow-http-registry", "--key", "sigil.key", &image]), 0);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let before = reg.request_count();
+    assert_code(&sigil(d, &["verify", "--allow-http-registry", "--key", "sigil.pub", &image]), 0);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(reg.request_count() - before, 3, "requests for one verification");
+}

@@ -1,7 +1,6 @@
 //! `sign`, `verify` and `tree`: build stores from references, run the flows, print.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -22,7 +21,7 @@ use super::{Output, RegistryArgs, SignArgs, TreeArgs, VerifyArgs};
 
 /// Everything needed to reach the stores of one command.
 struct Connector {
-    client: Option<Arc<oci_client::Client>>,
+    conn: Option<registry::Connection>,
     opts: RegistryOptions,
     args: RegistryArgs,
     creds: std::sync::Mutex<BTreeMap<String, Credentials>>,
@@ -44,7 +43,7 @@ impl Connector {
             Transport::Https
         };
         let opts = RegistryOptions { transport, extra_ca_pem, timeout: Duration::from_secs(args.timeout) };
-        Ok(Connector { client: None, opts, args: args.clone(), creds: Default::default() })
+        Ok(Connector { conn: None, opts, args: args.clone(), creds: Default::default() })
     }
 
     fn credentials(&self, registry: &str) -> Result<Credentials, Failure> {
@@ -62,9 +61,16 @@ impl Connector {
     }
 
     fn registry_store(&mut self, r: &RegistryRef) -> Result<Backend, Failure> {
-        let client = self.client.get_or_insert_with(|| registry::client(&self.opts)).clone();
+        let conn = match &self.conn {
+            Some(c) => c.clone(),
+            None => {
+                let c = registry::Connection::new(&self.opts).map_err(|e| store_failure(&e))?;
+                self.conn = Some(c.clone());
+                c
+            }
+        };
         let creds = self.credentials(r.registry())?;
-        Ok(Backend::Registry(RegistryStore::new(client, &creds, r.registry(), r.repository(), self.opts.timeout)))
+        Ok(Backend::Registry(RegistryStore::new(conn, &creds, r.registry(), r.repository(), self.opts.timeout)))
     }
 
     /// The store for a `--signature-repository` value or the image's own.

@@ -1,8 +1,14 @@
-//! A repository in an OCI distribution registry as a [`Store`], through `oci-client`.
+//! A repository in an OCI distribution registry as a [`Store`].
 //!
-//! Every request runs under a deadline. Blobs are streamed and cut off at the caller's limit;
-//! manifests are checked against [`MAX_MANIFEST_BYTES`] after the read (oci-client reads
-//! manifest bodies whole: the deadline bounds that read; see docs/dependencies.md).
+//! Writes (blob uploads, manifest pushes) and token negotiation go through `oci-client`.
+//! Reads are plain GETs on the same HTTP stack (reqwest with rustls), for two reasons measured
+//! in docs/dependencies.md: oci-client pings `/v2/` before every request when a registry
+//! needs no token (it does not cache "no auth needed"), doubling the request count, and it
+//! reads manifest bodies whole. Here a read is tried as is; only a 401 triggers the token
+//! dance (once per repository), and every body is streamed and cut off at its limit.
+//!
+//! Every request runs under a deadline. Credentials are only attached to requests for the
+//! store's own registry; reqwest drops `Authorization` on a redirect to another host.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +16,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 
 use super::auth::Credentials;
 use super::manifest::{ACCEPTED_MANIFESTS, MAX_MANIFEST_BYTES};
@@ -45,8 +50,42 @@ impl Default for RegistryOptions {
     }
 }
 
-/// Builds the shared HTTP client.
-pub fn client(opts: &RegistryOptions) -> Arc<Client> {
+/// The HTTP clients shared by all stores of one command.
+#[derive(Clone)]
+pub struct Connection {
+    oci: Arc<Client>,
+    http: reqwest::Client,
+    scheme: &'static str,
+}
+
+impl Connection {
+    /// Builds the clients for `opts`.
+    pub fn new(opts: &RegistryOptions) -> Result<Self, StoreError> {
+        let mut b = reqwest::Client::builder()
+            .read_timeout(opts.timeout)
+            .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("sigil/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::limited(5));
+        let mut extra = Vec::new();
+        for pem in &opts.extra_ca_pem {
+            extra.extend(
+                reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| StoreError::Transport(format!("--registry-cacert: {e}")))?,
+            );
+        }
+        if !extra.is_empty() {
+            b = b.tls_certs_merge(extra);
+        }
+        let http = b.build().map_err(|e| StoreError::Transport(format!("cannot build the HTTP client: {e}")))?;
+        let scheme = match opts.transport {
+            Transport::Https => "https",
+            Transport::InsecureHttpAllowed => "http",
+        };
+        Ok(Connection { oci: oci_client(opts), http, scheme })
+    }
+}
+
+fn oci_client(opts: &RegistryOptions) -> Arc<Client> {
     let config = ClientConfig {
         protocol: match opts.transport {
             Transport::Https => ClientProtocol::Https,
@@ -69,23 +108,40 @@ pub fn client(opts: &RegistryOptions) -> Arc<Client> {
     Arc::new(Client::new(config))
 }
 
+/// The `Authorization` header for reads, negotiated at most once per store.
+#[derive(Clone)]
+enum ReadAuth {
+    /// The registry asked for nothing.
+    None,
+    /// A header value (bearer token or basic credentials).
+    Header(String),
+}
+
 /// One repository in one registry.
 pub struct RegistryStore {
-    client: Arc<Client>,
+    conn: Connection,
     auth: RegistryAuth,
     registry: String,
     repository: String,
     timeout: Duration,
+    read_auth: tokio::sync::RwLock<Option<ReadAuth>>,
 }
 
 impl RegistryStore {
     /// A store for `registry/repository`.
-    pub fn new(client: Arc<Client>, creds: &Credentials, registry: &str, repository: &str, timeout: Duration) -> Self {
+    pub fn new(conn: Connection, creds: &Credentials, registry: &str, repository: &str, timeout: Duration) -> Self {
         let auth = match creds {
             Credentials::Anonymous => RegistryAuth::Anonymous,
             Credentials::Basic { username, password } => RegistryAuth::Basic(username.clone(), password.to_string()),
         };
-        RegistryStore { client, auth, registry: registry.to_owned(), repository: repository.to_owned(), timeout }
+        RegistryStore {
+            conn,
+            auth,
+            registry: registry.to_owned(),
+            repository: repository.to_owned(),
+            timeout,
+            read_auth: tokio::sync::RwLock::new(None),
+        }
     }
 
     fn reference(&self, r: &ManifestRef) -> Reference {
@@ -108,18 +164,83 @@ impl RegistryStore {
     /// Registers this store's credentials for its registry; oci-client fetches tokens on
     /// demand and never attaches them to requests for another host.
     async fn ensure_auth(&self, r: &Reference) {
-        self.client.store_auth_if_needed(r.resolve_registry(), &self.auth).await;
+        self.conn.oci.store_auth_if_needed(r.resolve_registry(), &self.auth).await;
     }
-}
 
-fn is_not_found(e: &OciDistributionError) -> bool {
-    match e {
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|x| {
-            matches!(x.code, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::BlobUnknown)
-        }),
-        OciDistributionError::ServerError { code, .. } => *code == 404,
-        OciDistributionError::ImageManifestNotFoundError(_) => true,
-        _ => false,
+    /// Negotiates read credentials after a 401: a bearer token through oci-client's challenge
+    /// handling, else basic credentials, else none.
+    async fn negotiate(&self, r: &ManifestRef) -> Result<ReadAuth, StoreError> {
+        let reference = self.reference(r);
+        let token = self.deadline(self.conn.oci.auth(&reference, &self.auth, RegistryOperation::Pull)).await?;
+        let auth = match (token, &self.auth) {
+            (Some(t), _) => ReadAuth::Header(format!("Bearer {t}")),
+            (None, RegistryAuth::Basic(u, p)) => {
+                use base64::Engine as _;
+                ReadAuth::Header(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))))
+            }
+            (None, _) => ReadAuth::None,
+        };
+        *self.read_auth.write().await = Some(auth.clone());
+        Ok(auth)
+    }
+
+    /// GET `/v2/<repo>/<path>`, bounded by `limit` bytes and the deadline; `Ok(None)` on 404.
+    async fn read(
+        &self,
+        r: &ManifestRef,
+        path: &str,
+        accept: Option<&str>,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let host = self.reference(r).resolve_registry().to_owned();
+        let url = format!("{}://{}/v2/{}/{}", self.conn.scheme, host, self.repository, path);
+        let known = self.read_auth.read().await.clone();
+        let mut auth = known.clone().unwrap_or(ReadAuth::None);
+        for attempt in 0..2 {
+            let mut req = self.conn.http.get(&url);
+            if let Some(a) = accept {
+                req = req.header(reqwest::header::ACCEPT, a);
+            }
+            if let ReadAuth::Header(h) = &auth {
+                req = req.header(reqwest::header::AUTHORIZATION, h);
+            }
+            let fut = async {
+                let resp = req.send().await.map_err(|e| map_error(e.into()))?;
+                let status = resp.status();
+                if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::NOT_FOUND {
+                    return Ok(Err(status));
+                }
+                if !status.is_success() {
+                    return Err(StoreError::Transport(format!("{url}: HTTP {status}")));
+                }
+                if resp.content_length().is_some_and(|n| n > limit) {
+                    return Err(StoreError::TooLarge { what, limit });
+                }
+                let mut body = Vec::new();
+                let mut stream = resp.bytes_stream();
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| map_error(e.into()))?;
+                    if (body.len() + chunk.len()) as u64 > limit {
+                        return Err(StoreError::TooLarge { what, limit });
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(Ok(body))
+            };
+            let res = tokio::time::timeout(self.timeout, fut)
+                .await
+                .map_err(|_| StoreError::Timeout(self.timeout.as_secs()))??;
+            match res {
+                Ok(body) => return Ok(Some(body)),
+                Err(reqwest::StatusCode::NOT_FOUND) => return Ok(None),
+                Err(_) if attempt == 0 && known.is_none() => auth = self.negotiate(r).await?,
+                Err(status) => {
+                    return Err(StoreError::Auth(format!("{url}: HTTP {status} with the credentials available")))
+                }
+            }
+        }
+        Err(StoreError::Auth(format!("{url}: access refused")))
     }
 }
 
@@ -153,23 +274,15 @@ impl Store for RegistryStore {
     }
 
     async fn get_manifest(&self, r: &ManifestRef) -> Result<Option<RawManifest>, StoreError> {
-        let reference = self.reference(r);
-        self.ensure_auth(&reference).await;
-        let res = tokio::time::timeout(
-            self.timeout,
-            self.client.pull_manifest_raw(&reference, &self.auth, ACCEPTED_MANIFESTS),
-        )
-        .await
-        .map_err(|_| StoreError::Timeout(self.timeout.as_secs()))?;
-        let (body, _) = match res {
-            Ok(x) => x,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(map_error(e)),
+        let path = match r {
+            ManifestRef::Tag(t) => format!("manifests/{t}"),
+            ManifestRef::Digest(d) => format!("manifests/{d}"),
         };
-        if body.len() > MAX_MANIFEST_BYTES {
-            return Err(StoreError::TooLarge { what: "manifest", limit: MAX_MANIFEST_BYTES as u64 });
-        }
-        let raw = RawManifest::new(body.to_vec());
+        let accept = ACCEPTED_MANIFESTS.join(", ");
+        let Some(body) = self.read(r, &path, Some(&accept), MAX_MANIFEST_BYTES as u64, "manifest").await? else {
+            return Ok(None);
+        };
+        let raw = RawManifest::new(body);
         if let ManifestRef::Digest(d) = r {
             if !d.matches(&raw.bytes) {
                 return Err(StoreError::DigestMismatch(d.clone()));
@@ -179,32 +292,11 @@ impl Store for RegistryStore {
     }
 
     async fn get_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>, StoreError> {
-        let reference = self.reference(&ManifestRef::Digest(digest.clone()));
-        self.ensure_auth(&reference).await;
-        let desc = OciDescriptor { digest: digest.to_string(), ..Default::default() };
-        let fut = async {
-            let stream = match self.client.pull_blob_stream(&reference, &desc).await {
-                Ok(s) => s,
-                Err(e) if is_not_found(&e) => return Err(StoreError::BlobNotFound(digest.clone())),
-                Err(e) => return Err(map_error(e)),
-            };
-            if stream.content_length.is_some_and(|n| n > limit) {
-                return Err(StoreError::TooLarge { what: "blob", limit });
-            }
-            let mut out = Vec::new();
-            let mut s = stream.stream;
-            while let Some(chunk) = s.next().await {
-                let chunk = chunk.map_err(|e| StoreError::Transport(e.to_string()))?;
-                if (out.len() + chunk.len()) as u64 > limit {
-                    return Err(StoreError::TooLarge { what: "blob", limit });
-                }
-                out.extend_from_slice(&chunk);
-            }
-            Ok(out)
-        };
-        let out = tokio::time::timeout(self.timeout, fut)
-            .await
-            .map_err(|_| StoreError::Timeout(self.timeout.as_secs()))??;
+        let r = ManifestRef::Digest(digest.clone());
+        let out = self
+            .read(&r, &format!("blobs/{digest}"), None, limit, "blob")
+            .await?
+            .ok_or_else(|| StoreError::BlobNotFound(digest.clone()))?;
         if !digest.matches(&out) {
             return Err(StoreError::DigestMismatch(digest.clone()));
         }
@@ -215,7 +307,7 @@ impl Store for RegistryStore {
         let d = Digest::sha256(&bytes);
         let reference = self.reference(&ManifestRef::Digest(d.clone()));
         self.ensure_auth(&reference).await;
-        self.deadline(self.client.push_blob(&reference, bytes, &d.to_string())).await?;
+        self.deadline(self.conn.oci.push_blob(&reference, bytes, &d.to_string())).await?;
         Ok(d)
     }
 
@@ -224,7 +316,7 @@ impl Store for RegistryStore {
         let reference = self.reference(r);
         self.ensure_auth(&reference).await;
         let ct = media_type.parse().map_err(|_| StoreError::Malformed(format!("media type {media_type:?}")))?;
-        self.deadline(self.client.push_manifest_raw(&reference, bytes, ct)).await?;
+        self.deadline(self.conn.oci.push_manifest_raw(&reference, bytes, ct)).await?;
         Ok(d)
     }
 }

@@ -99,7 +99,7 @@ impl Registry {
     /// A store for `repo` on this registry.
     pub fn store(&self, repo: &str) -> Backend {
         let opts = RegistryOptions { transport: Transport::InsecureHttpAllowed, ..Default::default() };
-        Backend::Registry(RegistryStore::new(registry::client(&opts), &Credentials::Anonymous, &self.host(), repo, Duration::from_secs(30)))
+        Backend::Registry(RegistryStore::new(registry::Connection::new(&opts).expect("connection"), &Credentials::Anonymous, &self.host(), repo, Duration::from_secs(30)))
     }
 
     /// Number of HTTP requests in the access log so far.
