@@ -423,7 +423,14 @@ impl PublicKey {
             }
             PublicKey::Ed25519(k) => {
                 let sig = ed25519_dalek::Signature::from_slice(signature).map_err(|_| SignatureError::Malformed)?;
-                k.verify_strict(message, &sig).map_err(|_| SignatureError::Mismatch)
+                // cosign up to 2.5 signs pure Ed25519; later releases sign Ed25519ph (SHA-512
+                // prehash, empty context). Both are accepted, as cosign's verifier does.
+                k.verify_strict(message, &sig)
+                    .or_else(|_| {
+                        use sha2::Digest as _;
+                        k.verify_prehashed_strict(sha2::Sha512::new().chain_update(message), None, &sig)
+                    })
+                    .map_err(|_| SignatureError::Mismatch)
             }
         }
     }
@@ -516,6 +523,16 @@ mod tests {
             let pubpem = k.public_key().to_pem().unwrap();
             assert_eq!(PublicKey::from_pem(pubpem.as_bytes()).unwrap(), k.public_key());
         }
+    }
+
+    #[test]
+    fn ed25519ph_signatures_verify_too() {
+        use sha2::Digest as _;
+        let PrivateKey::Ed25519(k) = PrivateKey::generate(KeyAlgorithm::Ed25519) else { unreachable!() };
+        let ph = k.sign_prehashed(sha2::Sha512::new().chain_update(b"payload"), None).unwrap();
+        let public = PublicKey::Ed25519(k.verifying_key());
+        public.verify(b"payload", &ph.to_bytes()).unwrap();
+        assert_eq!(public.verify(b"other", &ph.to_bytes()), Err(SignatureError::Mismatch));
     }
 
     #[test]
