@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod digest;
+pub mod fuzzing;
 pub mod inspect;
 pub mod keys;
 pub mod oci;

@@ -149,8 +149,8 @@ fn annotations(pairs: &[(String, String)]) -> Annotations {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the work is I/O-bound, and not spawning workers saves start-up time.
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::new(ExitCode::Error, format!("cannot start the async runtime: {e}"), "check system resources"))

@@ -53,9 +53,39 @@ impl Default for RegistryOptions {
 /// The HTTP clients shared by all stores of one command.
 #[derive(Clone)]
 pub struct Connection {
-    oci: Arc<Client>,
+    /// Built on first use: reads that need no token never touch it.
+    oci: Arc<std::sync::OnceLock<Client>>,
+    opts: Arc<RegistryOptions>,
+    roots: Arc<Vec<Vec<u8>>>,
     http: reqwest::Client,
     scheme: &'static str,
+}
+
+/// Where Linux distributions keep the system CA bundle (the list Go's crypto/x509 reads).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The system CA bundle (`SSL_CERT_FILE`, else the first well-known file), read once. Reading
+/// the one bundle instead of every file in /etc/ssl/certs is what keeps start-up fast.
+fn system_bundle() -> Option<Vec<u8>> {
+    let env = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let candidates = env.into_iter().chain(SYSTEM_BUNDLES.iter().map(std::path::PathBuf::from));
+    for path in candidates {
+        if let Ok(meta) = std::fs::metadata(&path) {
+            if meta.is_file() && meta.len() <= 16 << 20 {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    return Some(bytes);
+                }
+            }
+        }
+    }
+    None
 }
 
 impl Connection {
@@ -66,46 +96,83 @@ impl Connection {
             .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("sigil/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::limited(5));
-        let mut extra = Vec::new();
-        for pem in &opts.extra_ca_pem {
-            extra.extend(
-                reqwest::Certificate::from_pem_bundle(pem)
-                    .map_err(|e| StoreError::Transport(format!("--registry-cacert: {e}")))?,
-            );
+        // Trust: the system bundle plus --registry-cacert. Without a bundle file, reqwest's
+        // platform verifier (which reads the whole certificate directory) is the fallback.
+        let system = system_bundle();
+        let mut pems: Vec<Vec<u8>> = system.into_iter().collect();
+        let bundle_found = !pems.is_empty();
+        pems.extend(opts.extra_ca_pem.iter().cloned());
+        let mut certs = Vec::new();
+        for (i, pem) in pems.iter().enumerate() {
+            let parsed = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                let what = if bundle_found && i == 0 { "system CA bundle" } else { "--registry-cacert" };
+                StoreError::Transport(format!("{what}: {e}"))
+            })?;
+            certs.extend(parsed);
         }
-        if !extra.is_empty() {
-            b = b.tls_certs_merge(extra);
-        }
+        b = if bundle_found { b.tls_certs_only(certs) } else { b.tls_certs_merge(certs) };
         let http = b.build().map_err(|e| StoreError::Transport(format!("cannot build the HTTP client: {e}")))?;
         let scheme = match opts.transport {
             Transport::Https => "https",
             Transport::InsecureHttpAllowed => "http",
         };
-        Ok(Connection { oci: oci_client(opts), http, scheme })
+        let roots = if bundle_found { pems } else { Vec::new() };
+        Ok(Connection {
+            oci: Arc::new(std::sync::OnceLock::new()),
+            opts: Arc::new(opts.clone()),
+            roots: Arc::new(roots),
+            http,
+            scheme,
+        })
+    }
+
+    fn oci(&self) -> &Client {
+        self.oci.get_or_init(|| oci_client(&self.opts, &self.roots))
     }
 }
 
-fn oci_client(opts: &RegistryOptions) -> Arc<Client> {
+fn oci_client(opts: &RegistryOptions, roots: &[Vec<u8>]) -> Client {
     let config = ClientConfig {
         protocol: match opts.transport {
             Transport::Https => ClientProtocol::Https,
             Transport::InsecureHttpAllowed => ClientProtocol::Http,
         },
-        extra_root_certificates: opts
-            .extra_ca_pem
-            .iter()
-            .map(|pem| oci_client::client::Certificate {
-                encoding: oci_client::client::CertificateEncoding::Pem,
-                data: pem.clone(),
-            })
-            .collect(),
+        // Same trust as the read client: the system bundle and extra CAs only, when found.
+        tls_certs_only: roots.iter().flat_map(|pem| split_pem(pem)).collect(),
+        extra_root_certificates: if roots.is_empty() {
+            opts.extra_ca_pem.iter().flat_map(|pem| split_pem(pem)).collect()
+        } else {
+            Vec::new()
+        },
         read_timeout: Some(opts.timeout),
         connect_timeout: Some(opts.timeout.min(Duration::from_secs(10))),
         use_monolithic_push: true,
         user_agent: concat!("sigil/", env!("CARGO_PKG_VERSION")),
         ..Default::default()
     };
-    Arc::new(Client::new(config))
+    Client::new(config)
+}
+
+/// oci-client takes one certificate per entry: split a PEM bundle into its certificates.
+fn split_pem(bundle: &[u8]) -> Vec<oci_client::client::Certificate> {
+    let text = String::from_utf8_lossy(bundle);
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN CERTIFICATE-----") {
+            cur.clear();
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if line.starts_with("-----END CERTIFICATE-----") {
+            out.push(oci_client::client::Certificate {
+                encoding: oci_client::client::CertificateEncoding::Pem,
+                data: cur.clone().into_bytes(),
+            });
+            cur.clear();
+        }
+    }
+    out
 }
 
 /// The `Authorization` header for reads, negotiated at most once per store.
@@ -164,14 +231,14 @@ impl RegistryStore {
     /// Registers this store's credentials for its registry; oci-client fetches tokens on
     /// demand and never attaches them to requests for another host.
     async fn ensure_auth(&self, r: &Reference) {
-        self.conn.oci.store_auth_if_needed(r.resolve_registry(), &self.auth).await;
+        self.conn.oci().store_auth_if_needed(r.resolve_registry(), &self.auth).await;
     }
 
     /// Negotiates read credentials after a 401: a bearer token through oci-client's challenge
     /// handling, else basic credentials, else none.
     async fn negotiate(&self, r: &ManifestRef) -> Result<ReadAuth, StoreError> {
         let reference = self.reference(r);
-        let token = self.deadline(self.conn.oci.auth(&reference, &self.auth, RegistryOperation::Pull)).await?;
+        let token = self.deadline(self.conn.oci().auth(&reference, &self.auth, RegistryOperation::Pull)).await?;
         let auth = match (token, &self.auth) {
             (Some(t), _) => ReadAuth::Header(format!("Bearer {t}")),
             (None, RegistryAuth::Basic(u, p)) => {
@@ -307,7 +374,7 @@ impl Store for RegistryStore {
         let d = Digest::sha256(&bytes);
         let reference = self.reference(&ManifestRef::Digest(d.clone()));
         self.ensure_auth(&reference).await;
-        self.deadline(self.conn.oci.push_blob(&reference, bytes, &d.to_string())).await?;
+        self.deadline(self.conn.oci().push_blob(&reference, bytes, &d.to_string())).await?;
         Ok(d)
     }
 
@@ -316,7 +383,7 @@ impl Store for RegistryStore {
         let reference = self.reference(r);
         self.ensure_auth(&reference).await;
         let ct = media_type.parse().map_err(|_| StoreError::Malformed(format!("media type {media_type:?}")))?;
-        self.deadline(self.conn.oci.push_manifest_raw(&reference, bytes, ct)).await?;
+        self.deadline(self.conn.oci().push_manifest_raw(&reference, bytes, ct)).await?;
         Ok(d)
     }
 }

@@ -1,0 +1,76 @@
+"""sigil vs cosign on a local docker-registry; see bench-registry.sh. Prints a table."""
+import os, statistics, subprocess, sys, tempfile, time
+
+sigil, cosign, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+work = tempfile.mkdtemp(prefix="sigil-bench-")
+key, pub = f"{root}/keys-example/example.key", f"{root}/keys-example/example.pub"
+password = open(f"{root}/keys-example/PASSWORD").read()
+env = dict(os.environ, SIGIL_PASSWORD=password, COSIGN_PASSWORD=password,
+           TUF_ROOT=f"{work}/tuf", HOME=work, DOCKER_CONFIG=f"{work}/docker")
+
+
+def sh(script):
+    return subprocess.run(["bash", "-c", f". {root}/scripts/lib.sh; {script}"], check=True,
+                          capture_output=True, text=True, env=env).stdout.strip()
+
+
+def run(cmd):
+    """Wall seconds and peak RSS (KiB) of one command; fails loudly on a non-zero exit."""
+    t = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd[:4])}…\n{p.stderr[-2000:]}")
+    return wall, int(p.stderr.strip().splitlines()[-1])
+
+
+reg = f"{work}/reg"
+host = sh(f"start_registry {reg} >/dev/null; echo $REGISTRY_HOST; echo $REGISTRY_PID > {work}/pid").splitlines()[0]
+pid = int(open(f"{work}/pid").read())
+log = f"{reg}/access.log"
+try:
+    def push(repo, seed):
+        sh(f"make_image {work}/img-{seed} '{seed}' >/dev/null; push_image {work}/img-{seed} {host} {repo} v1")
+        return f"{host}/{repo}:v1"
+
+    def requests():
+        time.sleep(0.2)
+        return int(sh(f"count_requests {log}"))
+
+    # Images: one tagged image and 50 more, signed by sigil (both tools verify them).
+    single = push("bench/single", "single")
+    fifty = [push(f"bench/many{i}", f"many{i}") for i in range(50)]
+    sig = lambda imgs: [sigil, "sign", "--allow-http-registry", "--key", key, *imgs]
+    subprocess.run(sig([single] + fifty), check=True, capture_output=True, env=env)
+    sv = lambda imgs: [sigil, "verify", "--allow-http-registry", "--key", pub, *imgs]
+    cv = lambda imgs: [cosign, "verify", "--key", pub, "--insecure-ignore-tlog=true", "--allow-http-registry", *imgs]
+
+    res = {k: [] for k in ["s1", "c1", "s50", "c50", "ss50", "cs50"]}
+    for r in range(rounds):
+        res["s1"].append(run(sv([single]))); res["c1"].append(run(cv([single])))
+        res["c50"].append(run(cv(fifty))); res["s50"].append(run(sv(fifty)))
+    # Signing 50 fresh images per round and tool (signing appends, so images are not reused).
+    for r in range(min(rounds, 3)):
+        s_imgs = [push(f"sign/s{r}x{i}", f"s{r}x{i}") for i in range(50)]
+        c_imgs = [push(f"sign/c{r}x{i}", f"c{r}x{i}") for i in range(50)]
+        res["ss50"].append(run(sig(s_imgs)))
+        res["cs50"].append(run([cosign, "sign", "--key", key, "--tlog-upload=false", "--yes", "--allow-http-registry", *c_imgs]))
+
+    b = requests(); run(sv([single])); s_req = requests() - b
+    b = requests(); run(cv([single])); c_req = requests() - b
+
+    med = lambda xs, i: statistics.median(x[i] for x in xs)
+    print(f"sigil vs cosign on a local docker-registry ({rounds} alternating rounds; medians)")
+    print(f"{'case':38} {'sigil':>10} {'cosign':>10} {'ratio':>7}")
+    for name, s, c in [("verify 1 tagged image: wall s", "s1", "c1"),
+                       ("verify 50 images, one call: wall s", "s50", "c50"),
+                       ("sign 50 images, one call: wall s", "ss50", "cs50")]:
+        print(f"{name:38} {med(res[s],0):10.3f} {med(res[c],0):10.3f} {med(res[s],0)/med(res[c],0):7.3f}")
+    for name, s, c in [("verify 1 tagged image: peak RSS MiB", "s1", "c1"),
+                       ("verify 50 images: peak RSS MiB", "s50", "c50"),
+                       ("sign 50 images: peak RSS MiB", "ss50", "cs50")]:
+        print(f"{name:38} {med(res[s],1)/1024:10.1f} {med(res[c],1)/1024:10.1f} {med(res[s],1)/med(res[c],1):7.3f}")
+    print(f"{'requests, verify 1 tagged image':38} {s_req:10d} {c_req:10d} {s_req/c_req:7.3f}")
+finally:
+    os.kill(pid, 15)

@@ -1,0 +1,77 @@
+//! Runs every fuzz entry point over its seed corpus (fuzz/corpus/<target>/) and over
+//! deterministic mutations of each seed, so CI exercises the parsers without a fuzzer.
+//! The real fuzzing runs with `cargo fuzz run <target>` (see fuzz/README.md).
+
+use std::path::Path;
+
+type Target = fn(&[u8]);
+
+const TARGETS: &[(&str, Target)] = &[
+    ("encrypted_key", sigil::fuzzing::encrypted_key),
+    ("public_key", sigil::fuzzing::public_key),
+    ("payload", sigil::fuzzing::payload),
+    ("manifest", sigil::fuzzing::manifest),
+    ("reference", sigil::fuzzing::reference),
+];
+
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+    }
+}
+
+fn mutate(seed: &[u8], rng: &mut XorShift) -> Vec<u8> {
+    let mut v = seed.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        match rng.below(5) {
+            0 if !v.is_empty() => {
+                let i = rng.below(v.len());
+                v[i] ^= 1 << rng.below(8);
+            }
+            1 if !v.is_empty() => v.truncate(rng.below(v.len())),
+            2 => {
+                let i = rng.below(v.len() + 1);
+                let alphabet = b"{}[]\":,\\-@/=0aZ\xff\x00";
+                let b = alphabet[rng.below(alphabet.len())];
+                v.insert(i, b);
+            }
+            3 if v.len() > 1 => {
+                let i = rng.below(v.len());
+                let j = rng.below(v.len());
+                v.swap(i, j);
+            }
+            _ => {
+                let i = rng.below(v.len() + 1);
+                let chunk: Vec<u8> = v[..i].to_vec();
+                v.extend_from_slice(&chunk);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn corpus_and_mutations_do_not_panic() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let mut rng = XorShift(0x5157_1c0d_e5e1_0001);
+    for (name, target) in TARGETS {
+        let dir = root.join(name);
+        let mut seeds = 0;
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let seed = std::fs::read(entry.unwrap().path()).unwrap();
+            target(&seed);
+            for _ in 0..300 {
+                target(&mutate(&seed, &mut rng));
+            }
+            seeds += 1;
+        }
+        assert!(seeds > 0, "no seeds for {name}");
+    }
+}
