@@ -19,10 +19,10 @@ apt_update_once() {
   if [ "$apt_updated" = 0 ]; then sudo_if_needed apt-get update -qq >/dev/null; apt_updated=1; fi
 }
 
-if ! command -v docker-registry >/dev/null 2>&1 && [ ! -x /usr/bin/docker-registry ]; then
+if [ ! -x /usr/bin/docker-registry ] || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
   log "installing docker-registry (apt)"
   apt_update_once
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry openssl curl >/dev/null
 fi
 
 # The mirror: the first Debian archive URI in this machine's apt sources (deb822 or one-line).

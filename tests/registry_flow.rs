@@ -148,3 +148,28 @@ fn verification_request_count() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(reg.request_count() - before, 3, "requests for one verification");
 }
+
+#[test]
+fn tls_registry_trusts_system_roots_plus_cacert() {
+    let (reg, ca) = Registry::start_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    keys(d);
+    let opts = sigil::oci::registry::RegistryOptions { extra_ca_pem: vec![std::fs::read(&ca).unwrap()], ..Default::default() };
+    rt().block_on(push_image(&reg.store_with("tls/app", opts), Some("v1"), "tls", "amd64"));
+    let image = format!("{}/tls/app:v1", reg.host());
+    let ca = ca.to_str().unwrap();
+    assert_code(&sigil(d, &["sign", "--registry-cacert", ca, "--key", "sigil.key", &image]), 0);
+    let out = sigil(d, &["verify", "--registry-cacert", ca, "--key", "sigil.pub", &image]);
+    assert_code(&out, 0);
+    assert!(!stderr(&out).contains("--allow-http-registry"), "no plain-HTTP warning over TLS");
+    // The test CA is not a system root: without --registry-cacert the certificate is refused.
+    let out = sigil(d, &["verify", "--timeout", "5", "--key", "sigil.pub", &image]);
+    assert_code(&out, 14);
+    assert!(stderr(&out).to_lowercase().contains("certificate"), "{}", stderr(&out));
+    // A --registry-cacert that is not PEM is a clear error.
+    std::fs::write(d.join("bad.pem"), "nope").unwrap();
+    let out = sigil(d, &["verify", "--registry-cacert", "bad.pem", "--key", "sigil.pub", &image]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("--registry-cacert"), "{}", stderr(&out));
+}

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod layout;
 pub mod manifest;
 pub mod registry;
+pub mod tls;
 
 use std::future::Future;
 

@@ -56,36 +56,8 @@ pub struct Connection {
     /// Built on first use: reads that need no token never touch it.
     oci: Arc<std::sync::OnceLock<Client>>,
     opts: Arc<RegistryOptions>,
-    roots: Arc<Vec<Vec<u8>>>,
     http: reqwest::Client,
     scheme: &'static str,
-}
-
-/// Where Linux distributions keep the system CA bundle (the list Go's crypto/x509 reads).
-const SYSTEM_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/pki/tls/cacert.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
-
-/// The system CA bundle (`SSL_CERT_FILE`, else the first well-known file), read once. Reading
-/// the one bundle instead of every file in /etc/ssl/certs is what keeps start-up fast.
-fn system_bundle() -> Option<Vec<u8>> {
-    let env = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
-    let candidates = env.into_iter().chain(SYSTEM_BUNDLES.iter().map(std::path::PathBuf::from));
-    for path in candidates {
-        if let Ok(meta) = std::fs::metadata(&path) {
-            if meta.is_file() && meta.len() <= 16 << 20 {
-                if let Ok(bytes) = std::fs::read(&path) {
-                    return Some(bytes);
-                }
-            }
-        }
-    }
-    None
 }
 
 impl Connection {
@@ -96,54 +68,39 @@ impl Connection {
             .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("sigil/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::limited(5));
-        // Trust: the system bundle plus --registry-cacert. Without a bundle file, reqwest's
-        // platform verifier (which reads the whole certificate directory) is the fallback.
-        let system = system_bundle();
-        let mut pems: Vec<Vec<u8>> = system.into_iter().collect();
-        let bundle_found = !pems.is_empty();
-        pems.extend(opts.extra_ca_pem.iter().cloned());
-        let mut certs = Vec::new();
-        for (i, pem) in pems.iter().enumerate() {
-            let parsed = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                let what = if bundle_found && i == 0 { "system CA bundle" } else { "--registry-cacert" };
-                StoreError::Transport(format!("{what}: {e}"))
-            })?;
-            certs.extend(parsed);
+        // Trust: the system roots (loaded on the first TLS handshake) plus --registry-cacert.
+        let mut extra = Vec::new();
+        for pem in &opts.extra_ca_pem {
+            extra.extend(super::tls::parse_pem_certs(pem, "--registry-cacert").map_err(StoreError::Transport)?);
         }
-        b = if bundle_found { b.tls_certs_only(certs) } else { b.tls_certs_merge(certs) };
+        let tls = super::tls::client_config(extra).map_err(StoreError::Transport)?;
+        b = b.tls_backend_preconfigured(tls);
         let http = b.build().map_err(|e| StoreError::Transport(format!("cannot build the HTTP client: {e}")))?;
         let scheme = match opts.transport {
             Transport::Https => "https",
             Transport::InsecureHttpAllowed => "http",
         };
-        let roots = if bundle_found { pems } else { Vec::new() };
         Ok(Connection {
             oci: Arc::new(std::sync::OnceLock::new()),
             opts: Arc::new(opts.clone()),
-            roots: Arc::new(roots),
             http,
             scheme,
         })
     }
 
     fn oci(&self) -> &Client {
-        self.oci.get_or_init(|| oci_client(&self.opts, &self.roots))
+        self.oci.get_or_init(|| oci_client(&self.opts))
     }
 }
 
-fn oci_client(opts: &RegistryOptions, roots: &[Vec<u8>]) -> Client {
+fn oci_client(opts: &RegistryOptions) -> Client {
     let config = ClientConfig {
         protocol: match opts.transport {
             Transport::Https => ClientProtocol::Https,
             Transport::InsecureHttpAllowed => ClientProtocol::Http,
         },
-        // Same trust as the read client: the system bundle and extra CAs only, when found.
-        tls_certs_only: roots.iter().flat_map(|pem| split_pem(pem)).collect(),
-        extra_root_certificates: if roots.is_empty() {
-            opts.extra_ca_pem.iter().flat_map(|pem| split_pem(pem)).collect()
-        } else {
-            Vec::new()
-        },
+        // System roots (reqwest's platform verifier) plus the extra CAs.
+        extra_root_certificates: opts.extra_ca_pem.iter().flat_map(|pem| split_pem(pem)).collect(),
         read_timeout: Some(opts.timeout),
         connect_timeout: Some(opts.timeout.min(Duration::from_secs(10))),
         use_monolithic_push: true,

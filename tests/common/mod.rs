@@ -41,6 +41,26 @@ fn free_port() -> u16 {
 
 impl Registry {
     pub fn start() -> Registry {
+        Self::start_with(None)
+    }
+
+    /// A registry serving TLS with a certificate for 127.0.0.1 issued by a fresh test CA.
+    /// Returns the registry and the CA certificate's path.
+    pub fn start_tls() -> (Registry, PathBuf) {
+        let pki = tempfile::tempdir().expect("tempdir").keep();
+        let run = |args: &[&str]| {
+            let o = Command::new("openssl").current_dir(&pki).args(args).output().expect("run openssl (apt package openssl)");
+            assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        };
+        run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=sigil test CA"]);
+        run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+        std::fs::write(pki.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").expect("ext");
+        run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"]);
+        let reg = Self::start_with(Some((pki.join("server.pem"), pki.join("server.key"))));
+        (reg, pki.join("ca.pem"))
+    }
+
+    fn start_with(tls: Option<(PathBuf, PathBuf)>) -> Registry {
         for _attempt in 0..5 {
             let storage = tempfile::tempdir().expect("tempdir");
             let port = free_port();
@@ -48,8 +68,12 @@ impl Registry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                    storage.path().join("data").display()
+                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{}",
+                    storage.path().join("data").display(),
+                    match &tls {
+                        Some((cert, key)) => format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()),
+                        None => String::new(),
+                    }
                 ),
             )
             .expect("write registry config");
@@ -82,7 +106,8 @@ impl Registry {
                 let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
                 let mut buf = [0u8; 64];
                 if let Ok(n) = s.read(&mut buf) {
-                    if buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200") {
+                    // A TLS registry answers plain HTTP with a 400: it is up all the same.
+                    if buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200") || buf[..n].starts_with(b"HTTP/1.0 400") {
                         return true;
                     }
                 }
@@ -98,7 +123,11 @@ impl Registry {
 
     /// A store for `repo` on this registry.
     pub fn store(&self, repo: &str) -> Backend {
-        let opts = RegistryOptions { transport: Transport::InsecureHttpAllowed, ..Default::default() };
+        self.store_with(repo, RegistryOptions { transport: Transport::InsecureHttpAllowed, ..Default::default() })
+    }
+
+    /// A store for `repo` with explicit connection options.
+    pub fn store_with(&self, repo: &str, opts: RegistryOptions) -> Backend {
         Backend::Registry(RegistryStore::new(registry::Connection::new(&opts).expect("connection"), &Credentials::Anonymous, &self.host(), repo, Duration::from_secs(30)))
     }
 
