@@ -125,6 +125,13 @@ fn bad_keys_and_passwords() {
     assert_code(&out, 1);
     assert!(stderr(&out).contains("truncated"), "{}", stderr(&out));
 
+    // Unsupported scrypt parameters are refused before any work: no password is even asked.
+    let vector = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys/scrypt-huge-n.vector")).unwrap();
+    std::fs::write(d.join("huge.key"), vector.split_once("\n---\n").unwrap().1).unwrap();
+    let out = sigil_env(d, &["sign", "--key", "huge.key", &image], &[]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("unsupported encrypted key parameters"), "{}", stderr(&out));
+
     std::fs::write(d.join("garbage.key"), b"\x00\x01garbage").unwrap();
     assert_code(&sigil(d, &["sign", "--key", "garbage.key", &image]), 1);
 
@@ -181,4 +188,137 @@ fn malformed_attachments_are_could_not_check() {
     assert_code(&out, 14);
     assert!(stderr(&out).contains("--max-blob-size"), "{}", stderr(&out));
     assert_code(&sigil(d, &["verify", "--key", "sigil.pub", &image]), 0);
+}
+
+/// The JSON on stdout is a stable interface: these structs reject unknown fields, so adding,
+/// renaming or dropping a field fails here first.
+mod schema {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Signed {
+        pub image: String,
+        pub digest: String,
+        pub signature: String,
+        #[serde(rename = "signatureManifest")]
+        pub signature_manifest: String,
+        pub outcome: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Verified {
+        pub image: String,
+        pub digest: String,
+        pub verified: bool,
+        pub signatures: Vec<Payload>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Payload {
+        pub critical: Critical,
+        pub optional: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Critical {
+        pub identity: Identity,
+        pub image: Image,
+        #[serde(rename = "type")]
+        pub kind: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Identity {
+        #[serde(rename = "docker-reference")]
+        pub docker_reference: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Image {
+        #[serde(rename = "docker-manifest-digest")]
+        pub docker_manifest_digest: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Tree {
+        pub image: String,
+        pub digest: String,
+        pub attachments: Vec<Attachment>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Attachment {
+        pub kind: String,
+        pub tag: String,
+        pub manifest: String,
+        pub size: u64,
+        pub layers: Vec<Layer>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Layer {
+        pub digest: String,
+        pub size: u64,
+        #[serde(rename = "mediaType")]
+        pub media_type: String,
+    }
+}
+
+#[test]
+fn json_output_schema_is_pinned() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    let out = sigil(d, &["sign", "--key", "sigil.key", "-a", "k=v", &image]);
+    assert_code(&out, 0);
+    let s: schema::Signed = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(s.outcome, "added");
+    let out = sigil(d, &["verify", "--key", "sigil.pub", &image]);
+    let v: schema::Verified = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(v.verified);
+    assert_eq!(v.signatures[0].critical.kind, "cosign container image signature");
+    assert_eq!(v.signatures[0].critical.image.docker_manifest_digest, v.digest);
+    let out = sigil(d, &["tree", "--output", "json", &image]);
+    let t: schema::Tree = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(t.attachments.len(), 1);
+    assert_eq!(t.attachments[0].kind, "sig");
+    // One JSON document per line and image.
+    let out = sigil(d, &["verify", "--key", "sigil.pub", &image, &image]);
+    assert_eq!(stdout(&out).lines().count(), 2);
+}
+
+#[test]
+fn signed_payload_that_is_not_json_is_rejected() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    let store = sigil::oci::layout::LayoutStore::open(&d.join("img")).unwrap();
+    let digest = sigil::digest::Digest::parse(
+        serde_json::from_str::<Value>(&stdout(&sigil(d, &["tree", "-o", "json", &image]))).unwrap()["digest"].as_str().unwrap(),
+    )
+    .unwrap();
+    let pem = std::fs::read(d.join("sigil.key")).unwrap();
+    let key = sigil::keys::decrypt_private_key(&pem, &sigil::keys::Password::new(PASSWORD.as_bytes().to_vec())).unwrap();
+    let garbage = b"this is not json".to_vec();
+    let sig = key.sign(&garbage);
+    rt().block_on(sigil::sign::attach_signature(&store, &digest, garbage, &sig)).unwrap();
+    let out = sigil(d, &["verify", "--key", "sigil.pub", &image]);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("signed payload is invalid"), "{}", stderr(&out));
 }
