@@ -83,9 +83,7 @@ impl Digest {
     pub fn same_algorithm_of(&self, bytes: &[u8]) -> Self {
         match self.algorithm {
             Algorithm::Sha256 => Digest::sha256(bytes),
-            Algorithm::Sha512 => {
-                Digest { algorithm: Algorithm::Sha512, hex: hex::encode(Sha512::digest(bytes)) }
-            }
+            Algorithm::Sha512 => Digest { algorithm: Algorithm::Sha512, hex: hex::encode(Sha512::digest(bytes)) },
         }
     }
 
@@ -143,10 +141,7 @@ mod tests {
     #[test]
     fn empty_sha256() {
         let d = Digest::sha256(b"");
-        assert_eq!(
-            d.to_string(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(d.to_string(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(Digest::parse(&d.to_string()), Ok(d.clone()));
         assert!(d.matches(b""));
         assert!(!d.matches(b"x"));

@@ -135,12 +135,7 @@ impl ScryptParams {
             (32768, 8, 1) => 15,
             (65536, 8, 1) => 16,
             (131072, 8, 1) => 17,
-            _ => {
-                return Err(KeyError::Unsupported(format!(
-                    "scrypt N={} r={} p={}",
-                    self.n, self.r, self.p
-                )))
-            }
+            _ => return Err(KeyError::Unsupported(format!("scrypt N={} r={} p={}", self.n, self.r, self.p))),
         };
         scrypt::Params::new(log_n, self.r, self.p, 32).map_err(|e| KeyError::Unsupported(e.to_string()))
     }
@@ -253,15 +248,10 @@ pub fn decrypt_private_key(pem: &[u8], password: &Password) -> Result<PrivateKey
     let enc = parse_encrypted(pem)?;
     let dk = derive_key(password, &enc.kdf.salt, enc.kdf.params)?;
     let cipher = XSalsa20Poly1305::new(dk.as_ref().into());
-    let nonce: [u8; 24] = enc
-        .cipher
-        .nonce
-        .as_slice()
-        .try_into()
-        .map_err(|_| KeyError::Malformed("nonce length".into()))?;
-    let der = Zeroizing::new(
-        cipher.decrypt((&nonce).into(), enc.ciphertext.as_slice()).map_err(|_| KeyError::Decrypt)?,
-    );
+    let nonce: [u8; 24] =
+        enc.cipher.nonce.as_slice().try_into().map_err(|_| KeyError::Malformed("nonce length".into()))?;
+    let der =
+        Zeroizing::new(cipher.decrypt((&nonce).into(), enc.ciphertext.as_slice()).map_err(|_| KeyError::Decrypt)?);
     PrivateKey::from_pkcs8_der(&der)
 }
 
@@ -459,9 +449,12 @@ fn pem_encode(label: &str, body: &[u8]) -> String {
     out
 }
 
-/// All PEM blocks in `input`, as (label, decoded body). Text outside blocks is ignored, as
-/// Go's `pem.Decode` does; headers inside a block are refused.
-fn pem_blocks(input: &[u8]) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, KeyError> {
+/// A PEM block: its label and decoded body (zeroized on drop: it may be a private key).
+type PemBlock = (String, Zeroizing<Vec<u8>>);
+
+/// All PEM blocks in `input`. Text outside blocks is ignored, as Go's `pem.Decode` does;
+/// headers inside a block are refused.
+fn pem_blocks(input: &[u8]) -> Result<Vec<PemBlock>, KeyError> {
     let text = std::str::from_utf8(input).map_err(|_| KeyError::NotPem("not UTF-8 text".into()))?;
     let mut out = Vec::new();
     let mut lines = text.lines();
@@ -486,9 +479,8 @@ fn pem_blocks(input: &[u8]) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, KeyErro
         if !closed {
             return Err(KeyError::NotPem(format!("{label} block is not terminated (truncated file?)")));
         }
-        let body = B64
-            .decode(b64.as_bytes())
-            .map_err(|e| KeyError::NotPem(format!("{label} block has bad base64 ({e})")))?;
+        let body =
+            B64.decode(b64.as_bytes()).map_err(|e| KeyError::NotPem(format!("{label} block has bad base64 ({e})")))?;
         out.push((label.to_owned(), Zeroizing::new(body)));
     }
     if out.is_empty() {

@@ -78,10 +78,7 @@ pub enum PayloadError {
 impl SimpleSigning {
     /// A payload for `digest` with identity `docker_reference` and string annotations.
     pub fn new(docker_reference: String, manifest_digest: Digest, annotations: &Annotations) -> Self {
-        let optional = annotations
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect();
+        let optional = annotations.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
         SimpleSigning { docker_reference, manifest_digest, optional }
     }
 
@@ -118,12 +115,11 @@ impl SimpleSigning {
     }
 
     /// True when every `(key, value)` in `wanted` is present in `optional` as that string
-    /// (a non-string value is compared by its JSON text).
+    /// (a non-string value never matches: `-a` values are strings).
     pub fn has_annotations(&self, wanted: &Annotations) -> bool {
         wanted.iter().all(|(k, v)| match self.optional.get(k) {
             Some(serde_json::Value::String(s)) => s == v,
-            Some(other) => other.to_string() == *v,
-            None => false,
+            _ => false,
         })
     }
 
@@ -162,11 +158,7 @@ mod tests {
 
     #[test]
     fn bytes_match_cosign_without_annotations() {
-        let p = SimpleSigning::new(
-            "127.0.0.1:5000/a/b:v1".into(),
-            Digest::parse(DIGEST).unwrap(),
-            &Annotations::new(),
-        );
+        let p = SimpleSigning::new("127.0.0.1:5000/a/b:v1".into(), Digest::parse(DIGEST).unwrap(), &Annotations::new());
         let expected = format!(
             "{{\"critical\":{{\"identity\":{{\"docker-reference\":\"127.0.0.1:5000/a/b:v1\"}},\"image\":{{\"docker-manifest-digest\":\"{DIGEST}\"}},\"type\":\"cosign container image signature\"}},\"optional\":null}}"
         );

@@ -77,7 +77,9 @@ pub enum ReferenceError {
     #[error("repository name longer than {MAX_NAME_LEN} characters")]
     NameTooLong,
     /// The repository path has a character or shape the grammar forbids.
-    #[error("invalid repository name {0:?}: components are lower-case letters, digits and single separators (. _ __ -)")]
+    #[error(
+        "invalid repository name {0:?}: components are lower-case letters, digits and single separators (. _ __ -)"
+    )]
     InvalidRepository(String),
     /// The registry host is not a host[:port].
     #[error("invalid registry host {0:?}")]
@@ -198,9 +200,7 @@ impl RegistryRef {
         }
         let (mut registry, mut repository) = match name.split_once('/') {
             Some((first, remainder))
-                if first.contains(['.', ':'])
-                    || first == "localhost"
-                    || first.to_lowercase() != first =>
+                if first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first =>
             {
                 (first.to_owned(), remainder.to_owned())
             }

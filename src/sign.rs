@@ -10,7 +10,9 @@ use base64::Engine as _;
 
 use crate::digest::Digest;
 use crate::keys::PrivateKey;
-use crate::oci::manifest::{signature_manifest, Descriptor, Manifest, ManifestError, OCI_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use crate::oci::manifest::{
+    signature_manifest, Descriptor, Manifest, ManifestError, OCI_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING,
+};
 use crate::oci::{attachment_tag, ManifestRef, Store, StoreError, SIGNATURE_SUFFIX};
 use crate::payload::{Annotations, SimpleSigning};
 
@@ -149,7 +151,10 @@ pub async fn attach_signature<T: Store>(
                 })
             }
             Err(source) => {
-                return Err(SignError::Malformed { what: format!("signature manifest {}:{tag}", sig_store.location()), source })
+                return Err(SignError::Malformed {
+                    what: format!("signature manifest {}:{tag}", sig_store.location()),
+                    source,
+                })
             }
         },
     };

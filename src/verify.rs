@@ -174,7 +174,11 @@ pub async fn verify_image<S: Store, T: Store>(
 }
 
 /// Verifies the signatures attached to `digest`.
-pub async fn verify_digest<T: Store>(sig_store: &T, digest: &Digest, policy: &Policy<'_>) -> Result<Verdict, VerifyError> {
+pub async fn verify_digest<T: Store>(
+    sig_store: &T,
+    digest: &Digest,
+    policy: &Policy<'_>,
+) -> Result<Verdict, VerifyError> {
     let tag = attachment_tag(digest, SIGNATURE_SUFFIX);
     let Some(raw) = sig_store.get_manifest(&ManifestRef::Tag(tag)).await? else {
         return Ok(Verdict::NoSignatures { digest: digest.clone() });
@@ -244,14 +248,18 @@ async fn check_layer<T: Store>(
         .get_blob(&layer.digest, policy.max_blob_bytes)
         .await
         .map_err(|e| Problem::CouldNotCheck(format!("payload blob {}: {e}", layer.digest)))?;
-    check_payload(&payload, &signature, image, policy).map_err(Problem::Rejected).map(|p| VerifiedSignature {
-        payload: p,
-        layer: layer.digest.clone(),
-    })
+    check_payload(&payload, &signature, image, policy)
+        .map_err(Problem::Rejected)
+        .map(|p| VerifiedSignature { payload: p, layer: layer.digest.clone() })
 }
 
 /// The pure part: signature over the exact bytes, then payload contents.
-pub fn check_payload(payload: &[u8], signature: &[u8], image: &Digest, policy: &Policy<'_>) -> Result<SimpleSigning, Rejection> {
+pub fn check_payload(
+    payload: &[u8],
+    signature: &[u8],
+    image: &Digest,
+    policy: &Policy<'_>,
+) -> Result<SimpleSigning, Rejection> {
     policy.key.verify(payload, signature).map_err(Rejection::Signature)?;
     let parsed = SimpleSigning::parse(payload).map_err(|e| Rejection::Payload(e.to_string()))?;
     if parsed.manifest_digest != *image {

@@ -58,7 +58,8 @@ fn keys_interchange_and_signatures_verify_both_ways() {
     assert_eq!(stdout(&out), std::fs::read_to_string(d.join("c.pub")).unwrap());
 
     // Both signatures are kept side by side in the one manifest.
-    let sig = rt().block_on(store.get_manifest(&ManifestRef::Tag(format!("{}.sig", digest.tag_stem())))).unwrap().unwrap();
+    let sig =
+        rt().block_on(store.get_manifest(&ManifestRef::Tag(format!("{}.sig", digest.tag_stem())))).unwrap().unwrap();
     let m: Value = serde_json::from_slice(&sig.bytes).unwrap();
     assert_eq!(m["layers"].as_array().unwrap().len(), 2);
 }
@@ -74,8 +75,20 @@ fn sigil_sign_by_tag_verified_by_cosign_and_payload_is_cosigns_shape() {
     let image = format!("{}/tagged/app:v2", reg.host());
     assert_code(&sigil(d, &["sign", HTTP, "--key", "sigil.key", "-a", "team=release", &image]), 0);
     assert_code(&cosign_verify(d, "sigil.pub", &image), 0);
-    assert_code(&cosign(d, &["verify", "--key", "sigil.pub", "--insecure-ignore-tlog=true", HTTP, "-a", "team=release", &image]), 0);
-    assert_ne!(code(&cosign(d, &["verify", "--key", "sigil.pub", "--insecure-ignore-tlog=true", HTTP, "-a", "team=other", &image])), 0);
+    assert_code(
+        &cosign(
+            d,
+            &["verify", "--key", "sigil.pub", "--insecure-ignore-tlog=true", HTTP, "-a", "team=release", &image],
+        ),
+        0,
+    );
+    assert_ne!(
+        code(&cosign(
+            d,
+            &["verify", "--key", "sigil.pub", "--insecure-ignore-tlog=true", HTTP, "-a", "team=other", &image]
+        )),
+        0
+    );
 }
 
 #[test]
@@ -119,17 +132,32 @@ fn ed25519_keys_both_ways() {
 
 /// Rewrites the signature manifest of `digest` (in `store`) with `f` applied to its layers,
 /// pushing any new payload blobs, and stores it under the `.sig` tag of `target`.
-fn tamper<S: Store>(store: &S, digest: &Digest, target: &Digest, f: impl FnOnce(&mut Vec<sigil::oci::manifest::Descriptor>) -> Option<Vec<u8>>) {
+fn tamper<S: Store>(
+    store: &S,
+    digest: &Digest,
+    target: &Digest,
+    f: impl FnOnce(&mut Vec<sigil::oci::manifest::Descriptor>) -> Option<Vec<u8>>,
+) {
     rt().block_on(async {
         let raw = store.get_manifest(&ManifestRef::Tag(format!("{}.sig", digest.tag_stem()))).await.unwrap().unwrap();
-        let sigil::oci::manifest::Manifest::Image(m) = sigil::oci::manifest::Manifest::parse(&raw.bytes).unwrap() else { panic!() };
+        let sigil::oci::manifest::Manifest::Image(m) = sigil::oci::manifest::Manifest::parse(&raw.bytes).unwrap()
+        else {
+            panic!()
+        };
         let mut layers = m.layers;
         if let Some(blob) = f(&mut layers) {
             store.put_blob(blob).await.unwrap();
         }
         let (manifest, config) = sigil::oci::manifest::signature_manifest(layers);
         store.put_blob(config).await.unwrap();
-        store.put_manifest(&ManifestRef::Tag(format!("{}.sig", target.tag_stem())), sigil::oci::manifest::OCI_MANIFEST, manifest).await.unwrap();
+        store
+            .put_manifest(
+                &ManifestRef::Tag(format!("{}.sig", target.tag_stem())),
+                sigil::oci::manifest::OCI_MANIFEST,
+                manifest,
+            )
+            .await
+            .unwrap();
     });
 }
 
@@ -165,7 +193,12 @@ fn both_tools_agree_on_rejections() {
     assert_code(&cosign_sign(d, "s.key", &img_c, &[]), 0);
     assert_code(&sigil_verify(d, "s.pub", &img_c), 0);
     tamper(&store, &c, &c, |layers| {
-        let payload = sigil::payload::SimpleSigning::new("x".into(), c.clone(), &[("evil".to_string(), "1".to_string())].into_iter().collect()).to_bytes();
+        let payload = sigil::payload::SimpleSigning::new(
+            "x".into(),
+            c.clone(),
+            &[("evil".to_string(), "1".to_string())].into_iter().collect(),
+        )
+        .to_bytes();
         let mut l = sigil::oci::manifest::Descriptor::of(sigil::oci::manifest::SIMPLE_SIGNING, &payload);
         l.annotations = layers[0].annotations.clone();
         layers[0] = l;

@@ -17,7 +17,11 @@ struct Seen {
 }
 
 /// Serves `max` connections (one request each) with `respond`, recording what it saw.
-fn serve(listener: TcpListener, max: usize, respond: impl Fn(&Seen) -> String + Send + 'static) -> Arc<Mutex<Vec<Seen>>> {
+fn serve(
+    listener: TcpListener,
+    max: usize,
+    respond: impl Fn(&Seen) -> String + Send + 'static,
+) -> Arc<Mutex<Vec<Seen>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     std::thread::spawn(move || {
@@ -75,7 +79,17 @@ fn credentials_are_not_forwarded_on_cross_host_redirect() {
     let image = format!("127.0.0.1:{pa}/team/app:v1");
     let out = sigil_env(
         d,
-        &["verify", "--allow-http-registry", "--timeout", "5", "--registry-username", "user", "--key", "sigil.pub", &image],
+        &[
+            "verify",
+            "--allow-http-registry",
+            "--timeout",
+            "5",
+            "--registry-username",
+            "user",
+            "--key",
+            "sigil.pub",
+            &image,
+        ],
         &[("SIGIL_REGISTRY_PASSWORD", "secret")],
     );
     // The redirect target says 404: the image is not found. What matters is who saw what.
@@ -129,7 +143,10 @@ fn credential_helper_and_docker_config_auths() {
         );
         // Authenticated, then 404: image not found (not an auth failure).
         assert_code(&out, 11);
-        assert!(seen.lock().unwrap().iter().any(|s| s.authorization.as_deref() == Some(good.as_str())), "{mode}: credentials used");
+        assert!(
+            seen.lock().unwrap().iter().any(|s| s.authorization.as_deref() == Some(good.as_str())),
+            "{mode}: credentials used"
+        );
     }
 }
 
@@ -155,7 +172,18 @@ fn oversized_manifest_is_refused_without_reading_it_all() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     assert_code(&sigil(d, &["generate-key-pair"]), 0);
-    let out = sigil(d, &["verify", "--allow-http-registry", "--timeout", "10", "--key", "sigil.pub", &format!("127.0.0.1:{pa}/big/app:v1")]);
+    let out = sigil(
+        d,
+        &[
+            "verify",
+            "--allow-http-registry",
+            "--timeout",
+            "10",
+            "--key",
+            "sigil.pub",
+            &format!("127.0.0.1:{pa}/big/app:v1"),
+        ],
+    );
     assert_code(&out, 14);
     assert!(stderr(&out).contains("larger than the limit"), "{}", stderr(&out));
 }

@@ -93,7 +93,13 @@ fn verification_says_no() {
     let second = rt().block_on(push_image(&store, Some("v2"), "two", "amd64"));
     let first_sig = std::fs::read_to_string(img.join("index.json")).unwrap();
     let idx: Value = serde_json::from_str(&first_sig).unwrap();
-    let sig_entry = idx["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().ends_with(".sig")).unwrap().clone();
+    let sig_entry = idx["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().ends_with(".sig"))
+        .unwrap()
+        .clone();
     let mut copied = sig_entry.clone();
     copied["annotations"]["org.opencontainers.image.ref.name"] = Value::String(format!("{}.sig", second.tag_stem()));
     let mut idx2 = idx.clone();
@@ -126,7 +132,10 @@ fn bad_keys_and_passwords() {
     assert!(stderr(&out).contains("truncated"), "{}", stderr(&out));
 
     // Unsupported scrypt parameters are refused before any work: no password is even asked.
-    let vector = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys/scrypt-huge-n.vector")).unwrap();
+    let vector = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys/scrypt-huge-n.vector"),
+    )
+    .unwrap();
     std::fs::write(d.join("huge.key"), vector.split_once("\n---\n").unwrap().1).unwrap();
     let out = sigil_env(d, &["sign", "--key", "huge.key", &image], &[]);
     assert_code(&out, 1);
@@ -174,7 +183,12 @@ fn malformed_attachments_are_could_not_check() {
     assert_code(&sigil(d, &["sign", "--key", "sigil.key", &image]), 0);
     let img = d.join("img");
     let idx: Value = serde_json::from_slice(&std::fs::read(img.join("index.json")).unwrap()).unwrap();
-    let sig = idx["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().ends_with(".sig")).unwrap();
+    let sig = idx["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().ends_with(".sig"))
+        .unwrap();
     let sig_digest = sig["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
     let blob = img.join("blobs/sha256").join(&sig_digest);
     let original = std::fs::read(&blob).unwrap();
@@ -310,11 +324,14 @@ fn signed_payload_that_is_not_json_is_rejected() {
     let d = dir.path();
     let store = sigil::oci::layout::LayoutStore::open(&d.join("img")).unwrap();
     let digest = sigil::digest::Digest::parse(
-        serde_json::from_str::<Value>(&stdout(&sigil(d, &["tree", "-o", "json", &image]))).unwrap()["digest"].as_str().unwrap(),
+        serde_json::from_str::<Value>(&stdout(&sigil(d, &["tree", "-o", "json", &image]))).unwrap()["digest"]
+            .as_str()
+            .unwrap(),
     )
     .unwrap();
     let pem = std::fs::read(d.join("sigil.key")).unwrap();
-    let key = sigil::keys::decrypt_private_key(&pem, &sigil::keys::Password::new(PASSWORD.as_bytes().to_vec())).unwrap();
+    let key =
+        sigil::keys::decrypt_private_key(&pem, &sigil::keys::Password::new(PASSWORD.as_bytes().to_vec())).unwrap();
     let garbage = b"this is not json".to_vec();
     let sig = key.sign(&garbage);
     rt().block_on(sigil::sign::attach_signature(&store, &digest, garbage, &sig)).unwrap();

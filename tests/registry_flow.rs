@@ -25,7 +25,8 @@ fn sign_verify_tree_on_registry() {
     assert_eq!(signed["digest"], digest.to_string());
 
     // docker-reference is repo:tag, so containers/image's matchRepoDigestOrExact accepts it.
-    let sig = rt().block_on(store.get_manifest(&ManifestRef::Tag(format!("{}.sig", digest.tag_stem())))).unwrap().unwrap();
+    let sig =
+        rt().block_on(store.get_manifest(&ManifestRef::Tag(format!("{}.sig", digest.tag_stem())))).unwrap().unwrap();
     let m: Value = serde_json::from_slice(&sig.bytes).unwrap();
     let layer = m["layers"][0]["digest"].as_str().unwrap();
     let payload = rt().block_on(store.get_blob(&sigil::digest::Digest::parse(layer).unwrap(), 1 << 20)).unwrap();
@@ -81,9 +82,19 @@ fn many_images_recursive_and_signature_repository() {
     rt().block_on(push_image(&reg.store("elsewhere/app"), Some("v1"), "else", "amd64"));
     let image = format!("{}/elsewhere/app:v1", reg.host());
     let sigrepo = format!("{}/elsewhere/sigs", reg.host());
-    assert_code(&sigil(d, &["sign", "--allow-http-registry", "--signature-repository", &sigrepo, "--key", "sigil.key", &image]), 0);
+    assert_code(
+        &sigil(d, &["sign", "--allow-http-registry", "--signature-repository", &sigrepo, "--key", "sigil.key", &image]),
+        0,
+    );
     assert_code(&sigil(d, &["verify", "--allow-http-registry", "--key", "sigil.pub", &image]), 10);
-    assert_code(&sigil_env(d, &["verify", "--allow-http-registry", "--key", "sigil.pub", &image], &[("SIGIL_REPOSITORY", &sigrepo)]), 0);
+    assert_code(
+        &sigil_env(
+            d,
+            &["verify", "--allow-http-registry", "--key", "sigil.pub", &image],
+            &[("SIGIL_REPOSITORY", &sigrepo)],
+        ),
+        0,
+    );
 }
 
 #[test]
@@ -120,7 +131,14 @@ fn unreachable_missing_and_oversized() {
     rt().block_on(async {
         store.put_blob(b"{}".to_vec()).await.unwrap();
         store.put_blob(config).await.unwrap();
-        store.put_manifest(&ManifestRef::Tag(format!("{}.sig", digest.tag_stem())), sigil::oci::manifest::OCI_MANIFEST, big).await.unwrap();
+        store
+            .put_manifest(
+                &ManifestRef::Tag(format!("{}.sig", digest.tag_stem())),
+                sigil::oci::manifest::OCI_MANIFEST,
+                big,
+            )
+            .await
+            .unwrap();
     });
     let out = sigil(d, &["verify", "--allow-http-registry", "--key", "sigil.pub", &image]);
     assert_code(&out, 14);
@@ -155,7 +173,8 @@ fn tls_registry_trusts_system_roots_plus_cacert() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     keys(d);
-    let opts = sigil::oci::registry::RegistryOptions { extra_ca_pem: vec![std::fs::read(&ca).unwrap()], ..Default::default() };
+    let opts =
+        sigil::oci::registry::RegistryOptions { extra_ca_pem: vec![std::fs::read(&ca).unwrap()], ..Default::default() };
     rt().block_on(push_image(&reg.store_with("tls/app", opts), Some("v1"), "tls", "amd64"));
     let image = format!("{}/tls/app:v1", reg.host());
     let ca = ca.to_str().unwrap();

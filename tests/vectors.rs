@@ -61,7 +61,11 @@ fn encrypted_key_vectors() {
                 if let Some(p) = h.get("public-key") {
                     let pem = std::fs::read(testdata().join("keys").join(p)).unwrap();
                     assert_eq!(key.public_key(), PublicKey::from_pem(&pem).unwrap(), "{name}: public key");
-                    assert_eq!(key.public_key().to_pem().unwrap().as_bytes(), pem.as_slice(), "{name}: PEM bytes as cosign writes them");
+                    assert_eq!(
+                        key.public_key().to_pem().unwrap().as_bytes(),
+                        pem.as_slice(),
+                        "{name}: PEM bytes as cosign writes them"
+                    );
                 }
             }
             (want, Err(e)) if want.strip_prefix("error:") == Some(error_kind(&e)) => {

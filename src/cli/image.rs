@@ -32,7 +32,11 @@ impl Connector {
         let mut extra_ca_pem = Vec::new();
         if let Some(p) = &args.registry_cacert {
             let pem = std::fs::read(p).map_err(|e| {
-                Failure::new(ExitCode::Error, format!("cannot read --registry-cacert {}: {e}", p.display()), "pass a PEM CA certificate file")
+                Failure::new(
+                    ExitCode::Error,
+                    format!("cannot read --registry-cacert {}: {e}", p.display()),
+                    "pass a PEM CA certificate file",
+                )
             })?;
             extra_ca_pem.push(pem);
         }
@@ -50,12 +54,20 @@ impl Connector {
         if let (Some(u), Some(p)) = (&self.args.registry_username, &self.args.registry_password) {
             return Ok(Credentials::Basic { username: u.clone(), password: zeroize::Zeroizing::new(p.clone()) });
         }
-        let mut cache = self.creds.lock().map_err(|_| Failure::new(ExitCode::Error, "internal lock poisoned", "report this bug"))?;
+        let mut cache = self
+            .creds
+            .lock()
+            .map_err(|_| Failure::new(ExitCode::Error, "internal lock poisoned", "report this bug"))?;
         if let Some(c) = cache.get(registry) {
             return Ok(c.clone());
         }
-        let c = auth::from_docker_config(registry)
-            .map_err(|e| Failure::new(ExitCode::CouldNotCheck, e.to_string(), "fix the Docker config, or pass --registry-username/--registry-password"))?;
+        let c = auth::from_docker_config(registry).map_err(|e| {
+            Failure::new(
+                ExitCode::CouldNotCheck,
+                e.to_string(),
+                "fix the Docker config, or pass --registry-username/--registry-password",
+            )
+        })?;
         cache.insert(registry.to_owned(), c.clone());
         Ok(c)
     }
@@ -76,13 +88,19 @@ impl Connector {
     /// The store for a `--signature-repository` value or the image's own.
     fn signature_store(&mut self, repo: Option<&str>, image: &ImageRef) -> Result<Backend, Failure> {
         let bad = |e: &dyn std::fmt::Display| {
-            Failure::new(ExitCode::Usage, format!("invalid signature repository: {e}"), "use [REGISTRY/]REPO or oci:PATH")
+            Failure::new(
+                ExitCode::Usage,
+                format!("invalid signature repository: {e}"),
+                "use [REGISTRY/]REPO or oci:PATH",
+            )
         };
         match repo {
             None => self.image_store(image),
             Some(s) => match ImageRef::parse(s).map_err(|e| bad(&e))? {
                 ImageRef::Registry(r) => self.registry_store(&r),
-                ImageRef::Layout(l) => LayoutStore::create(l.path()).map(Backend::Layout).map_err(|e| store_failure(&e)),
+                ImageRef::Layout(l) => {
+                    LayoutStore::create(l.path()).map(Backend::Layout).map_err(|e| store_failure(&e))
+                }
             },
         }
     }
@@ -90,9 +108,13 @@ impl Connector {
     fn image_store(&mut self, image: &ImageRef) -> Result<Backend, Failure> {
         match image {
             ImageRef::Registry(r) => self.registry_store(r),
-            ImageRef::Layout(l) => LayoutStore::open(l.path())
-                .map(Backend::Layout)
-                .map_err(|e| Failure::new(ExitCode::ImageNotFound, e.to_string(), "check the oci: path; it must be an OCI image layout directory")),
+            ImageRef::Layout(l) => LayoutStore::open(l.path()).map(Backend::Layout).map_err(|e| {
+                Failure::new(
+                    ExitCode::ImageNotFound,
+                    e.to_string(),
+                    "check the oci: path; it must be an OCI image layout directory",
+                )
+            }),
         }
     }
 }
@@ -101,7 +123,9 @@ fn store_failure(e: &StoreError) -> Failure {
     let hint = match e {
         StoreError::Auth(_) => "log in (docker login) or pass --registry-username/--registry-password",
         StoreError::Timeout(_) => "check the registry is reachable, or raise --timeout",
-        StoreError::Transport(_) => "check the registry address and network; for a plain-HTTP registry pass --allow-http-registry",
+        StoreError::Transport(_) => {
+            "check the registry address and network; for a plain-HTTP registry pass --allow-http-registry"
+        }
         StoreError::TooLarge { .. } => "the registry served more data than sigil accepts; it may be misbehaving",
         _ => "check the registry or layout contents",
     };
@@ -109,7 +133,13 @@ fn store_failure(e: &StoreError) -> Failure {
 }
 
 fn parse_image(s: &str) -> Result<ImageRef, Failure> {
-    ImageRef::parse(s).map_err(|e| Failure::new(ExitCode::Usage, format!("{s}: {e}"), "images are [REGISTRY/]REPO[:TAG][@sha256:DIGEST] or oci:PATH[:TAG|@DIGEST]"))
+    ImageRef::parse(s).map_err(|e| {
+        Failure::new(
+            ExitCode::Usage,
+            format!("{s}: {e}"),
+            "images are [REGISTRY/]REPO[:TAG][@sha256:DIGEST] or oci:PATH[:TAG|@DIGEST]",
+        )
+    })
 }
 
 /// The manifest reference and payload subject for an image.
@@ -150,10 +180,9 @@ fn annotations(pairs: &[(String, String)]) -> Annotations {
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     // One thread: the work is I/O-bound, and not spawning workers saves start-up time.
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(ExitCode::Error, format!("cannot start the async runtime: {e}"), "check system resources"))
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+        Failure::new(ExitCode::Error, format!("cannot start the async runtime: {e}"), "check system resources")
+    })
 }
 
 struct Prepared {
@@ -195,7 +224,10 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
             Ok(signed) => {
                 if let ManifestRef::Tag(t) = &p.subject.reference {
                     if let Some(first) = signed.first() {
-                        eprintln!("note: {} (tag {t}) resolved to {}; the digest is what gets signed", p.display, first.digest);
+                        eprintln!(
+                            "note: {} (tag {t}) resolved to {}; the digest is what gets signed",
+                            p.display, first.digest
+                        );
                     }
                 }
                 for s in &signed {
@@ -228,12 +260,20 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
 
 fn sign_failure(display: &str, e: SignError) -> Failure {
     match e {
-        SignError::ImageNotFound(what) => Failure::new(ExitCode::ImageNotFound, format!("{display}: image {what} not found"), "check the reference; push the image first"),
+        SignError::ImageNotFound(what) => Failure::new(
+            ExitCode::ImageNotFound,
+            format!("{display}: image {what} not found"),
+            "check the reference; push the image first",
+        ),
         SignError::Store(s) => {
             let f = store_failure(&s);
             Failure { message: format!("{display}: {}", f.message), code: ExitCode::Error, ..f }
         }
-        e @ SignError::Malformed { .. } => Failure::new(ExitCode::Error, format!("{display}: {e}"), "inspect it with `sigil tree`; sigil will not overwrite data it cannot read"),
+        e @ SignError::Malformed { .. } => Failure::new(
+            ExitCode::Error,
+            format!("{display}: {e}"),
+            "inspect it with `sigil tree`; sigil will not overwrite data it cannot read",
+        ),
         e => Failure::new(ExitCode::Error, format!("{display}: {e}"), "see the message above"),
     }
 }
@@ -275,7 +315,10 @@ fn report_verdict(p: &Prepared, r: Result<Verdict, VerifyError>, ann: &Annotatio
         Ok(Verdict::Verified { digest, signatures, rejected, unread }) => {
             eprintln!("  ✓ image digest {digest}");
             eprintln!("  ✓ signatures read from {}", p.sig_store_location());
-            eprintln!("  ✓ {} signature(s) verified over the exact payload bytes with the given public key", signatures.len());
+            eprintln!(
+                "  ✓ {} signature(s) verified over the exact payload bytes with the given public key",
+                signatures.len()
+            );
             eprintln!("  ✓ signed payload names this image digest");
             if !ann.is_empty() {
                 eprintln!("  ✓ signed payload carries the required annotations");
@@ -287,7 +330,10 @@ fn report_verdict(p: &Prepared, r: Result<Verdict, VerifyError>, ann: &Annotatio
             eprintln!("  ! no transparency-log check (key-based verification without Rekor)");
             let payloads: Vec<serde_json::Value> = signatures.iter().map(|s| s.get().payload.to_json()).collect();
             match output {
-                Output::Json => println!("{}", json!({"image": p.display, "digest": digest, "verified": true, "signatures": payloads})),
+                Output::Json => println!(
+                    "{}",
+                    json!({"image": p.display, "digest": digest, "verified": true, "signatures": payloads})
+                ),
                 Output::Text => println!("{} {digest} verified ({} signature(s))", p.display, payloads.len()),
             }
             ExitCode::Ok
@@ -295,7 +341,9 @@ fn report_verdict(p: &Prepared, r: Result<Verdict, VerifyError>, ann: &Annotatio
         Ok(Verdict::NoSignatures { digest }) => {
             eprintln!("  ✓ image digest {digest}");
             eprintln!("  ✗ no signatures found in {}", p.sig_store_location());
-            eprintln!("  hint: sign the image first, or pass --signature-repository if signatures are stored elsewhere");
+            eprintln!(
+                "  hint: sign the image first, or pass --signature-repository if signatures are stored elsewhere"
+            );
             ExitCode::NoSignatures
         }
         Ok(Verdict::NoMatchingSignature { digest, rejected, unread }) => {
@@ -348,7 +396,13 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
     });
     let (digest, attachments) = match res {
         Ok(Some(x)) => x,
-        Ok(None) => return Err(Failure::new(ExitCode::ImageNotFound, format!("image {} not found", args.image), "check the reference and tag")),
+        Ok(None) => {
+            return Err(Failure::new(
+                ExitCode::ImageNotFound,
+                format!("image {} not found", args.image),
+                "check the reference and tag",
+            ))
+        }
         Err(e) => return Err(store_failure(&e)),
     };
     match args.output {

@@ -12,21 +12,34 @@ use super::exit::{ExitCode, Failure};
 fn read_key_source(spec: &str) -> Result<Vec<u8>, Failure> {
     if let Some(var) = spec.strip_prefix("env://") {
         let v = std::env::var(var).map_err(|_| {
-            Failure::new(ExitCode::Error, format!("environment variable {var} is not set"), "export the PEM key in that variable, or pass a file path")
+            Failure::new(
+                ExitCode::Error,
+                format!("environment variable {var} is not set"),
+                "export the PEM key in that variable, or pass a file path",
+            )
         })?;
         if v.len() > keys::MAX_KEY_FILE_BYTES {
-            return Err(Failure::new(ExitCode::Error, format!("key in {var} is too large"), "check that the variable holds one PEM key"));
+            return Err(Failure::new(
+                ExitCode::Error,
+                format!("key in {var} is too large"),
+                "check that the variable holds one PEM key",
+            ));
         }
         return Ok(v.into_bytes());
     }
-    let f = std::fs::File::open(spec)
-        .map_err(|e| Failure::new(ExitCode::Error, format!("cannot open key file {spec}: {e}"), "check the --key path"))?;
+    let f = std::fs::File::open(spec).map_err(|e| {
+        Failure::new(ExitCode::Error, format!("cannot open key file {spec}: {e}"), "check the --key path")
+    })?;
     let mut buf = Vec::new();
-    f.take(keys::MAX_KEY_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Failure::new(ExitCode::Error, format!("cannot read key file {spec}: {e}"), "check the --key path"))?;
+    f.take(keys::MAX_KEY_FILE_BYTES as u64 + 1).read_to_end(&mut buf).map_err(|e| {
+        Failure::new(ExitCode::Error, format!("cannot read key file {spec}: {e}"), "check the --key path")
+    })?;
     if buf.len() > keys::MAX_KEY_FILE_BYTES {
-        return Err(Failure::new(ExitCode::Error, format!("key file {spec} is larger than 64 KiB"), "--key must name a PEM key file"));
+        return Err(Failure::new(
+            ExitCode::Error,
+            format!("key file {spec} is larger than 64 KiB"),
+            "--key must name a PEM key file",
+        ));
     }
     Ok(buf)
 }
@@ -35,7 +48,9 @@ fn key_failure(spec: &str, e: KeyError) -> Failure {
     let hint = match &e {
         KeyError::Decrypt => "check SIGIL_PASSWORD / COSIGN_PASSWORD, or that the file was not modified",
         KeyError::Unsupported(_) => "re-encrypt the key with `sigil import-key-pair` or cosign",
-        KeyError::NotPem(_) | KeyError::Malformed(_) | KeyError::TooLarge => "the file is corrupted or truncated, or not a key file",
+        KeyError::NotPem(_) | KeyError::Malformed(_) | KeyError::TooLarge => {
+            "the file is corrupted or truncated, or not a key file"
+        }
         _ => "use an ECDSA P-256 or Ed25519 key in cosign's format",
     };
     Failure::new(ExitCode::Error, format!("key {spec}: {e}"), hint)
@@ -59,11 +74,18 @@ pub fn read_password(prompt: Prompt) -> Result<Password, Failure> {
         }
     }
     let no_tty = |e: std::io::Error| {
-        Failure::new(ExitCode::Error, format!("cannot read a password from the terminal: {e}"), "set SIGIL_PASSWORD (or COSIGN_PASSWORD) when running without a terminal")
+        Failure::new(
+            ExitCode::Error,
+            format!("cannot read a password from the terminal: {e}"),
+            "set SIGIL_PASSWORD (or COSIGN_PASSWORD) when running without a terminal",
+        )
     };
-    let first = zeroize::Zeroizing::new(rpassword::prompt_password("Enter password for private key: ").map_err(no_tty)?);
+    let first =
+        zeroize::Zeroizing::new(rpassword::prompt_password("Enter password for private key: ").map_err(no_tty)?);
     if prompt == Prompt::Confirm {
-        let second = zeroize::Zeroizing::new(rpassword::prompt_password("Enter password for private key again: ").map_err(no_tty)?);
+        let second = zeroize::Zeroizing::new(
+            rpassword::prompt_password("Enter password for private key again: ").map_err(no_tty)?,
+        );
         if *first != *second {
             return Err(Failure::new(ExitCode::Error, "passwords do not match", "run the command again"));
         }
@@ -108,13 +130,23 @@ fn with_ext(prefix: &Path, ext: &str) -> PathBuf {
 
 fn check_free(path: &Path, force: bool) -> Result<(), Failure> {
     if path.exists() && !force {
-        return Err(Failure::new(ExitCode::Error, format!("{} already exists", path.display()), "pass --force to overwrite it, or choose another --output-key-prefix"));
+        return Err(Failure::new(
+            ExitCode::Error,
+            format!("{} already exists", path.display()),
+            "pass --force to overwrite it, or choose another --output-key-prefix",
+        ));
     }
     Ok(())
 }
 
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| Failure::new(ExitCode::Error, format!("cannot write {}: {e}", path.display()), "check the directory exists and is writable");
+    let fail = |e: std::io::Error| {
+        Failure::new(
+            ExitCode::Error,
+            format!("cannot write {}: {e}", path.display()),
+            "check the directory exists and is writable",
+        )
+    };
     // Remove first so an existing file's looser mode is never kept (--force).
     if path.exists() {
         std::fs::remove_file(path).map_err(fail)?;

@@ -150,8 +150,10 @@ fn entry_credentials(e: &AuthEntry, path: &str) -> Result<Option<Credentials>, A
                 path: path.to_owned(),
                 reason: "an auths entry has invalid base64".into(),
             })?);
-            let text = std::str::from_utf8(&raw)
-                .map_err(|_| AuthError::Config { path: path.to_owned(), reason: "an auths entry is not UTF-8".into() })?;
+            let text = std::str::from_utf8(&raw).map_err(|_| AuthError::Config {
+                path: path.to_owned(),
+                reason: "an auths entry is not UTF-8".into(),
+            })?;
             let (u, p) = text.split_once(':').ok_or_else(|| AuthError::Config {
                 path: path.to_owned(),
                 reason: "an auths entry is not user:password".into(),
@@ -199,7 +201,8 @@ mod tests {
 
     #[test]
     fn auths_entry_base64() {
-        let cfg: DockerConfig = serde_json::from_str(r#"{"auths":{"127.0.0.1:5000":{"auth":"dXNlcjpwYXNz"}}}"#).unwrap();
+        let cfg: DockerConfig =
+            serde_json::from_str(r#"{"auths":{"127.0.0.1:5000":{"auth":"dXNlcjpwYXNz"}}}"#).unwrap();
         match lookup(&cfg, "127.0.0.1:5000", "c").unwrap() {
             Credentials::Basic { username, password } => {
                 assert_eq!(username, "user");

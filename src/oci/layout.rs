@@ -32,10 +32,7 @@ impl LayoutStore {
     pub fn open(root: &Path) -> Result<Self, StoreError> {
         let marker = root.join("oci-layout");
         if !marker.is_file() {
-            return Err(StoreError::Io(format!(
-                "{} is not an OCI image layout (no oci-layout file)",
-                root.display()
-            )));
+            return Err(StoreError::Io(format!("{} is not an OCI image layout (no oci-layout file)", root.display())));
         }
         Ok(LayoutStore { root: root.to_owned(), index_lock: Mutex::new(()) })
     }
@@ -49,7 +46,12 @@ impl LayoutStore {
         }
         let index = root.join("index.json");
         if !index.exists() {
-            let empty = ImageIndex { schema_version: 2, media_type: Some(OCI_INDEX.into()), manifests: vec![], annotations: None };
+            let empty = ImageIndex {
+                schema_version: 2,
+                media_type: Some(OCI_INDEX.into()),
+                manifests: vec![],
+                annotations: None,
+            };
             write_atomic(&index, &serde_json::to_vec(&empty).map_err(|e| StoreError::Malformed(e.to_string()))?)?;
         }
         Self::open(root)

@@ -150,10 +150,8 @@ impl Manifest {
             return Err(ManifestError::TooLarge);
         }
         let probe: Probe = serde_json::from_slice(bytes)?;
-        let unsupported = || ManifestError::Unsupported {
-            schema: probe.schema_version,
-            media_type: probe.media_type.clone(),
-        };
+        let unsupported =
+            || ManifestError::Unsupported { schema: probe.schema_version, media_type: probe.media_type.clone() };
         if probe.schema_version != 2 {
             return Err(unsupported());
         }
@@ -238,10 +236,7 @@ mod tests {
     #[test]
     fn rejects_bad_manifests() {
         assert!(matches!(Manifest::parse(b"nope"), Err(ManifestError::Json(_))));
-        assert!(matches!(
-            Manifest::parse(br#"{"schemaVersion":1}"#),
-            Err(ManifestError::Unsupported { .. })
-        ));
+        assert!(matches!(Manifest::parse(br#"{"schemaVersion":1}"#), Err(ManifestError::Unsupported { .. })));
         assert!(matches!(
             Manifest::parse(br#"{"schemaVersion":2,"mediaType":"text/plain"}"#),
             Err(ManifestError::Unsupported { .. })
@@ -256,7 +251,7 @@ mod tests {
     #[test]
     fn config_layout() {
         let layer = Descriptor::of(SIMPLE_SIGNING, b"{}");
-        let c = String::from_utf8(signature_config(&[layer.clone()])).unwrap();
+        let c = String::from_utf8(signature_config(std::slice::from_ref(&layer))).unwrap();
         assert_eq!(
             c,
             format!(

@@ -111,7 +111,12 @@ pub trait Store: Send + Sync {
     fn put_blob(&self, bytes: Vec<u8>) -> impl Future<Output = Result<Digest, StoreError>> + Send;
 
     /// Stores a manifest under a tag (replacing what the tag pointed to) or by its digest.
-    fn put_manifest(&self, r: &ManifestRef, media_type: &str, bytes: Vec<u8>) -> impl Future<Output = Result<Digest, StoreError>> + Send;
+    fn put_manifest(
+        &self,
+        r: &ManifestRef,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<Digest, StoreError>> + Send;
 }
 
 /// Either kind of store, chosen at run time from an image reference.

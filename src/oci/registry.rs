@@ -80,12 +80,7 @@ impl Connection {
             Transport::Https => "https",
             Transport::InsecureHttpAllowed => "http",
         };
-        Ok(Connection {
-            oci: Arc::new(std::sync::OnceLock::new()),
-            opts: Arc::new(opts.clone()),
-            http,
-            scheme,
-        })
+        Ok(Connection { oci: Arc::new(std::sync::OnceLock::new()), opts: Arc::new(opts.clone()), http, scheme })
     }
 
     fn oci(&self) -> &Client {
@@ -171,7 +166,9 @@ impl RegistryStore {
     fn reference(&self, r: &ManifestRef) -> Reference {
         match r {
             ManifestRef::Tag(t) => Reference::with_tag(self.registry.clone(), self.repository.clone(), t.clone()),
-            ManifestRef::Digest(d) => Reference::with_digest(self.registry.clone(), self.repository.clone(), d.to_string()),
+            ManifestRef::Digest(d) => {
+                Reference::with_digest(self.registry.clone(), self.repository.clone(), d.to_string())
+            }
         }
     }
 
@@ -200,7 +197,10 @@ impl RegistryStore {
             (Some(t), _) => ReadAuth::Header(format!("Bearer {t}")),
             (None, RegistryAuth::Basic(u, p)) => {
                 use base64::Engine as _;
-                ReadAuth::Header(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))))
+                ReadAuth::Header(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+                ))
             }
             (None, _) => ReadAuth::None,
         };

@@ -49,13 +49,66 @@ impl Registry {
     pub fn start_tls() -> (Registry, PathBuf) {
         let pki = tempfile::tempdir().expect("tempdir").keep();
         let run = |args: &[&str]| {
-            let o = Command::new("openssl").current_dir(&pki).args(args).output().expect("run openssl (apt package openssl)");
+            let o = Command::new("openssl")
+                .current_dir(&pki)
+                .args(args)
+                .output()
+                .expect("run openssl (apt package openssl)");
             assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
         };
-        run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=sigil test CA"]);
-        run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
-        std::fs::write(pki.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").expect("ext");
-        run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"]);
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=sigil test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(
+            pki.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("ext");
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
         let reg = Self::start_with(Some((pki.join("server.pem"), pki.join("server.key"))));
         (reg, pki.join("ca.pem"))
     }
@@ -107,7 +160,10 @@ impl Registry {
                 let mut buf = [0u8; 64];
                 if let Ok(n) = s.read(&mut buf) {
                     // A TLS registry answers plain HTTP with a 400: it is up all the same.
-                    if buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200") || buf[..n].starts_with(b"HTTP/1.0 400") {
+                    if buf[..n].starts_with(b"HTTP/1.0 200")
+                        || buf[..n].starts_with(b"HTTP/1.1 200")
+                        || buf[..n].starts_with(b"HTTP/1.0 400")
+                    {
                         return true;
                     }
                 }
@@ -128,12 +184,30 @@ impl Registry {
 
     /// A store for `repo` with explicit connection options.
     pub fn store_with(&self, repo: &str, opts: RegistryOptions) -> Backend {
-        Backend::Registry(RegistryStore::new(registry::Connection::new(&opts).expect("connection"), &Credentials::Anonymous, &self.host(), repo, Duration::from_secs(30)))
+        Backend::Registry(RegistryStore::new(
+            registry::Connection::new(&opts).expect("connection"),
+            &Credentials::Anonymous,
+            &self.host(),
+            repo,
+            Duration::from_secs(30),
+        ))
     }
 
     /// Number of HTTP requests in the access log so far.
     pub fn request_count(&self) -> usize {
-        std::fs::read_to_string(&self.log).map(|s| s.lines().filter(|l| l.contains("\"GET ") || l.contains("\"HEAD ") || l.contains("\"PUT ") || l.contains("\"POST ") || l.contains("\"PATCH ")).count()).unwrap_or(0)
+        std::fs::read_to_string(&self.log)
+            .map(|s| {
+                s.lines()
+                    .filter(|l| {
+                        l.contains("\"GET ")
+                            || l.contains("\"HEAD ")
+                            || l.contains("\"PUT ")
+                            || l.contains("\"POST ")
+                            || l.contains("\"PATCH ")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
     }
 }
 
@@ -183,7 +257,9 @@ pub async fn push_index<S: Store>(store: &S, tag: &str, seed: &str) -> (Digest, 
         entries.push(desc);
         children.push(d);
     }
-    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})).expect("json");
+    let index =
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}))
+            .expect("json");
     let d = store.put_manifest(&ManifestRef::Tag(tag.to_owned()), OCI_INDEX, index).await.expect("push index");
     (d, children)
 }
@@ -211,7 +287,12 @@ pub fn sigil(cwd: &Path, args: &[&str]) -> Output {
 
 pub fn sigil_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(sigil_bin());
-    c.current_dir(cwd).args(args).env_remove("SIGIL_PASSWORD").env_remove("COSIGN_PASSWORD").env_remove("SIGIL_REPOSITORY").env("DOCKER_CONFIG", cwd.join(".docker-none"));
+    c.current_dir(cwd)
+        .args(args)
+        .env_remove("SIGIL_PASSWORD")
+        .env_remove("COSIGN_PASSWORD")
+        .env_remove("SIGIL_REPOSITORY")
+        .env("DOCKER_CONFIG", cwd.join(".docker-none"));
     for (k, v) in env {
         c.env(k, v);
     }
