@@ -152,6 +152,42 @@ pub enum VerifyError {
     },
 }
 
+/// What the signer probably wrote as `docker-reference`, to rebuild payloads locally.
+///
+/// A signature layer's digest is the SHA-256 of its payload. When a payload rebuilt from the
+/// likely claims (repository name, with the tag or the digest or neither; no annotations or
+/// the required ones) hashes to that digest, those are the stored bytes, exactly: no need to
+/// fetch the blob. Otherwise it is fetched. Either way the signature is then checked over
+/// the bytes, so a wrong guess costs a request, never a wrong verdict.
+#[derive(Debug, Clone, Default)]
+pub struct PayloadHints {
+    /// Repository names as signers write them (`registry/repo`, and aliases).
+    pub names: Vec<String>,
+    /// The tag the image was named by, if any.
+    pub tag: Option<String>,
+}
+
+impl PayloadHints {
+    fn candidates(&self, digest: &Digest, annotations: &Annotations) -> Vec<Vec<u8>> {
+        let mut refs = Vec::new();
+        for n in &self.names {
+            refs.push(n.clone());
+            refs.push(format!("{n}@{digest}"));
+            if let Some(t) = &self.tag {
+                refs.push(format!("{n}:{t}"));
+            }
+        }
+        let none = Annotations::new();
+        let mut sets = vec![&none];
+        if !annotations.is_empty() {
+            sets.push(annotations);
+        }
+        refs.iter()
+            .flat_map(|r| sets.iter().map(move |a| SimpleSigning::new(r.clone(), digest.clone(), a).to_bytes()))
+            .collect()
+    }
+}
+
 /// Resolves the image digest: from the reference, or by fetching the tag's manifest.
 pub async fn image_digest<S: Store>(store: &S, r: &ManifestRef) -> Result<Option<Digest>, StoreError> {
     match r {
@@ -166,11 +202,12 @@ pub async fn verify_image<S: Store, T: Store>(
     sig_store: &T,
     r: &ManifestRef,
     policy: &Policy<'_>,
+    hints: &PayloadHints,
 ) -> Result<Verdict, VerifyError> {
     let Some(digest) = image_digest(image_store, r).await? else {
         return Ok(Verdict::ImageNotFound);
     };
-    verify_digest(sig_store, &digest, policy).await
+    verify_digest(sig_store, &digest, policy, hints).await
 }
 
 /// Verifies the signatures attached to `digest`.
@@ -178,6 +215,7 @@ pub async fn verify_digest<T: Store>(
     sig_store: &T,
     digest: &Digest,
     policy: &Policy<'_>,
+    hints: &PayloadHints,
 ) -> Result<Verdict, VerifyError> {
     let tag = attachment_tag(digest, SIGNATURE_SUFFIX);
     let Some(raw) = sig_store.get_manifest(&ManifestRef::Tag(tag)).await? else {
@@ -197,7 +235,10 @@ pub async fn verify_digest<T: Store>(
         return Ok(Verdict::NoSignatures { digest: digest.clone() });
     }
     let unread = layers.len().saturating_sub(MAX_SIGNATURES);
-    let results = join_all(layers.iter().take(MAX_SIGNATURES).map(|l| check_layer(sig_store, l, digest, policy))).await;
+    let candidates = hints.candidates(digest, policy.annotations);
+    let results =
+        join_all(layers.iter().take(MAX_SIGNATURES).map(|l| check_layer(sig_store, l, digest, policy, &candidates)))
+            .await;
     let mut signatures = Vec::new();
     let mut rejected = Vec::new();
     for (layer, res) in layers.iter().zip(results) {
@@ -227,6 +268,7 @@ async fn check_layer<T: Store>(
     layer: &Descriptor,
     image: &Digest,
     policy: &Policy<'_>,
+    candidates: &[Vec<u8>],
 ) -> Result<VerifiedSignature, Problem> {
     let reject = |r| Err(Problem::Rejected(r));
     if layer.media_type != SIMPLE_SIGNING {
@@ -244,11 +286,19 @@ async fn check_layer<T: Store>(
             layer.digest, layer.size, policy.max_blob_bytes
         )));
     }
-    let payload = store
-        .get_blob(&layer.digest, policy.max_blob_bytes)
-        .await
-        .map_err(|e| Problem::CouldNotCheck(format!("payload blob {}: {e}", layer.digest)))?;
-    check_payload(&payload, &signature, image, policy)
+    let known = candidates.iter().find(|c| c.len() as u64 == layer.size && layer.digest.matches(c));
+    let fetched;
+    let payload = match known {
+        Some(bytes) => bytes,
+        None => {
+            fetched = store
+                .get_blob(&layer.digest, policy.max_blob_bytes)
+                .await
+                .map_err(|e| Problem::CouldNotCheck(format!("payload blob {}: {e}", layer.digest)))?;
+            &fetched
+        }
+    };
+    check_payload(payload, &signature, image, policy)
         .map_err(Problem::Rejected)
         .map(|p| VerifiedSignature { payload: p, layer: layer.digest.clone() })
 }
@@ -275,6 +325,24 @@ pub fn check_payload(
 mod tests {
     use super::*;
     use crate::keys::{KeyAlgorithm, PrivateKey};
+
+    #[test]
+    fn payload_candidates_match_signer_output() {
+        let image = Digest::sha256(b"image");
+        let hints = PayloadHints { names: vec!["reg/app".into()], tag: Some("v1".into()) };
+        let mut ann = Annotations::new();
+        ann.insert("k".into(), "v".into());
+        let c = hints.candidates(&image, &ann);
+        for (r, a) in [
+            ("reg/app", Annotations::new()),
+            ("reg/app:v1", ann.clone()),
+            (&format!("reg/app@{image}")[..], Annotations::new()),
+        ] {
+            let bytes = SimpleSigning::new(r.into(), image.clone(), &a).to_bytes();
+            assert!(c.contains(&bytes), "{r}");
+        }
+        assert!(PayloadHints::default().candidates(&image, &ann).is_empty());
+    }
 
     #[test]
     fn pure_checks() {

@@ -288,7 +288,8 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     let rt = runtime()?;
     let policy = &policy;
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
-        let r = verify::verify_image(&p.image_store, &p.sig_store, &p.subject.reference, policy).await;
+        let r =
+            verify::verify_image(&p.image_store, &p.sig_store, &p.subject.reference, policy, &hints(&p.subject)).await;
         (p, r)
     })));
     let mut worst = ExitCode::Ok;
@@ -371,6 +372,16 @@ fn report_verdict(p: &Prepared, r: Result<Verdict, VerifyError>, ann: &Annotatio
             ExitCode::CouldNotCheck
         }
     }
+}
+
+/// The names a signer of this image would have written as `docker-reference`.
+fn hints(subject: &Subject) -> verify::PayloadHints {
+    let mut names = vec![subject.repository.clone()];
+    // cosign spells Docker Hub as index.docker.io.
+    if let Some(rest) = subject.repository.strip_prefix("docker.io/") {
+        names.push(format!("index.docker.io/{rest}"));
+    }
+    verify::PayloadHints { names, tag: subject.tag.clone() }
 }
 
 impl Prepared {
