@@ -195,9 +195,6 @@ impl RegistryRef {
         if name.is_empty() {
             return Err(ReferenceError::Empty);
         }
-        if name.len() > MAX_NAME_LEN {
-            return Err(ReferenceError::NameTooLong);
-        }
         let (mut registry, mut repository) = match name.split_once('/') {
             Some((first, remainder))
                 if first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first =>
@@ -214,6 +211,10 @@ impl RegistryRef {
         }
         if registry == DEFAULT_REGISTRY && !repository.contains('/') {
             repository = format!("library/{repository}");
+        }
+        // The limit applies to the normalised name (`docker.io/library/…`), as in distribution.
+        if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
+            return Err(ReferenceError::NameTooLong);
         }
         if !repository.split('/').all(is_valid_component) {
             return Err(ReferenceError::InvalidRepository(repository));
@@ -405,6 +406,17 @@ mod tests {
         assert!(RegistryRef::parse("a/b-").is_err());
         assert!(RegistryRef::parse(&"a".repeat(300)).is_err());
         assert!(RegistryRef::parse("host:99999999/a").is_err());
+    }
+
+    /// Found by the `reference` fuzz target: a 250-character Docker Hub name was accepted,
+    /// but its normalised form (`docker.io/library/…`) was over the limit and did not parse.
+    #[test]
+    fn regression_fuzz_name_length_after_normalisation() {
+        let name = "a".repeat(250);
+        assert_eq!(RegistryRef::parse(&name), Err(ReferenceError::NameTooLong));
+        let ok = "a".repeat(255 - "docker.io/library/".len());
+        let r = RegistryRef::parse(&ok).unwrap();
+        assert_eq!(RegistryRef::parse(&r.to_string()).unwrap(), r);
     }
 
     #[test]
