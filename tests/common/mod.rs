@@ -48,67 +48,24 @@ impl Registry {
     /// Returns the registry and the CA certificate's path.
     pub fn start_tls() -> (Registry, PathBuf) {
         let pki = tempfile::tempdir().expect("tempdir").keep();
-        let run = |args: &[&str]| {
+        let run = |cmd: &str| {
+            let args: Vec<&str> = cmd.split_whitespace().collect();
             let o = Command::new("openssl")
                 .current_dir(&pki)
-                .args(args)
+                .args(&args)
                 .output()
                 .expect("run openssl (apt package openssl)");
-            assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+            assert!(o.status.success(), "openssl {cmd}: {}", String::from_utf8_lossy(&o.stderr));
         };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=sigil test CA",
-        ]);
-        run(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
+        let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+        run(&format!("req -x509 {key} -keyout ca.key -out ca.pem -days 2 -subj /CN=sigil-test-CA"));
+        run(&format!("req {key} -keyout server.key -out server.csr -subj /CN=127.0.0.1"));
         std::fs::write(
             pki.join("ext.cnf"),
             "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
         )
         .expect("ext");
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ]);
+        run("x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf");
         let reg = Self::start_with(Some((pki.join("server.pem"), pki.join("server.key"))));
         (reg, pki.join("ca.pem"))
     }
