@@ -11,10 +11,12 @@
 
 pub mod digest;
 pub mod fuzzing;
+pub mod identity;
 pub mod inspect;
 pub mod keys;
 pub mod oci;
 pub mod payload;
 pub mod reference;
 pub mod sign;
+pub mod trust;
 pub mod verify;

@@ -1,5 +1,6 @@
 //! The command-line shell: argument parsing, output and exit codes. No domain logic here.
 
+mod blob;
 mod exit;
 mod image;
 mod keyfiles;
@@ -34,6 +35,51 @@ enum Command {
     Verify(VerifyArgs),
     /// List what is attached to an image (signatures, attestations, SBOMs).
     Tree(TreeArgs),
+    /// Verify a Sigstore bundle for a file or a sha256:DIGEST (keyless or key-based).
+    VerifyBlob(VerifyBlobArgs),
+    /// Show the Sigstore trust material in use.
+    #[command(subcommand)]
+    TrustedRoot(TrustedRootCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TrustedRootCommand {
+    /// Print which trusted root is in use, where it came from, and what it contains (JSON).
+    Show(TrustArgs),
+}
+
+/// Where Sigstore trust material comes from.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct TrustArgs {
+    /// A Sigstore trusted_root.json to use instead of the embedded public-good root.
+    #[arg(long, env = "SIGIL_TRUSTED_ROOT")]
+    trusted_root: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct VerifyBlobArgs {
+    /// The Sigstore bundle (media types v0.1, v0.2, v0.3).
+    #[arg(long)]
+    bundle: PathBuf,
+    /// Verify with this public key (PEM) instead of a certificate identity.
+    #[arg(long, short = 'k')]
+    key: Option<String>,
+    /// Certificate identity (SAN email or URI), exact.
+    #[arg(long)]
+    certificate_identity: Option<String>,
+    /// Certificate identity as a regular expression matched against the whole value.
+    #[arg(long)]
+    certificate_identity_regexp: Option<String>,
+    /// OIDC issuer, exact.
+    #[arg(long)]
+    certificate_oidc_issuer: Option<String>,
+    /// OIDC issuer as a regular expression matched against the whole value.
+    #[arg(long)]
+    certificate_oidc_issuer_regexp: Option<String>,
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// The artifact: a file path, or sha256:<hex> of it.
+    artifact: String,
 }
 
 /// Output format for stdout.
@@ -179,5 +225,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Sign(a) => image::sign(a),
         Command::Verify(a) => image::verify(a),
         Command::Tree(a) => image::tree(a),
+        Command::VerifyBlob(a) => blob::verify_blob(a),
+        Command::TrustedRoot(TrustedRootCommand::Show(a)) => blob::show_trusted_root(a),
     }
 }

@@ -5,6 +5,8 @@
 //! the image digest and its annotations must include the required ones. An image passes when
 //! at least one signature passes. Any error while checking means "not verified".
 
+pub mod bundle;
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use futures_util::future::join_all;

@@ -1,0 +1,201 @@
+//! `verify-blob` and `trusted-root`: Sigstore bundles for files or digests.
+
+use std::io::Read;
+use std::path::Path;
+
+use sha2::Digest as _;
+use sigil::digest::Digest;
+use sigil::identity::Matcher;
+use sigil::trust::Trust;
+use sigil::verify::bundle::{self, Artifact, Signer};
+
+use super::exit::{ExitCode, Failure};
+use super::{TrustArgs, VerifyBlobArgs};
+
+/// Files up to this size are verified from their bytes; larger ones by streamed digest.
+const MAX_IN_MEMORY_ARTIFACT: u64 = 64 << 20;
+
+fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Failure> {
+    let fail = |e: std::io::Error| {
+        Failure::new(ExitCode::Error, format!("cannot read {what} {}: {e}", path.display()), "check the path")
+    };
+    let f = std::fs::File::open(path).map_err(fail)?;
+    let mut buf = Vec::new();
+    f.take(limit + 1).read_to_end(&mut buf).map_err(fail)?;
+    if buf.len() as u64 > limit {
+        return Err(Failure::new(
+            ExitCode::Error,
+            format!("{what} {} is larger than {limit} bytes", path.display()),
+            "check that this is the right file",
+        ));
+    }
+    Ok(buf)
+}
+
+/// The trust material: `--trusted-root`, `SIGIL_TRUSTED_ROOT`, else the embedded root.
+pub fn load_trust(args: &TrustArgs) -> Result<Trust, Failure> {
+    match &args.trusted_root {
+        Some(p) => {
+            let bytes = read_bounded(p, sigil::trust::MAX_TRUSTED_ROOT_BYTES as u64, "trusted root")?;
+            // Without usable trust material nothing can be checked: "could not check".
+            Trust::from_bytes(&bytes, &p.display().to_string()).map_err(|e| {
+                Failure::new(
+                    ExitCode::CouldNotCheck,
+                    e.to_string(),
+                    "pass a Sigstore trusted_root.json (protobuf-specs TrustedRoot JSON)",
+                )
+            })
+        }
+        None => {
+            eprintln!(
+                "note: using the Sigstore public-good trusted root embedded in this build (a snapshot that may be stale; --trusted-root or SIGIL_TRUSTED_ROOT to use a current one)"
+            );
+            Trust::embedded().map_err(|e| Failure::new(ExitCode::Error, e.to_string(), "report this bug"))
+        }
+    }
+}
+
+fn matcher(exact: &Option<String>, regexp: &Option<String>, what: &str) -> Result<Option<Matcher>, Failure> {
+    match (exact, regexp) {
+        (Some(e), None) => Ok(Some(Matcher::Exact(e.clone()))),
+        (None, Some(r)) => Matcher::regex(r).map(Some).map_err(|e| {
+            Failure::new(
+                ExitCode::Usage,
+                format!("invalid {what} regular expression: {e}"),
+                "use Rust regex syntax; it is anchored at both ends",
+            )
+        }),
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(Failure::new(
+            ExitCode::Usage,
+            format!("give the {what} once"),
+            "use either the exact flag or the -regexp one",
+        )),
+    }
+}
+
+/// `sigil verify-blob`.
+pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
+    let identity = matcher(&args.certificate_identity, &args.certificate_identity_regexp, "certificate identity")?;
+    let issuer = matcher(&args.certificate_oidc_issuer, &args.certificate_oidc_issuer_regexp, "OIDC issuer")?;
+    let key_pem = match &args.key {
+        Some(k) => Some(
+            String::from_utf8(read_bounded(Path::new(k), sigil::keys::MAX_KEY_FILE_BYTES as u64, "public key")?)
+                .map_err(|_| {
+                    Failure::new(ExitCode::Error, format!("public key {k} is not PEM text"), "pass a PEM public key")
+                })?,
+        ),
+        None => None,
+    };
+    let signer = match (&key_pem, &identity, &issuer) {
+        (Some(pem), None, None) => Signer::Key(pem),
+        (None, Some(id), Some(iss)) => Signer::Identity { identity: id, issuer: iss },
+        (Some(_), _, _) => {
+            return Err(Failure::new(
+                ExitCode::Usage,
+                "--key cannot be combined with certificate identity flags",
+                "choose key-based or keyless verification",
+            ))
+        }
+        (None, _, _) => {
+            return Err(Failure::new(
+                ExitCode::Usage,
+                "keyless verification needs both an identity and an issuer",
+                "pass --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp], or --key",
+            ))
+        }
+    };
+    let bundle_bytes = read_bounded(&args.bundle, bundle::MAX_BUNDLE_BYTES as u64, "bundle")?;
+    let trust = load_trust(&args.trust)?;
+
+    let (bytes, digest);
+    let artifact = match args.artifact.strip_prefix("sha256:").map(|_| Digest::parse(&args.artifact)) {
+        Some(Ok(d)) => {
+            digest = d;
+            Artifact::Sha256(&digest)
+        }
+        Some(Err(e)) => {
+            return Err(Failure::new(
+                ExitCode::Usage,
+                format!("{}: {e}", args.artifact),
+                "pass a file or sha256:<64 hex>",
+            ))
+        }
+        None => {
+            let path = Path::new(&args.artifact);
+            let size = std::fs::metadata(path)
+                .map_err(|e| {
+                    Failure::new(
+                        ExitCode::Error,
+                        format!("cannot read artifact {}: {e}", path.display()),
+                        "check the path",
+                    )
+                })?
+                .len();
+            if size <= MAX_IN_MEMORY_ARTIFACT {
+                bytes = read_bounded(path, MAX_IN_MEMORY_ARTIFACT, "artifact")?;
+                Artifact::Bytes(&bytes)
+            } else {
+                digest = stream_sha256(path)?;
+                Artifact::Sha256(&digest)
+            }
+        }
+    };
+    eprintln!("Verification of {} with bundle {}:", args.artifact, args.bundle.display());
+    match bundle::verify_bundle(&bundle_bytes, artifact, &signer, &trust) {
+        Ok(v) => {
+            let facts = v.get();
+            eprintln!("  ✓ bundle {} parsed", facts.media_type);
+            match &facts.identity {
+                Some(id) => eprintln!(
+                    "  ✓ certificate chains to a trusted Fulcio CA; identity {id:?}, issuer {:?}",
+                    facts.issuer.as_deref().unwrap_or("")
+                ),
+                None => eprintln!("  ✓ signed by the given public key"),
+            }
+            eprintln!("  ✓ signature over {} verified", facts.artifact);
+            if facts.tlog_verified {
+                eprintln!("  ✓ transparency-log entry verified (body, inclusion, checkpoint or SET)");
+            }
+            for t in &facts.timestamps {
+                eprintln!("  ✓ signed timestamp {t}");
+            }
+            let mut out = serde_json::to_value(facts).unwrap_or_default();
+            if let Some(o) = out.as_object_mut() {
+                o.insert("bundle".into(), args.bundle.display().to_string().into());
+                o.insert("verified".into(), true.into());
+            }
+            println!("{out}");
+            Ok(ExitCode::Ok)
+        }
+        Err(rejection) => {
+            eprintln!("  ✗ {rejection}: NOT VERIFIED");
+            Ok(ExitCode::NoMatchingSignature)
+        }
+    }
+}
+
+fn stream_sha256(path: &Path) -> Result<Digest, Failure> {
+    let fail = |e: std::io::Error| {
+        Failure::new(ExitCode::Error, format!("cannot read artifact {}: {e}", path.display()), "check the path")
+    };
+    let mut f = std::fs::File::open(path).map_err(fail)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(fail)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Digest::parse(&format!("sha256:{}", hex::encode(h.finalize())))
+        .map_err(|e| Failure::new(ExitCode::Error, e.to_string(), "report this bug"))
+}
+
+/// `sigil trusted-root show`.
+pub fn show_trusted_root(args: TrustArgs) -> Result<ExitCode, Failure> {
+    let trust = load_trust(&args)?;
+    println!("{}", trust.summary());
+    Ok(ExitCode::Ok)
+}

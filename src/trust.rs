@@ -1,0 +1,93 @@
+//! Trust material for Sigstore verification: which trusted root is in use and where it came
+//! from. Pure: the CLI reads files; this parses and describes.
+
+use serde::Serialize;
+use sigstore_verify::trust_root::{SigstoreInstance, TrustedRoot};
+
+/// Where the trusted root came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TrustSource {
+    /// The Sigstore public-good root compiled into the binary (a snapshot; may be stale).
+    Embedded,
+    /// A file given with `--trusted-root` or `SIGIL_TRUSTED_ROOT`.
+    File {
+        /// The path.
+        path: String,
+    },
+}
+
+/// A parsed trusted root and its provenance.
+pub struct Trust {
+    /// The root.
+    pub root: TrustedRoot,
+    /// Its source.
+    pub source: TrustSource,
+}
+
+/// Largest trusted root read.
+pub const MAX_TRUSTED_ROOT_BYTES: usize = 8 << 20;
+
+/// Why trust material could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("trusted root ({source_name}) is unusable: {reason}")]
+pub struct TrustError {
+    /// Where it came from.
+    pub source_name: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl Trust {
+    /// The embedded public-good root.
+    pub fn embedded() -> Result<Self, TrustError> {
+        let root = SigstoreInstance::PublicGood
+            .embedded_trusted_root()
+            .map_err(|e| TrustError { source_name: "embedded".into(), reason: e.to_string() })?;
+        Ok(Trust { root, source: TrustSource::Embedded })
+    }
+
+    /// A root read from `path` (the bytes are given; reading is the caller's).
+    pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Self, TrustError> {
+        let err = |reason: String| TrustError { source_name: path.to_owned(), reason };
+        if bytes.len() > MAX_TRUSTED_ROOT_BYTES {
+            return Err(err(format!("larger than {MAX_TRUSTED_ROOT_BYTES} bytes")));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| err("not UTF-8".into()))?;
+        let root = TrustedRoot::from_json(text).map_err(|e| err(e.to_string()))?;
+        Ok(Trust { root, source: TrustSource::File { path: path.to_owned() } })
+    }
+
+    /// A description for `sigil trusted-root show`.
+    pub fn summary(&self) -> serde_json::Value {
+        let fulcio = self.root.fulcio_certs().len();
+        let tsas = self.root.tsa_authorities().len();
+        let raw = serde_json::to_value(&self.root).unwrap_or(serde_json::Value::Null);
+        let windows = |key: &str| -> Vec<serde_json::Value> {
+            raw.get(key)
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .map(|x| {
+                            serde_json::json!({
+                                "baseUrl": x.get("baseUrl").or_else(|| x.get("uri")),
+                                "validFor": x.get("publicKey").and_then(|k| k.get("validFor")).or_else(|| x.get("validFor")),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        serde_json::json!({
+            "source": self.source,
+            "note": match self.source {
+                TrustSource::Embedded => "embedded snapshot of the Sigstore public-good trusted root shipped with this sigil build; it does not refresh itself and may be stale: pass --trusted-root (or SIGIL_TRUSTED_ROOT) with a current trusted_root.json",
+                TrustSource::File { .. } => "read from the given file",
+            },
+            "certificateAuthorities": fulcio,
+            "timestampAuthorities": tsas,
+            "tlogs": windows("tlogs"),
+            "ctlogs": windows("ctlogs"),
+        })
+    }
+}
