@@ -12,6 +12,9 @@ const TARGETS: &[(&str, Target)] = &[
     ("payload", sigil::fuzzing::payload),
     ("manifest", sigil::fuzzing::manifest),
     ("reference", sigil::fuzzing::reference),
+    ("bundle", sigil::fuzzing::bundle),
+    ("checkpoint", sigil::fuzzing::checkpoint),
+    ("merkle", sigil::fuzzing::merkle),
 ];
 
 struct XorShift(u64);
@@ -71,11 +74,30 @@ fn corpus_and_mutations_do_not_panic() {
         for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let seed = std::fs::read(entry.unwrap().path()).unwrap();
             target(&seed);
-            for _ in 0..300 {
+            let rounds = if *name == "bundle" { 40 } else { 300 };
+            for _ in 0..rounds {
                 target(&mutate(&seed, &mut rng));
             }
             seeds += 1;
         }
         assert!(seeds > 0, "no seeds for {name}");
+    }
+}
+
+/// The real bundles of the conformance suite (read by path, when present) and mutations.
+#[test]
+fn conformance_bundles_and_mutations_do_not_panic() {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/sigstore-conformance/bundle-verify");
+    let Ok(entries) = std::fs::read_dir(&suite) else {
+        eprintln!("!!!! ../shared/vectors is ABSENT: conformance bundles not fuzzed !!!!");
+        return;
+    };
+    let mut rng = XorShift(0x0b0d_1e5e_ed00_0002);
+    for e in entries {
+        let Ok(seed) = std::fs::read(e.unwrap().path().join("bundle.sigstore.json")) else { continue };
+        sigil::fuzzing::bundle(&seed);
+        for _ in 0..10 {
+            sigil::fuzzing::bundle(&mutate(&seed, &mut rng));
+        }
     }
 }
