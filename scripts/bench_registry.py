@@ -1,5 +1,8 @@
 """sigil vs cosign on a local docker-registry; see bench-registry.sh. Prints a table."""
-import os, statistics, subprocess, sys, tempfile, time
+import os, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import median, run as run_env  # noqa: E402
 
 sigil, cosign, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -16,13 +19,7 @@ def sh(script):
 
 
 def run(cmd):
-    """Wall seconds and peak RSS (KiB) of one command; fails loudly on a non-zero exit."""
-    t = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t
-    if p.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd[:4])}…\n{p.stderr[-2000:]}")
-    return wall, int(p.stderr.strip().splitlines()[-1])
+    return run_env(cmd, env)
 
 
 reg = f"{work}/reg"
@@ -60,7 +57,7 @@ try:
     b = requests(); run(sv([single])); s_req = requests() - b
     b = requests(); run(cv([single])); c_req = requests() - b
 
-    med = lambda xs, i: statistics.median(x[i] for x in xs)
+    med = median
     print(f"sigil vs cosign on a local docker-registry ({rounds} alternating rounds; medians)")
     print(f"{'case':38} {'sigil':>10} {'cosign':>10} {'ratio':>7}")
     for name, s, c in [("verify 1 tagged image: wall s", "s1", "c1"),
