@@ -36,7 +36,10 @@ fn per_second(mut f: impl FnMut(), min: Duration) -> f64 {
 }
 
 /// Seconds per ECDSA verification for `alg` / `sign_alg`.
-fn verify_cost(sign_alg: &'static signature::EcdsaSigningAlgorithm, alg: &'static signature::EcdsaVerificationAlgorithm) -> f64 {
+fn verify_cost(
+    sign_alg: &'static signature::EcdsaSigningAlgorithm,
+    alg: &'static signature::EcdsaVerificationAlgorithm,
+) -> f64 {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(sign_alg, &rng).expect("keygen");
     let kp = EcdsaKeyPair::from_pkcs8(sign_alg, pkcs8.as_ref()).expect("key");
@@ -63,7 +66,9 @@ fn main() {
     println!("ECDSA verify: P-256 {:.1} µs, P-384 {:.1} µs", p256 * 1e6, p384 * 1e6);
     println!("{:28} {:>12} {:>12} {:>10}", "bundle", "bundles/s", "floor/s", "×floor");
     // (case, P-256 verifications, P-384 verifications)
-    for (case, n256, n384) in [("happy-path-v0.3", 4, 2), ("happy-path-v0.1", 4, 2), ("happy-path-intoto-in-dsse-v3", 4, 2)] {
+    for (case, n256, n384) in
+        [("happy-path-v0.3", 4, 2), ("happy-path-v0.1", 4, 2), ("happy-path-intoto-in-dsse-v3", 4, 2)]
+    {
         let bundle = std::fs::read(suite.join(case).join("bundle.sigstore.json")).expect("bundle");
         verify_bundle(&bundle, Artifact::Bytes(&artifact), &signer, &trust).expect("the bundle verifies");
         let rate = per_second(

@@ -51,7 +51,12 @@ pub fn bundle(data: &[u8]) {
     let digest = crate::digest::Digest::sha256(b"");
     let id = crate::identity::Matcher::Exact("x".into());
     let _ = verify_bundle(data, Artifact::Sha256(&digest), &Signer::Identity { identity: &id, issuer: &id }, &trust);
-    let _ = verify_bundle(data, Artifact::Bytes(b""), &Signer::Key("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"), &trust);
+    let _ = verify_bundle(
+        data,
+        Artifact::Bytes(b""),
+        &Signer::Key("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"),
+        &trust,
+    );
 }
 
 /// Transparency-log checkpoints (C2SP signed notes).
@@ -69,10 +74,8 @@ pub fn merkle(data: &[u8]) {
     }
     let index = u64::from_le_bytes(data[0..8].try_into().unwrap_or_default());
     let size = u64::from_le_bytes(data[8..16].try_into().unwrap_or_default());
-    let hashes: Vec<Sha256Hash> = data[16..]
-        .chunks_exact(32)
-        .filter_map(|c| <[u8; 32]>::try_from(c).ok().map(Sha256Hash::new))
-        .collect();
+    let hashes: Vec<Sha256Hash> =
+        data[16..].chunks_exact(32).filter_map(|c| <[u8; 32]>::try_from(c).ok().map(Sha256Hash::new)).collect();
     let (Some(leaf), Some(root)) = (hashes.first(), hashes.last()) else { return };
     let path = hashes.get(1..hashes.len().saturating_sub(1)).unwrap_or(&[]);
     let _ = sigstore_merkle::verify_inclusion_proof(leaf, index, size, path, root);

@@ -52,7 +52,8 @@ fn root_certificate_in_bundle_chain_is_rejected() {
     assert_code(&verify_keyless(dir.path(), &suite, &b, &ids), 0);
     // The suite's root-cert case carries [leaf, intermediate, root]: append the CA part.
     let with_root = bundle(&suite, "bundle-with-root-cert_fail");
-    let extra = with_root["verificationMaterial"]["x509CertificateChain"]["certificates"].as_array().unwrap()[1..].to_vec();
+    let extra =
+        with_root["verificationMaterial"]["x509CertificateChain"]["certificates"].as_array().unwrap()[1..].to_vec();
     b["verificationMaterial"]["x509CertificateChain"]["certificates"].as_array_mut().unwrap().extend(extra);
     let out = verify_keyless(dir.path(), &suite, &b, &ids);
     assert_code(&out, 12);
@@ -68,7 +69,12 @@ fn unknown_intoto_statement_type_is_rejected() {
     let payload = String::from_utf8(b64.decode(b["dsseEnvelope"]["payload"].as_str().unwrap()).unwrap()).unwrap();
     let changed = payload.replace("https://in-toto.io/Statement/v1", "https://example.com/Statement/v9");
     b["dsseEnvelope"]["payload"] = Value::String(b64.encode(changed));
-    let out = verify_keyless(dir.path(), &suite, &b, &["--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER]);
+    let out = verify_keyless(
+        dir.path(),
+        &suite,
+        &b,
+        &["--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER],
+    );
     assert_code(&out, 12);
     assert!(stderr(&out).contains("in-toto statement: unknown statement _type"), "{}", stderr(&out));
 }
@@ -79,20 +85,53 @@ fn identity_regexps_are_anchored() {
     let dir = tempfile::tempdir().unwrap();
     let b = bundle(&suite, "happy-path-v0.3");
     let whole = r"https://github\.com/sigstore-conformance/.*@refs/heads/main";
-    assert_code(&verify_keyless(dir.path(), &suite, &b, &["--certificate-identity-regexp", whole, "--certificate-oidc-issuer", ISSUER]), 0);
     assert_code(
-        &verify_keyless(dir.path(), &suite, &b, &["--certificate-identity", IDENTITY, "--certificate-oidc-issuer-regexp", r"https://token\.actions\.githubusercontent\.com"]),
+        &verify_keyless(
+            dir.path(),
+            &suite,
+            &b,
+            &["--certificate-identity-regexp", whole, "--certificate-oidc-issuer", ISSUER],
+        ),
+        0,
+    );
+    assert_code(
+        &verify_keyless(
+            dir.path(),
+            &suite,
+            &b,
+            &[
+                "--certificate-identity",
+                IDENTITY,
+                "--certificate-oidc-issuer-regexp",
+                r"https://token\.actions\.githubusercontent\.com",
+            ],
+        ),
         0,
     );
     // A pattern that matches only part of the identity (cosign would accept it).
-    let out = verify_keyless(dir.path(), &suite, &b, &["--certificate-identity-regexp", "sigstore-conformance", "--certificate-oidc-issuer", ISSUER]);
+    let out = verify_keyless(
+        dir.path(),
+        &suite,
+        &b,
+        &["--certificate-identity-regexp", "sigstore-conformance", "--certificate-oidc-issuer", ISSUER],
+    );
     assert_code(&out, 12);
     assert!(stderr(&out).contains("certificate identity"), "{}", stderr(&out));
-    let out = verify_keyless(dir.path(), &suite, &b, &["--certificate-identity", IDENTITY, "--certificate-oidc-issuer-regexp", "token.actions"]);
+    let out = verify_keyless(
+        dir.path(),
+        &suite,
+        &b,
+        &["--certificate-identity", IDENTITY, "--certificate-oidc-issuer-regexp", "token.actions"],
+    );
     assert_code(&out, 12);
     assert!(stderr(&out).contains("OIDC issuer"), "{}", stderr(&out));
     // Exact values must match exactly.
-    let out = verify_keyless(dir.path(), &suite, &b, &["--certificate-identity", &IDENTITY[..IDENTITY.len() - 1], "--certificate-oidc-issuer", ISSUER]);
+    let out = verify_keyless(
+        dir.path(),
+        &suite,
+        &b,
+        &["--certificate-identity", &IDENTITY[..IDENTITY.len() - 1], "--certificate-oidc-issuer", ISSUER],
+    );
     assert_code(&out, 12);
 }
 
@@ -106,7 +145,21 @@ fn bad_bundles_and_usage() {
     let a = a.to_str().unwrap();
     let run = |bytes: &[u8]| {
         std::fs::write(d.join("bad.json"), bytes).unwrap();
-        sigil(d, &["verify-blob", "--bundle", "bad.json", "--trusted-root", &root, "--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER, a])
+        sigil(
+            d,
+            &[
+                "verify-blob",
+                "--bundle",
+                "bad.json",
+                "--trusted-root",
+                &root,
+                "--certificate-identity",
+                IDENTITY,
+                "--certificate-oidc-issuer",
+                ISSUER,
+                a,
+            ],
+        )
     };
     for (bytes, what) in [
         (b"{not json".to_vec(), "malformed JSON"),
@@ -125,10 +178,16 @@ fn bad_bundles_and_usage() {
     let out = sigil(d, &["verify-blob", "--bundle", b, "--certificate-identity", IDENTITY, a]);
     assert_code(&out, 2);
     assert!(stderr(&out).contains("identity and an issuer"), "{}", stderr(&out));
-    let out = sigil(d, &["verify-blob", "--bundle", b, "--certificate-identity-regexp", "(", "--certificate-oidc-issuer", ISSUER, a]);
+    let out = sigil(
+        d,
+        &["verify-blob", "--bundle", b, "--certificate-identity-regexp", "(", "--certificate-oidc-issuer", ISSUER, a],
+    );
     assert_code(&out, 2);
     // The embedded public-good root is the default, and says so.
-    let out = sigil(d, &["verify-blob", "--bundle", b, "--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER, a]);
+    let out = sigil(
+        d,
+        &["verify-blob", "--bundle", b, "--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER, a],
+    );
     assert_code(&out, 0);
     assert!(stderr(&out).contains("embedded"), "{}", stderr(&out));
     let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();

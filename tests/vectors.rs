@@ -9,7 +9,7 @@ use sigil::keys::{self, KeyError, Password, PublicKey};
 use sigil::oci::manifest::{signature_manifest, Manifest};
 use sigil::payload::{Annotations, SimpleSigning};
 use sigil::reference::ImageRef;
-use sigil::verify::{check_payload, Policy};
+use sigil::verify::check_payload;
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
@@ -124,16 +124,14 @@ fn cosign_written_signatures() {
             layer.annotation(sigil::oci::manifest::SIGNATURE_ANNOTATION).unwrap(),
         )
         .unwrap();
-        let policy = Policy { key, annotations: &none, max_blob_bytes: 1 << 20 };
-        let p = check_payload(&payload, &sig, &image, &policy).unwrap();
+        let p = check_payload(&payload, &sig, &image, key, &none).unwrap();
         assert_eq!(p.manifest_digest, image);
         // Same payload bytes as sigil would write for the same claims.
         let ann: Annotations = p.optional.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
         assert_eq!(SimpleSigning::new(p.docker_reference.clone(), image.clone(), &ann).to_bytes(), payload);
         // The other key must not verify it.
         let other = keys.iter().find(|k| *k != key).unwrap();
-        let policy = Policy { key: other, annotations: &none, max_blob_bytes: 1 << 20 };
-        assert!(check_payload(&payload, &sig, &image, &policy).is_err());
+        assert!(check_payload(&payload, &sig, &image, other, &none).is_err());
     }
     let (rebuilt, config) = signature_manifest(m.layers.clone());
     assert_eq!(config, std::fs::read(dir.join("config.json")).unwrap(), "config bytes");

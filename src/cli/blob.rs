@@ -10,7 +10,7 @@ use sigil::trust::Trust;
 use sigil::verify::bundle::{self, Artifact, Signer};
 
 use super::exit::{ExitCode, Failure};
-use super::{TrustArgs, VerifyBlobArgs};
+use super::{KeylessArgs, TrustArgs, VerifyBlobArgs};
 
 /// Files up to this size are verified from their bytes; larger ones by streamed digest.
 const MAX_IN_MEMORY_ARTIFACT: u64 = 64 << 20;
@@ -74,10 +74,17 @@ fn matcher(exact: &Option<String>, regexp: &Option<String>, what: &str) -> Resul
     }
 }
 
+/// The identity and issuer matchers of the keyless flags (either may be absent).
+pub fn keyless_matchers(k: &KeylessArgs) -> Result<(Option<Matcher>, Option<Matcher>), Failure> {
+    Ok((
+        matcher(&k.certificate_identity, &k.certificate_identity_regexp, "certificate identity")?,
+        matcher(&k.certificate_oidc_issuer, &k.certificate_oidc_issuer_regexp, "OIDC issuer")?,
+    ))
+}
+
 /// `sigil verify-blob`.
 pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
-    let identity = matcher(&args.certificate_identity, &args.certificate_identity_regexp, "certificate identity")?;
-    let issuer = matcher(&args.certificate_oidc_issuer, &args.certificate_oidc_issuer_regexp, "OIDC issuer")?;
+    let (identity, issuer) = keyless_matchers(&args.keyless)?;
     let key_pem = match &args.key {
         Some(k) => Some(
             String::from_utf8(read_bounded(Path::new(k), sigil::keys::MAX_KEY_FILE_BYTES as u64, "public key")?)
@@ -106,7 +113,7 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
         }
     };
     let bundle_bytes = read_bounded(&args.bundle, bundle::MAX_BUNDLE_BYTES as u64, "bundle")?;
-    let trust = load_trust(&args.trust)?;
+    let trust = load_trust(&args.keyless.trust)?;
 
     let (bytes, digest);
     let artifact = match args.artifact.strip_prefix("sha256:").map(|_| Digest::parse(&args.artifact)) {

@@ -13,7 +13,7 @@ use sigil::oci::{Backend, ManifestRef, StoreError};
 use sigil::payload::Annotations;
 use sigil::reference::{ImageRef, RegistryRef, Selector};
 use sigil::sign::{self, Recursion, SignError, SignOutcome, Subject};
-use sigil::verify::{self, Policy, Problem, Verdict, VerifyError};
+use sigil::verify::{self, ImageSigner, Policy, Problem, Verdict, VerifyError};
 
 use super::exit::{ExitCode, Failure};
 use super::keyfiles;
@@ -282,9 +282,35 @@ fn sign_failure(display: &str, e: SignError) -> Failure {
 pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     let mut conn = Connector::new(&args.registry)?;
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref())?;
-    let key = keyfiles::load_public_key(&args.key)?;
+    let (identity, issuer) = super::blob::keyless_matchers(&args.keyless)?;
+    let key = match &args.key {
+        Some(k) if identity.is_none() && issuer.is_none() => Some(keyfiles::load_public_key(k)?),
+        Some(_) => {
+            return Err(Failure::new(
+                ExitCode::Usage,
+                "--key cannot be combined with certificate identity flags",
+                "choose key-based or keyless verification",
+            ))
+        }
+        None => None,
+    };
+    let trust = match key {
+        Some(_) => None,
+        None => Some(super::blob::load_trust(&args.keyless.trust)?),
+    };
+    let signer = match (&key, &identity, &issuer, &trust) {
+        (Some(k), _, _, _) => ImageSigner::Key(k),
+        (None, Some(identity), Some(issuer), Some(trust)) => ImageSigner::Keyless { identity, issuer, trust },
+        _ => {
+            return Err(Failure::new(
+                ExitCode::Usage,
+                "verify needs --key, or a certificate identity and an OIDC issuer",
+                "pass --key PUB, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]",
+            ))
+        }
+    };
     let ann = annotations(&args.annotations);
-    let policy = Policy { key: &key, annotations: &ann, max_blob_bytes: args.max_blob_size };
+    let policy = Policy { signer, annotations: &ann, max_blob_bytes: args.max_blob_size };
     let rt = runtime()?;
     let policy = &policy;
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
@@ -294,7 +320,7 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     })));
     let mut worst = ExitCode::Ok;
     for (p, r) in results {
-        let code = report_verdict(p, r, &ann, args.output);
+        let code = report_verdict(p, r, &ann, args.output, matches!(policy.signer, ImageSigner::Keyless { .. }));
         if code.severity() > worst.severity() {
             worst = code;
         }
@@ -302,7 +328,14 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     Ok(worst)
 }
 
-fn report_verdict(p: &Prepared, r: Result<Verdict, VerifyError>, ann: &Annotations, output: Output) -> ExitCode {
+fn report_verdict(
+    p: &Prepared,
+    r: Result<Verdict, VerifyError>,
+    ann: &Annotations,
+    output: Output,
+    keyless: bool,
+) -> ExitCode {
+    let signer_text = if keyless { "keyless, Fulcio certificate" } else { "the given public key" };
     eprintln!("Verification for {}:", p.display);
     let rejected_lines = |rejected: &[verify::Examined]| {
         for e in rejected {
@@ -316,10 +349,7 @@ fn report_verdict(p: &Prepared, r: Result<Verdict, VerifyError>, ann: &Annotatio
         Ok(Verdict::Verified { digest, signatures, rejected, unread }) => {
             eprintln!("  ✓ image digest {digest}");
             eprintln!("  ✓ signatures read from {}", p.sig_store_location());
-            eprintln!(
-                "  ✓ {} signature(s) verified over the exact payload bytes with the given public key",
-                signatures.len()
-            );
+            eprintln!("  ✓ {} signature(s) verified over the exact payload bytes ({signer_text})", signatures.len());
             eprintln!("  ✓ signed payload names this image digest");
             if !ann.is_empty() {
                 eprintln!("  ✓ signed payload carries the required annotations");
@@ -328,7 +358,11 @@ fn report_verdict(p: &Prepared, r: Result<Verdict, VerifyError>, ann: &Annotatio
             if unread > 0 {
                 eprintln!("  ! {unread} signature layer(s) past the first {} were not read", verify::MAX_SIGNATURES);
             }
-            eprintln!("  ! no transparency-log check (key-based verification without Rekor)");
+            if keyless {
+                eprintln!("  ✓ certificate chained to a trusted Fulcio CA, identity and issuer matched, Rekor entry and SET verified");
+            } else {
+                eprintln!("  ! no transparency-log check (key-based verification without Rekor)");
+            }
             let payloads: Vec<serde_json::Value> = signatures.iter().map(|s| s.get().payload.to_json()).collect();
             match output {
                 Output::Json => println!(

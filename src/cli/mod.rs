@@ -64,20 +64,8 @@ struct VerifyBlobArgs {
     /// Verify with this public key (PEM) instead of a certificate identity.
     #[arg(long, short = 'k')]
     key: Option<String>,
-    /// Certificate identity (SAN email or URI), exact.
-    #[arg(long)]
-    certificate_identity: Option<String>,
-    /// Certificate identity as a regular expression matched against the whole value.
-    #[arg(long)]
-    certificate_identity_regexp: Option<String>,
-    /// OIDC issuer, exact.
-    #[arg(long)]
-    certificate_oidc_issuer: Option<String>,
-    /// OIDC issuer as a regular expression matched against the whole value.
-    #[arg(long)]
-    certificate_oidc_issuer_regexp: Option<String>,
     #[command(flatten)]
-    trust: TrustArgs,
+    keyless: KeylessArgs,
     /// The artifact: a file path, or sha256:<hex> of it.
     artifact: String,
 }
@@ -171,11 +159,32 @@ struct SignArgs {
     images: Vec<String>,
 }
 
+/// Keyless signer flags, shared by `verify` and `verify-blob`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct KeylessArgs {
+    /// Certificate identity (SAN email or URI), exact.
+    #[arg(long)]
+    certificate_identity: Option<String>,
+    /// Certificate identity as a regular expression matched against the whole value.
+    #[arg(long)]
+    certificate_identity_regexp: Option<String>,
+    /// OIDC issuer, exact.
+    #[arg(long)]
+    certificate_oidc_issuer: Option<String>,
+    /// OIDC issuer as a regular expression matched against the whole value.
+    #[arg(long)]
+    certificate_oidc_issuer_regexp: Option<String>,
+    #[command(flatten)]
+    trust: TrustArgs,
+}
+
 #[derive(Args, Debug)]
 struct VerifyArgs {
-    /// Public key: a file path or env://VAR.
+    /// Public key: a file path or env://VAR (or the keyless identity flags instead).
     #[arg(long, short = 'k')]
-    key: String,
+    key: Option<String>,
+    #[command(flatten)]
+    keyless: KeylessArgs,
     /// Annotation the signed payload must carry (key=value), repeatable.
     #[arg(short = 'a', long = "annotations", value_parser = parse_annotation)]
     annotations: Vec<(String, String)>,

@@ -6,6 +6,7 @@
 //! at least one signature passes. Any error while checking means "not verified".
 
 pub mod bundle;
+pub mod cosign_keyless;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -44,12 +45,29 @@ pub struct VerifiedSignature {
 
 /// What to require of a signature.
 pub struct Policy<'a> {
-    /// The public key signatures must verify with.
-    pub key: &'a PublicKey,
+    /// Who must have signed.
+    pub signer: ImageSigner<'a>,
     /// Annotations that must be present in the payload.
     pub annotations: &'a Annotations,
     /// Largest payload blob read.
     pub max_blob_bytes: u64,
+}
+
+/// Who must have signed an image.
+#[derive(Clone, Copy)]
+pub enum ImageSigner<'a> {
+    /// Signatures must verify with this public key.
+    Key(&'a PublicKey),
+    /// Keyless: a Fulcio certificate with this identity and issuer, logged in Rekor, checked
+    /// against this trust material.
+    Keyless {
+        /// Certificate SAN.
+        identity: &'a crate::identity::Matcher,
+        /// OIDC issuer.
+        issuer: &'a crate::identity::Matcher,
+        /// Trusted root.
+        trust: &'a crate::trust::Trust,
+    },
 }
 
 /// Why one signature was rejected.
@@ -82,6 +100,12 @@ pub enum Rejection {
     /// A required annotation is missing or different.
     #[error("payload annotations do not include the required -a values")]
     AnnotationMismatch,
+    /// The layer's keyless material (certificate, Rekor bundle) is missing or malformed.
+    #[error("keyless signature material: {0}")]
+    KeylessMaterial(String),
+    /// The keyless verification (certificate, identity, transparency log, signature) said no.
+    #[error("{0}")]
+    Keyless(bundle::BundleRejection),
 }
 
 /// One signature that was examined, with what became of it.
@@ -300,9 +324,21 @@ async fn check_layer<T: Store>(
             &fetched
         }
     };
-    check_payload(payload, &signature, image, policy)
-        .map_err(Problem::Rejected)
-        .map(|p| VerifiedSignature { payload: p, layer: layer.digest.clone() })
+    let checked = match policy.signer {
+        ImageSigner::Key(key) => check_payload(payload, &signature, image, key, policy.annotations),
+        ImageSigner::Keyless { identity, issuer, trust } => {
+            let annotations = layer.annotations.clone().unwrap_or_default();
+            cosign_keyless::bundle_from_annotations(&annotations, sig_b64, payload)
+                .map_err(Rejection::KeylessMaterial)
+                .and_then(|b| {
+                    let signer = bundle::Signer::Identity { identity, issuer };
+                    bundle::verify_bundle(&b, bundle::Artifact::Bytes(payload), &signer, trust)
+                        .map_err(Rejection::Keyless)
+                })
+                .and_then(|_| check_claims(payload, image, policy.annotations))
+        }
+    };
+    checked.map_err(Problem::Rejected).map(|p| VerifiedSignature { payload: p, layer: layer.digest.clone() })
 }
 
 /// The pure part: signature over the exact bytes, then payload contents.
@@ -310,14 +346,20 @@ pub fn check_payload(
     payload: &[u8],
     signature: &[u8],
     image: &Digest,
-    policy: &Policy<'_>,
+    key: &PublicKey,
+    required: &Annotations,
 ) -> Result<SimpleSigning, Rejection> {
-    policy.key.verify(payload, signature).map_err(Rejection::Signature)?;
+    key.verify(payload, signature).map_err(Rejection::Signature)?;
+    check_claims(payload, image, required)
+}
+
+/// What a payload whose signature verified must say: this image digest, these annotations.
+pub fn check_claims(payload: &[u8], image: &Digest, required: &Annotations) -> Result<SimpleSigning, Rejection> {
     let parsed = SimpleSigning::parse(payload).map_err(|e| Rejection::Payload(e.to_string()))?;
     if parsed.manifest_digest != *image {
         return Err(Rejection::DigestMismatch { payload: parsed.manifest_digest, image: image.clone() });
     }
-    if !parsed.has_annotations(policy.annotations) {
+    if !parsed.has_annotations(required) {
         return Err(Rejection::AnnotationMismatch);
     }
     Ok(parsed)
@@ -356,22 +398,19 @@ mod tests {
         let payload = SimpleSigning::new("r:t".into(), image.clone(), &ann).to_bytes();
         let sig = key.sign(&payload);
         let none = Annotations::new();
-        let policy = Policy { key: &pubkey, annotations: &none, max_blob_bytes: DEFAULT_MAX_BLOB_BYTES };
-        assert!(check_payload(&payload, &sig, &image, &policy).is_ok());
-        let policy_ann = Policy { annotations: &ann, ..policy };
-        assert!(check_payload(&payload, &sig, &image, &policy_ann).is_ok());
+        assert!(check_payload(&payload, &sig, &image, &pubkey, &none).is_ok());
+        assert!(check_payload(&payload, &sig, &image, &pubkey, &ann).is_ok());
         let other = Digest::sha256(b"other");
-        assert!(matches!(check_payload(&payload, &sig, &other, &policy_ann), Err(Rejection::DigestMismatch { .. })));
+        assert!(matches!(check_payload(&payload, &sig, &other, &pubkey, &ann), Err(Rejection::DigestMismatch { .. })));
         let mut flipped = sig.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
-        assert!(matches!(check_payload(&payload, &flipped, &image, &policy_ann), Err(Rejection::Signature(_))));
+        assert!(matches!(check_payload(&payload, &flipped, &image, &pubkey, &ann), Err(Rejection::Signature(_))));
         let mut changed = payload.clone();
         changed[5] ^= 1;
-        assert!(matches!(check_payload(&changed, &sig, &image, &policy_ann), Err(Rejection::Signature(_))));
+        assert!(matches!(check_payload(&changed, &sig, &image, &pubkey, &ann), Err(Rejection::Signature(_))));
         let mut want = Annotations::new();
         want.insert("env".into(), "dev".into());
-        let policy_want = Policy { annotations: &want, ..policy_ann };
-        assert_eq!(check_payload(&payload, &sig, &image, &policy_want).unwrap_err(), Rejection::AnnotationMismatch);
+        assert_eq!(check_payload(&payload, &sig, &image, &pubkey, &want).unwrap_err(), Rejection::AnnotationMismatch);
     }
 }

@@ -1,0 +1,192 @@
+//! Keyless image signatures stored the cosign way (certificate and Rekor bundle
+//! annotations), verified with real production material: the sigstore-conformance
+//! `happy-path-v0.1` bundle (a Fulcio certificate, its signature over `a.txt`, and the public
+//! Rekor entry with its SET) is written into a signature layer exactly as cosign writes one.
+//!
+//! Its signed payload is `a.txt`, not a simple-signing document, so the best outcome is a
+//! rejection *after* every keyless check passed ("signed payload is invalid"); each check is
+//! then broken on purpose to see it named. A keyless signature over a real simple-signing
+//! payload needs Fulcio and Rekor, which cannot run here.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use common::*;
+use serde_json::Value;
+use sigil::oci::manifest::{signature_manifest, Descriptor, OCI_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use sigil::oci::{ManifestRef, Store};
+
+const IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+const ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+fn vectors() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors");
+    if p.join("sigstore-conformance").is_dir() {
+        Some(p)
+    } else {
+        eprintln!("\n!!!! ../shared/vectors is ABSENT: keyless image checks did NOT run !!!!\n");
+        assert!(std::env::var_os("CI").is_none(), "CI must have ../shared/vectors");
+        None
+    }
+}
+
+/// cosign's layer annotations for the conformance bundle, with `edit` applied.
+fn annotations(
+    vectors: &Path,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+) -> std::collections::BTreeMap<String, String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let b: Value = serde_json::from_slice(
+        &std::fs::read(vectors.join("sigstore-conformance/bundle-verify/happy-path-v0.1/bundle.sigstore.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let vm = &b["verificationMaterial"];
+    let leaf = b64.decode(vm["x509CertificateChain"]["certificates"][0]["rawBytes"].as_str().unwrap()).unwrap();
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        b64.encode(leaf).as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\n")
+    );
+    let t = &vm["tlogEntries"][0];
+    let mut rekor = serde_json::json!({
+        "SignedEntryTimestamp": t["inclusionPromise"]["signedEntryTimestamp"],
+        "Payload": {
+            "body": t["canonicalizedBody"],
+            "integratedTime": t["integratedTime"].as_str().unwrap().parse::<i64>().unwrap(),
+            "logIndex": t["logIndex"].as_str().unwrap().parse::<i64>().unwrap(),
+            "logID": hex::encode(b64.decode(t["logId"]["keyId"].as_str().unwrap()).unwrap()),
+        }
+    });
+    let mut m = serde_json::Map::new();
+    m.insert(SIGNATURE_ANNOTATION.into(), b["messageSignature"]["signature"].clone());
+    m.insert("dev.sigstore.cosign/certificate".into(), Value::String(pem));
+    edit(&mut m);
+    if !m.contains_key("skip-bundle") {
+        if let Some(Value::String(set)) = m.remove("set-override") {
+            rekor["SignedEntryTimestamp"] = Value::String(set);
+        }
+        m.insert("dev.sigstore.cosign/bundle".into(), Value::String(rekor.to_string()));
+    }
+    m.remove("skip-bundle");
+    m.into_iter().map(|(k, v)| (k, v.as_str().unwrap().to_string())).collect()
+}
+
+fn attach<S: Store>(
+    store: &S,
+    digest: &sigil::digest::Digest,
+    payload: &[u8],
+    ann: std::collections::BTreeMap<String, String>,
+) {
+    rt().block_on(async {
+        store.put_blob(payload.to_vec()).await.unwrap();
+        let mut layer = Descriptor::of(SIMPLE_SIGNING, payload);
+        layer.annotations = Some(ann);
+        let (manifest, config) = signature_manifest(vec![layer]);
+        store.put_blob(config).await.unwrap();
+        store
+            .put_manifest(&ManifestRef::Tag(format!("{}.sig", digest.tag_stem())), OCI_MANIFEST, manifest)
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn keyless_image_signatures_with_production_material() {
+    let Some(vectors) = vectors() else { return };
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = vectors.join("trust/public-good.trusted_root.json");
+    let root = root.to_str().unwrap();
+    let a_txt = std::fs::read(vectors.join("sigstore-conformance/bundle-verify/a.txt")).unwrap();
+    let store = reg.store("keyless/app");
+    let verify = |image: &str, identity: &str| {
+        sigil(
+            d,
+            &[
+                "verify",
+                "--allow-http-registry",
+                "--trusted-root",
+                root,
+                "--certificate-identity",
+                identity,
+                "--certificate-oidc-issuer",
+                ISSUER,
+                image,
+            ],
+        )
+    };
+    let push = |seed: &str, payload: &[u8], ann| {
+        let digest = rt().block_on(push_image(&store, Some(seed), seed, "amd64"));
+        attach(&store, &digest, payload, ann);
+        format!("{}/keyless/app@{digest}", reg.host())
+    };
+
+    // Every keyless check passes; only the payload (a.txt) is not a simple-signing document.
+    let image = push("good", &a_txt, annotations(&vectors, |_| {}));
+    let out = verify(&image, IDENTITY);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("signed payload is invalid"), "{}", stderr(&out));
+
+    // Another identity: the certificate is refused, and the check is named.
+    let out = verify(&image, "https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main");
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("certificate identity"), "{}", stderr(&out));
+
+    // A forged SET.
+    let image = push(
+        "set",
+        &a_txt,
+        annotations(&vectors, |m| {
+            m.insert(
+                "set-override".into(),
+                Value::String(
+                    "MEUCIQD/////////////////////////////////////////AiAA//////////////////////////////////////8="
+                        .into(),
+                ),
+            );
+        }),
+    );
+    let out = verify(&image, IDENTITY);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("transparency log"), "{}", stderr(&out));
+
+    // A payload other than the one logged and signed.
+    let image = push("payload", b"something else", annotations(&vectors, |_| {}));
+    let out = verify(&image, IDENTITY);
+    assert_code(&out, 12);
+    assert!(!stderr(&out).contains("signed payload is invalid"), "{}", stderr(&out));
+
+    // No Rekor evidence: refused, not trusted on the certificate alone.
+    let image = push(
+        "norekor",
+        &a_txt,
+        annotations(&vectors, |m| {
+            m.insert("skip-bundle".into(), Value::String(String::new()));
+        }),
+    );
+    let out = verify(&image, IDENTITY);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("no Rekor bundle annotation"), "{}", stderr(&out));
+
+    // Usage: key and identity together, or identity without issuer.
+    assert_code(
+        &sigil(
+            d,
+            &[
+                "verify",
+                "--key",
+                "x.pub",
+                "--certificate-identity",
+                IDENTITY,
+                "--certificate-oidc-issuer",
+                ISSUER,
+                &image,
+            ],
+        ),
+        2,
+    );
+    assert_code(&sigil(d, &["verify", "--certificate-identity", IDENTITY, &image]), 2);
+}
