@@ -74,4 +74,12 @@ SRC
   dpkg-deb -x "$deb" "$tools/cosign"
 fi
 "$cosign_bin" version >/dev/null 2>&1 || { log "cosign at $cosign_bin does not run"; exit 1; }
+
+# Python tools in a project-local virtualenv (PyPI): python-tuf builds the TUF repository test
+# double; the sigstore client is the benchmark's third peer (it brings python-tuf along).
+if [ ! -x "$tools/py/bin/sigstore" ]; then
+  log "installing the Python sigstore client and python-tuf into .tools/py (PyPI)"
+  python3 -m venv "$tools/py"
+  "$tools/py/bin/pip" install -q sigstore >/dev/null
+fi
 echo "$cosign_bin"

@@ -19,4 +19,5 @@ pub mod payload;
 pub mod reference;
 pub mod sign;
 pub mod trust;
+pub mod tuf;
 pub mod verify;

@@ -15,6 +15,13 @@ pub enum TrustSource {
         /// The path.
         path: String,
     },
+    /// The TUF cache, verified offline (metadata not expired).
+    Tuf {
+        /// The TUF repository the cache came from.
+        url: String,
+        /// The cache folder.
+        cache: String,
+    },
 }
 
 /// A parsed trusted root and its provenance.
@@ -58,6 +65,11 @@ impl Trust {
         Ok(Trust { root, source: TrustSource::File { path: path.to_owned() } })
     }
 
+    /// A root obtained through TUF.
+    pub fn from_tuf(root: TrustedRoot, url: &str, cache: &str) -> Self {
+        Trust { root, source: TrustSource::Tuf { url: url.to_owned(), cache: cache.to_owned() } }
+    }
+
     /// A description for `sigil trusted-root show`.
     pub fn summary(&self) -> serde_json::Value {
         let fulcio = self.root.fulcio_certs().len();
@@ -83,6 +95,7 @@ impl Trust {
             "note": match self.source {
                 TrustSource::Embedded => "embedded snapshot of the Sigstore public-good trusted root shipped with this sigil build; it does not refresh itself and may be stale: pass --trusted-root (or SIGIL_TRUSTED_ROOT) with a current trusted_root.json",
                 TrustSource::File { .. } => "read from the given file",
+                TrustSource::Tuf { .. } => "verified through TUF; read from the TUF cache, whose metadata has not expired",
             },
             "certificateAuthorities": fulcio,
             "timestampAuthorities": tsas,

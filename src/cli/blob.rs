@@ -10,7 +10,7 @@ use sigil::trust::Trust;
 use sigil::verify::bundle::{self, Artifact, Signer};
 
 use super::exit::{ExitCode, Failure};
-use super::{KeylessArgs, TrustArgs, VerifyBlobArgs};
+use super::{KeylessArgs, TrustArgs, UpdateArgs, VerifyBlobArgs};
 
 /// Files up to this size are verified from their bytes; larger ones by streamed digest.
 const MAX_IN_MEMORY_ARTIFACT: u64 = 64 << 20;
@@ -32,26 +32,78 @@ fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Failure>
     Ok(buf)
 }
 
-/// The trust material: `--trusted-root`, `SIGIL_TRUSTED_ROOT`, else the embedded root.
+fn tuf_repository(args: &TrustArgs) -> Result<sigil::tuf::Repository, Failure> {
+    match (&args.tuf_url, &args.tuf_root) {
+        (Some(url), Some(root)) => Ok(sigil::tuf::Repository::Custom {
+            url: url.clone(),
+            root: read_bounded(root, sigil::trust::MAX_TRUSTED_ROOT_BYTES as u64, "TUF root")?,
+        }),
+        _ => Ok(sigil::tuf::Repository::PublicGood),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+        Failure::new(ExitCode::Error, format!("cannot start the async runtime: {e}"), "check system resources")
+    })
+}
+
+/// The trust material: `--trusted-root` / `SIGIL_TRUSTED_ROOT`; else the TUF cache, read
+/// offline; else the root embedded in the binary. stderr says which, and why.
 pub fn load_trust(args: &TrustArgs) -> Result<Trust, Failure> {
-    match &args.trusted_root {
-        Some(p) => {
-            let bytes = read_bounded(p, sigil::trust::MAX_TRUSTED_ROOT_BYTES as u64, "trusted root")?;
-            // Without usable trust material nothing can be checked: "could not check".
-            Trust::from_bytes(&bytes, &p.display().to_string()).map_err(|e| {
-                Failure::new(
-                    ExitCode::CouldNotCheck,
-                    e.to_string(),
-                    "pass a Sigstore trusted_root.json (protobuf-specs TrustedRoot JSON)",
-                )
-            })
+    if let Some(p) = &args.trusted_root {
+        let bytes = read_bounded(p, sigil::trust::MAX_TRUSTED_ROOT_BYTES as u64, "trusted root")?;
+        // Without usable trust material nothing can be checked: "could not check".
+        return Trust::from_bytes(&bytes, &p.display().to_string()).map_err(|e| {
+            Failure::new(
+                ExitCode::CouldNotCheck,
+                e.to_string(),
+                "pass a Sigstore trusted_root.json (protobuf-specs TrustedRoot JSON)",
+            )
+        });
+    }
+    let repo = tuf_repository(args)?;
+    let why_embedded = match sigil::tuf::cache_dir() {
+        Some(cache) if cache.is_dir() => match runtime()?.block_on(sigil::tuf::cached(&repo, &cache)) {
+            Ok(root) => {
+                eprintln!("note: trusted root from the TUF cache {} ({})", cache.display(), repo.url());
+                return Ok(Trust::from_tuf(root, repo.url(), &cache.display().to_string()));
+            }
+            Err(e) => format!("the TUF cache {} is unusable or STALE ({e})", cache.display()),
+        },
+        _ => "no TUF cache".to_owned(),
+    };
+    eprintln!(
+        "note: using the Sigstore public-good trusted root embedded in this build, a snapshot that may be STALE: {why_embedded}; run `sigil trusted-root update` where the network allows, or pass --trusted-root"
+    );
+    Trust::embedded().map_err(|e| Failure::new(ExitCode::Error, e.to_string(), "report this bug"))
+}
+
+/// `sigil trusted-root update`.
+pub fn update_trusted_root(args: UpdateArgs) -> Result<ExitCode, Failure> {
+    let repo = tuf_repository(&args.trust)?;
+    let cache = sigil::tuf::cache_dir()
+        .ok_or_else(|| Failure::new(ExitCode::Error, "no cache folder (HOME is not set)", "set SIGIL_TUF_CACHE"))?;
+    std::fs::create_dir_all(&cache).map_err(|e| {
+        Failure::new(
+            ExitCode::Error,
+            format!("cannot create {}: {e}", cache.display()),
+            "set SIGIL_TUF_CACHE to a writable folder",
+        )
+    })?;
+    eprintln!("Refreshing the trusted root from {} through TUF (cache {})", repo.url(), cache.display());
+    match runtime()?.block_on(sigil::tuf::update(&repo, &cache, std::time::Duration::from_secs(args.timeout))) {
+        Ok(root) => {
+            let trust = Trust::from_tuf(root, repo.url(), &cache.display().to_string());
+            eprintln!("  ✓ TUF metadata verified from the pinned root; trusted root cached");
+            println!("{}", trust.summary());
+            Ok(ExitCode::Ok)
         }
-        None => {
-            eprintln!(
-                "note: using the Sigstore public-good trusted root embedded in this build (a snapshot that may be stale; --trusted-root or SIGIL_TRUSTED_ROOT to use a current one)"
-            );
-            Trust::embedded().map_err(|e| Failure::new(ExitCode::Error, e.to_string(), "report this bug"))
-        }
+        Err(e) => Err(Failure::new(
+            ExitCode::CouldNotCheck,
+            format!("could not refresh the trusted root from {}: {e}", repo.url()),
+            "check network access to the TUF repository; until then verification uses the cache if it is still valid, else the embedded root (it says which)",
+        )),
     }
 }
 

@@ -46,14 +46,32 @@ enum Command {
 enum TrustedRootCommand {
     /// Print which trusted root is in use, where it came from, and what it contains (JSON).
     Show(TrustArgs),
+    /// Refresh the trusted root through TUF into the local cache (needs the network).
+    Update(UpdateArgs),
 }
 
-/// Where Sigstore trust material comes from.
+/// Where Sigstore trust material comes from: --trusted-root, else the TUF cache (offline,
+/// refreshed by `trusted-root update`), else the root embedded in the binary.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct TrustArgs {
-    /// A Sigstore trusted_root.json to use instead of the embedded public-good root.
+    /// A Sigstore trusted_root.json to use instead of the TUF cache or the embedded root.
     #[arg(long, env = "SIGIL_TRUSTED_ROOT")]
     trusted_root: Option<PathBuf>,
+    /// A TUF repository other than the public-good one (needs --tuf-root).
+    #[arg(long, env = "SIGIL_TUF_URL", requires = "tuf_root")]
+    tuf_url: Option<String>,
+    /// The pinned TUF root.json of --tuf-url.
+    #[arg(long, env = "SIGIL_TUF_ROOT", requires = "tuf_url")]
+    tuf_root: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct UpdateArgs {
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// Deadline for the whole refresh, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
 }
 
 #[derive(Args, Debug)]
@@ -236,5 +254,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Tree(a) => image::tree(a),
         Command::VerifyBlob(a) => blob::verify_blob(a),
         Command::TrustedRoot(TrustedRootCommand::Show(a)) => blob::show_trusted_root(a),
+        Command::TrustedRoot(TrustedRootCommand::Update(a)) => blob::update_trusted_root(a),
     }
 }

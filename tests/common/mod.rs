@@ -249,7 +249,11 @@ pub fn sigil_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("SIGIL_PASSWORD")
         .env_remove("COSIGN_PASSWORD")
         .env_remove("SIGIL_REPOSITORY")
-        .env("DOCKER_CONFIG", cwd.join(".docker-none"));
+        .env("DOCKER_CONFIG", cwd.join(".docker-none"))
+        .env("SIGIL_TUF_CACHE", cwd.join(".tuf-none"))
+        .env_remove("SIGIL_TRUSTED_ROOT")
+        .env_remove("SIGIL_TUF_URL")
+        .env_remove("SIGIL_TUF_ROOT");
     for (k, v) in env {
         c.env(k, v);
     }

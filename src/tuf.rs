@@ -1,0 +1,72 @@
+//! Refreshing the Sigstore trusted root through TUF (the edge: network and a cache folder).
+//!
+//! The TUF client is sigstore-trust-root's (with sigstore-tuf): it checks the signed
+//! metadata chain from a pinned TUF root, then the trusted root target's hash. sigil adds only
+//! where the cache lives and when the network is used: `sigil trusted-root update` refreshes
+//! online; verification reads the cache offline, so it never waits on the network.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sigstore_verify::trust_root::{TrustedRoot, TufBootstrap, TufConfig};
+
+/// The public-good TUF repository.
+pub const PUBLIC_GOOD_URL: &str = "https://tuf-repo-cdn.sigstore.dev";
+
+/// Where TUF metadata and targets are cached: `SIGIL_TUF_CACHE`, else
+/// `$XDG_CACHE_HOME/sigil/tuf`, else `~/.cache/sigil/tuf`.
+pub fn cache_dir() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SIGIL_TUF_CACHE") {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(p).join("sigil/tuf"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sigil/tuf"))
+}
+
+/// Which TUF repository: the public-good one, or a custom URL with its pinned root.json.
+#[derive(Debug, Clone)]
+pub enum Repository {
+    /// tuf-repo-cdn.sigstore.dev, bootstrapped from the root shipped in the binary.
+    PublicGood,
+    /// Another repository (mirrors, private instances, tests).
+    Custom {
+        /// Base URL.
+        url: String,
+        /// Its TUF root.json, trusted on first use.
+        root: Vec<u8>,
+    },
+}
+
+impl Repository {
+    fn config(&self, cache: &Path) -> TufConfig {
+        let c = match self {
+            Repository::PublicGood => TufConfig::production(),
+            Repository::Custom { url, root } => TufConfig::custom(url.clone(), TufBootstrap::trusted(root)),
+        };
+        c.with_cache_dir(cache.to_owned())
+    }
+
+    /// The repository URL.
+    pub fn url(&self) -> &str {
+        match self {
+            Repository::PublicGood => PUBLIC_GOOD_URL,
+            Repository::Custom { url, .. } => url,
+        }
+    }
+}
+
+/// Refreshes online (bounded by `timeout`) and returns the verified trusted root.
+pub async fn update(repo: &Repository, cache: &Path, timeout: Duration) -> Result<TrustedRoot, String> {
+    match tokio::time::timeout(timeout, TrustedRoot::from_tuf(repo.config(cache))).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
+    }
+}
+
+/// The trusted root from the cache, without network: fails when there is no cache or its
+/// metadata has expired.
+pub async fn cached(repo: &Repository, cache: &Path) -> Result<TrustedRoot, String> {
+    TrustedRoot::from_tuf(repo.config(cache).offline()).await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,131 @@
+//! Refreshing the trusted root through TUF, against a TUF repository test double (built with
+//! python-tuf, served over loopback HTTP): tuf-repo-cdn.sigstore.dev cannot be reached here.
+//! The repository serves the Sigstore staging trusted root from ../shared/vectors (by path).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn python() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/py/bin/python");
+    assert!(p.exists(), "python-tuf is not installed at {}: run scripts/setup.sh", p.display());
+    p
+}
+
+/// Builds a repository serving `trusted_root` and serves it; returns (server, url, pinned root).
+fn tuf_double(dir: &Path, trusted_root: &Path) -> (Server, String, PathBuf) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/make_tuf_repo.py");
+    let o = Command::new(python()).arg(&script).arg(dir).arg(trusted_root).output().unwrap();
+    assert!(o.status.success(), "make_tuf_repo: {}", String::from_utf8_lossy(&o.stderr));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(python())
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+        .current_dir(dir.join("repo"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (Server(child), url, dir.join("root.json"))
+}
+
+#[test]
+fn trusted_root_update_through_tuf_and_offline_use() {
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/sigstore-conformance/bundle-verify");
+    if !vectors.is_dir() {
+        eprintln!("\n!!!! ../shared/vectors is ABSENT: TUF test did NOT run !!!!\n");
+        assert!(std::env::var_os("CI").is_none(), "CI must have ../shared/vectors");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // rekor2-happy-path is signed on staging and ships the staging trusted root.
+    let case = vectors.join("rekor2-happy-path");
+    let (_server, url, pinned) = tuf_double(&d.join("tuf"), &case.join("trusted_root.json"));
+    let cache = d.join("cache");
+    let env = [
+        ("SIGIL_TUF_CACHE", cache.to_str().unwrap()),
+        ("SIGIL_TUF_URL", url.as_str()),
+        ("SIGIL_TUF_ROOT", pinned.to_str().unwrap()),
+    ];
+
+    // Before any update: the embedded root, said loudly.
+    let bundle = case.join("bundle.sigstore.json");
+    let a = vectors.join("a.txt");
+    let id = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+    let verify = |env: &[(&str, &str)]| {
+        sigil_env(
+            d,
+            &[
+                "verify-blob",
+                "--bundle",
+                bundle.to_str().unwrap(),
+                "--certificate-identity",
+                id,
+                "--certificate-oidc-issuer",
+                "https://token.actions.githubusercontent.com",
+                a.to_str().unwrap(),
+            ],
+            env,
+        )
+    };
+    let out = verify(&env);
+    assert!(
+        stderr(&out).contains("embedded in this build") && stderr(&out).contains("no TUF cache"),
+        "{}",
+        stderr(&out)
+    );
+    assert_code(&out, 12); // the public-good root does not know the staging instance
+
+    // Update through TUF, then verification reads the cache offline.
+    let out = sigil_env(d, &["trusted-root", "update", "--timeout", "20"], &env);
+    assert_code(&out, 0);
+    let t: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(t["source"]["kind"], "tuf");
+    let out = verify(&env);
+    assert_code(&out, 0);
+    assert!(stderr(&out).contains("from the TUF cache"), "{}", stderr(&out));
+
+    // A cache that no longer verifies is not used: embedded, and stderr says the cache is stale.
+    std::fs::write(cache.join("timestamp.json"), b"{}").unwrap();
+    let out = verify(&env);
+    assert!(stderr(&out).contains("STALE"), "{}", stderr(&out));
+    assert_code(&out, 12);
+
+    // A tampered target is refused by TUF: the update fails and says why.
+    let targets = d.join("tuf/repo/targets");
+    for e in std::fs::read_dir(&targets).unwrap() {
+        let p = e.unwrap().path();
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes.extend_from_slice(b" ");
+        std::fs::write(&p, bytes).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&cache);
+    let out = sigil_env(d, &["trusted-root", "update", "--timeout", "20"], &env);
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("could not refresh"), "{}", stderr(&out));
+
+    // No network to the public-good repository here: a clear "could not check".
+    let out =
+        sigil_env(d, &["trusted-root", "update", "--timeout", "10"], &[("SIGIL_TUF_CACHE", cache.to_str().unwrap())]);
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("tuf-repo-cdn.sigstore.dev"), "{}", stderr(&out));
+}
