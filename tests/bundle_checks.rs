@@ -204,3 +204,24 @@ fn bad_bundles_and_usage() {
     let t: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(t["source"]["kind"], "file");
 }
+
+/// The media type is unsigned: relabelling a v0.3 bundle as v0.1 (which needs no inclusion
+/// proof) and dropping its proof must not pass.
+#[test]
+fn rewritten_media_type_does_not_relax_checks() {
+    let Some(suite) = suite() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = bundle(&suite, "happy-path-v0.3");
+    b["mediaType"] = Value::String("application/vnd.dev.sigstore.bundle+json;version=0.1".into());
+    for t in b["verificationMaterial"]["tlogEntries"].as_array_mut().unwrap() {
+        t.as_object_mut().unwrap().remove("inclusionProof");
+    }
+    let out = verify_keyless(
+        dir.path(),
+        &suite,
+        &b,
+        &["--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER],
+    );
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("bundle format: media type"), "{}", stderr(&out));
+}

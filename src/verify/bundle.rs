@@ -99,6 +99,7 @@ pub fn verify_bundle(
     }
     let text = std::str::from_utf8(bundle).map_err(|_| reject("bundle format", "not UTF-8 JSON"))?;
     let parsed = Bundle::from_json(text).map_err(|e| reject("bundle format", e.to_string()))?;
+    check_material_matches_version(&parsed)?;
     check_no_root_in_chain(&parsed)?;
     check_statement_type(&parsed)?;
 
@@ -174,6 +175,24 @@ fn classify(e: sigstore_verify::Error) -> BundleRejection {
         _ => "verification",
     };
     reject(check, e.to_string())
+}
+
+/// The media type is not signed: a bundle must not claim an older version than its material
+/// shows, since older versions relax requirements (v0.1 needs no inclusion proof). A single
+/// `certificate` exists only from v0.3 on.
+fn check_material_matches_version(bundle: &Bundle) -> Result<(), BundleRejection> {
+    use sigstore_verify::types::bundle::VerificationMaterialContent;
+    let mt = bundle.media_type.as_str();
+    let pre_v03 = mt.ends_with(";version=0.1") || mt.ends_with(";version=0.2");
+    if pre_v03 && matches!(bundle.verification_material.content, VerificationMaterialContent::Certificate(_)) {
+        return Err(reject(
+            "bundle format",
+            format!(
+                "media type {mt} with a v0.3 `certificate` field: the media type was rewritten to an older version"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A bundle's chain must not carry its own root: trust anchors come from the trusted root
