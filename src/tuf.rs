@@ -45,7 +45,18 @@ impl Repository {
             Repository::PublicGood => TufConfig::production(),
             Repository::Custom { url, root } => TufConfig::custom(url.clone(), TufBootstrap::trusted(root)),
         };
-        c.with_cache_dir(cache.to_owned())
+        c.with_cache_dir(self.cache_folder(cache))
+    }
+
+    /// Each repository gets its own folder under the cache, named after its URL, so that two
+    /// repositories never overwrite each other's metadata.
+    pub fn cache_folder(&self, cache: &Path) -> PathBuf {
+        let name: String = self
+            .url()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .collect();
+        cache.join(name)
     }
 
     /// The repository URL.

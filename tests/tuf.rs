@@ -67,7 +67,8 @@ fn trusted_root_update_through_tuf_and_offline_use() {
         ("SIGIL_TUF_ROOT", pinned.to_str().unwrap()),
     ];
 
-    // Before any update: the embedded root, said loudly.
+    // Before any update, with a custom TUF repository named: no trusted root for it, and the
+    // public-good root embedded in the binary is never used in its place.
     let bundle = case.join("bundle.sigstore.json");
     let a = vectors.join("a.txt");
     let id = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
@@ -88,12 +89,17 @@ fn trusted_root_update_through_tuf_and_offline_use() {
         )
     };
     let out = verify(&env);
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("no TUF cache"), "{}", stderr(&out));
+    // Without a TUF repository named: the embedded public-good root, said loudly; it does not
+    // know the staging instance.
+    let out = verify(&[("SIGIL_TUF_CACHE", cache.to_str().unwrap())]);
     assert!(
         stderr(&out).contains("embedded in this build") && stderr(&out).contains("no TUF cache"),
         "{}",
         stderr(&out)
     );
-    assert_code(&out, 12); // the public-good root does not know the staging instance
+    assert_code(&out, 12);
 
     // Update through TUF, then verification reads the cache offline.
     let out = sigil_env(d, &["trusted-root", "update", "--timeout", "20"], &env);
@@ -104,11 +110,12 @@ fn trusted_root_update_through_tuf_and_offline_use() {
     assert_code(&out, 0);
     assert!(stderr(&out).contains("from the TUF cache"), "{}", stderr(&out));
 
-    // A cache that no longer verifies is not used: embedded, and stderr says the cache is stale.
-    std::fs::write(cache.join("timestamp.json"), b"{}").unwrap();
+    // A cache that no longer verifies is not used, and stderr says it is stale.
+    let folder = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+    std::fs::write(folder.join("timestamp.json"), b"{}").unwrap();
     let out = verify(&env);
     assert!(stderr(&out).contains("STALE"), "{}", stderr(&out));
-    assert_code(&out, 12);
+    assert_code(&out, 14);
 
     // A tampered target is refused by TUF: the update fails and says why.
     let targets = d.join("tuf/repo/targets");

@@ -63,16 +63,29 @@ pub fn load_trust(args: &TrustArgs) -> Result<Trust, Failure> {
         });
     }
     let repo = tuf_repository(args)?;
-    let why_embedded = match sigil::tuf::cache_dir() {
-        Some(cache) if cache.is_dir() => match runtime()?.block_on(sigil::tuf::cached(&repo, &cache)) {
-            Ok(root) => {
-                eprintln!("note: trusted root from the TUF cache {} ({})", cache.display(), repo.url());
-                return Ok(Trust::from_tuf(root, repo.url(), &cache.display().to_string()));
+    let custom = matches!(repo, sigil::tuf::Repository::Custom { .. });
+    let cache = sigil::tuf::cache_dir();
+    let why_embedded = match &cache {
+        Some(cache) if repo.cache_folder(cache).is_dir() => {
+            let folder = repo.cache_folder(cache);
+            match runtime()?.block_on(sigil::tuf::cached(&repo, cache)) {
+                Ok(root) => {
+                    eprintln!("note: trusted root from the TUF cache {} ({})", folder.display(), repo.url());
+                    return Ok(Trust::from_tuf(root, repo.url(), &folder.display().to_string()));
+                }
+                Err(e) => format!("the TUF cache {} is unusable or STALE ({e})", folder.display()),
             }
-            Err(e) => format!("the TUF cache {} is unusable or STALE ({e})", cache.display()),
-        },
+        }
         _ => "no TUF cache".to_owned(),
     };
+    if custom {
+        // The embedded root is the public-good instance's: never a stand-in for another one.
+        return Err(Failure::new(
+            ExitCode::CouldNotCheck,
+            format!("no usable trusted root for the TUF repository {}: {why_embedded}", repo.url()),
+            "run `sigil trusted-root update` with the same --tuf-url and --tuf-root, or pass --trusted-root",
+        ));
+    }
     eprintln!(
         "note: using the Sigstore public-good trusted root embedded in this build, a snapshot that may be STALE: {why_embedded}; run `sigil trusted-root update` where the network allows, or pass --trusted-root"
     );
@@ -94,7 +107,7 @@ pub fn update_trusted_root(args: UpdateArgs) -> Result<ExitCode, Failure> {
     eprintln!("Refreshing the trusted root from {} through TUF (cache {})", repo.url(), cache.display());
     match runtime()?.block_on(sigil::tuf::update(&repo, &cache, std::time::Duration::from_secs(args.timeout))) {
         Ok(root) => {
-            let trust = Trust::from_tuf(root, repo.url(), &cache.display().to_string());
+            let trust = Trust::from_tuf(root, repo.url(), &repo.cache_folder(&cache).display().to_string());
             eprintln!("  ✓ TUF metadata verified from the pinned root; trusted root cached");
             println!("{}", trust.summary());
             Ok(ExitCode::Ok)

@@ -106,12 +106,17 @@ fn candidate_keys(registry: &str) -> Vec<String> {
 /// Finds credentials for `registry` in the Docker config. Missing config means anonymous.
 pub fn from_docker_config(registry: &str) -> Result<Credentials, AuthError> {
     let Some(path) = config_path() else { return Ok(Credentials::Anonymous) };
-    let bytes = match std::fs::read(&path) {
-        Ok(b) if b.len() <= 1 << 20 => b,
-        Ok(_) => {
-            return Err(AuthError::Config { path: path.display().to_string(), reason: "larger than 1 MiB".into() })
+    let bytes = {
+        use std::io::Read;
+        let Ok(f) = std::fs::File::open(&path) else { return Ok(Credentials::Anonymous) };
+        let mut b = Zeroizing::new(Vec::new());
+        f.take((1 << 20) + 1)
+            .read_to_end(&mut b)
+            .map_err(|e| AuthError::Config { path: path.display().to_string(), reason: e.to_string() })?;
+        if b.len() > 1 << 20 {
+            return Err(AuthError::Config { path: path.display().to_string(), reason: "larger than 1 MiB".into() });
         }
-        Err(_) => return Ok(Credentials::Anonymous),
+        b
     };
     let cfg: DockerConfig = serde_json::from_slice(&bytes)
         .map_err(|e| AuthError::Config { path: path.display().to_string(), reason: e.to_string() })?;
@@ -167,13 +172,23 @@ fn entry_credentials(e: &AuthEntry, path: &str) -> Result<Option<Credentials>, A
     Ok(None)
 }
 
+/// How long a credential helper may take.
+const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Largest helper answer read.
+const MAX_HELPER_ANSWER: u64 = 1 << 20;
+
 fn run_helper(helper: &str, registry: &str) -> Result<Credentials, AuthError> {
+    use std::io::Read;
     let err = |reason: String| AuthError::Helper { helper: helper.to_owned(), reason };
     if !helper.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
         return Err(err("helper name has unexpected characters".into()));
     }
     let mut child = Command::new(format!("docker-credential-{helper}"))
         .arg("get")
+        // The helper needs none of sigil's secrets.
+        .env_remove("SIGIL_PASSWORD")
+        .env_remove("COSIGN_PASSWORD")
+        .env_remove("SIGIL_REGISTRY_PASSWORD")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -182,16 +197,32 @@ fn run_helper(helper: &str, registry: &str) -> Result<Credentials, AuthError> {
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(registry.as_bytes()).map_err(|e| err(e.to_string()))?;
     }
-    let out = child.wait_with_output().map_err(|e| err(e.to_string()))?;
-    if !out.status.success() {
+    // Read at most MAX_HELPER_ANSWER bytes on a thread; give up after HELPER_TIMEOUT.
+    let Some(stdout) = child.stdout.take() else { return Err(err("no stdout".into())) };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Zeroizing::new(Vec::new());
+        let r = stdout.take(MAX_HELPER_ANSWER + 1).read_to_end(&mut buf).map(|_| buf);
+        let _ = tx.send(r);
+    });
+    let answer = match rx.recv_timeout(HELPER_TIMEOUT) {
+        Ok(Ok(buf)) => buf,
+        Ok(Err(e)) => return Err(err(e.to_string())),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(err(format!("no answer within {} s", HELPER_TIMEOUT.as_secs())));
+        }
+    };
+    let status = child.wait().map_err(|e| err(e.to_string()))?;
+    if answer.len() as u64 > MAX_HELPER_ANSWER {
+        return Err(err("answer larger than 1 MiB".into()));
+    }
+    if !status.success() {
         // Helpers exit non-zero with "credentials not found": anonymous, as docker does.
         return Ok(Credentials::Anonymous);
     }
-    let stdout = Zeroizing::new(out.stdout);
-    if stdout.len() > 1 << 20 {
-        return Err(err("answer larger than 1 MiB".into()));
-    }
-    let a: HelperAnswer = serde_json::from_slice(&stdout).map_err(|e| err(format!("unreadable answer ({e})")))?;
+    let a: HelperAnswer = serde_json::from_slice(&answer).map_err(|e| err(format!("unreadable answer ({e})")))?;
     Ok(Credentials::Basic { username: a.username, password: Zeroizing::new(a.secret) })
 }
 
