@@ -7,4 +7,4 @@ bash scripts/setup.sh >/dev/null
 [ -d ../shared/vectors ] || echo "note: ../shared/vectors is absent (used by later Sigstore tests)" >&2
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked --all-targets
+cargo test --locked --lib --bins --tests
