@@ -91,6 +91,19 @@ pub enum SignError {
     },
 }
 
+/// Serialises the read-append-write of each signature manifest within one run: two images
+/// named in one call that resolve to the same digest (`app:v1` and `app:latest`) are signed
+/// concurrently, and must not lose each other's signature.
+#[derive(Default)]
+pub struct TagLocks(std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>);
+
+impl TagLocks {
+    fn lock_for(&self, key: String) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(key).or_default().clone()
+    }
+}
+
 /// Resolves the subject to a digest (and manifest), as the first step of signing.
 pub async fn resolve<S: Store>(store: &S, subject: &Subject) -> Result<(Digest, Manifest), SignError> {
     let raw = store
@@ -110,6 +123,7 @@ pub async fn sign_image<S: Store, T: Store>(
     key: &PrivateKey,
     annotations: &Annotations,
     recursion: Recursion,
+    locks: &TagLocks,
 ) -> Result<Vec<Signed>, SignError> {
     let (digest, manifest) = resolve(image_store, subject).await?;
     let mut targets = vec![(digest.clone(), subject.docker_reference(&digest))];
@@ -123,6 +137,8 @@ pub async fn sign_image<S: Store, T: Store>(
     for (d, docker_reference) in targets {
         let payload = SimpleSigning::new(docker_reference, d.clone(), annotations).to_bytes();
         let signature = key.sign(&payload);
+        let lock = locks.lock_for(format!("{}:{}", sig_store.location(), attachment_tag(&d, SIGNATURE_SUFFIX)));
+        let _held = lock.lock().await;
         out.push(attach_signature(sig_store, &d, payload, &signature).await?);
     }
     Ok(out)

@@ -339,3 +339,20 @@ fn signed_payload_that_is_not_json_is_rejected() {
     assert_code(&out, 12);
     assert!(stderr(&out).contains("signed payload is invalid"), "{}", stderr(&out));
 }
+
+#[test]
+fn review_regressions_duplicate_annotations_and_read_only_verify() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    // A required annotation given twice is a usage error, not a silently dropped requirement.
+    let out = sigil(d, &["verify", "--key", "sigil.pub", "-a", "k=1", "-a", "k=2", &image]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("given twice"), "{}", stderr(&out));
+    // verify never creates a signature layout.
+    let out = sigil(d, &["verify", "--key", "sigil.pub", "--signature-repository", "oci:nowhere", &image]);
+    assert_ne!(code(&out), 0);
+    assert!(!d.join("nowhere").exists(), "verify created a layout");
+    // sign creates one when asked to store signatures there.
+    assert_code(&sigil(d, &["sign", "--key", "sigil.key", "--signature-repository", "oci:sigs", &image]), 0);
+    assert_code(&sigil(d, &["verify", "--key", "sigil.pub", "--signature-repository", "oci:sigs", &image]), 0);
+}

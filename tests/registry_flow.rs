@@ -67,6 +67,22 @@ fn many_images_recursive_and_signature_repository() {
     assert_code(&out, 0);
     assert_eq!(stdout(&out).lines().count(), 5);
 
+    // Two tags of one image in one call: both signatures are kept (no lost update).
+    let store = reg.store("twotags/app");
+    let digest = rt().block_on(push_image(&store, Some("v1"), "twotags", "amd64"));
+    rt().block_on(async {
+        let raw = store.get_manifest(&ManifestRef::Digest(digest.clone())).await.unwrap().unwrap();
+        store
+            .put_manifest(&ManifestRef::Tag("latest".into()), sigil::oci::manifest::OCI_MANIFEST, raw.bytes)
+            .await
+            .unwrap();
+    });
+    let (t1, t2) = (format!("{}/twotags/app:v1", reg.host()), format!("{}/twotags/app:latest", reg.host()));
+    assert_code(&sigil(d, &["sign", "--allow-http-registry", "--key", "sigil.key", &t1, &t2]), 0);
+    let out = sigil(d, &["tree", "--allow-http-registry", "-o", "json", &t1]);
+    let t: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(t["attachments"][0]["layers"].as_array().unwrap().len(), 2, "both signatures kept");
+
     // Index, recursive: index and both children get signatures.
     let (idx, children) = rt().block_on(push_index(&reg.store("multi/arch"), "v1", "idx"));
     let image = format!("{}/multi/arch:v1", reg.host());

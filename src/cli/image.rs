@@ -25,6 +25,8 @@ struct Connector {
     opts: RegistryOptions,
     args: RegistryArgs,
     creds: std::sync::Mutex<BTreeMap<String, Credentials>>,
+    /// The registry that --registry-username/--registry-password are for.
+    flag_registry: Option<String>,
 }
 
 impl Connector {
@@ -47,12 +49,16 @@ impl Connector {
             Transport::Https
         };
         let opts = RegistryOptions { transport, extra_ca_pem, timeout: Duration::from_secs(args.timeout) };
-        Ok(Connector { conn: None, opts, args: args.clone(), creds: Default::default() })
+        Ok(Connector { conn: None, opts, args: args.clone(), creds: Default::default(), flag_registry: None })
     }
 
-    fn credentials(&self, registry: &str) -> Result<Credentials, Failure> {
+    fn credentials(&mut self, registry: &str) -> Result<Credentials, Failure> {
         if let (Some(u), Some(p)) = (&self.args.registry_username, &self.args.registry_password) {
-            return Ok(Credentials::Basic { username: u.clone(), password: zeroize::Zeroizing::new(p.clone()) });
+            // Flag credentials belong to one registry: the first one this command talks to.
+            let owner = self.flag_registry.get_or_insert_with(|| registry.to_owned());
+            if owner == registry {
+                return Ok(Credentials::Basic { username: u.clone(), password: zeroize::Zeroizing::new(p.clone()) });
+            }
         }
         let mut cache = self
             .creds
@@ -86,7 +92,7 @@ impl Connector {
     }
 
     /// The store for a `--signature-repository` value or the image's own.
-    fn signature_store(&mut self, repo: Option<&str>, image: &ImageRef) -> Result<Backend, Failure> {
+    fn signature_store(&mut self, repo: Option<&str>, image: &ImageRef, access: Access) -> Result<Backend, Failure> {
         let bad = |e: &dyn std::fmt::Display| {
             Failure::new(
                 ExitCode::Usage,
@@ -98,9 +104,12 @@ impl Connector {
             None => self.image_store(image),
             Some(s) => match ImageRef::parse(s).map_err(|e| bad(&e))? {
                 ImageRef::Registry(r) => self.registry_store(&r),
-                ImageRef::Layout(l) => {
-                    LayoutStore::create(l.path()).map(Backend::Layout).map_err(|e| store_failure(&e))
+                ImageRef::Layout(l) => match access {
+                    Access::Write => LayoutStore::create(l.path()),
+                    Access::ReadOnly => LayoutStore::open(l.path()),
                 }
+                .map(Backend::Layout)
+                .map_err(|e| store_failure(&e)),
             },
         }
     }
@@ -117,6 +126,15 @@ impl Connector {
             }),
         }
     }
+}
+
+/// Whether a command writes to the signature repository (only `sign` does).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Reading only: a missing layout is an error, never created.
+    ReadOnly,
+    /// Signing: a signature layout is created if missing.
+    Write,
 }
 
 fn store_failure(e: &StoreError) -> Failure {
@@ -174,8 +192,18 @@ fn subject_of(image: &ImageRef, store: &Backend) -> Result<Subject, Failure> {
     }
 }
 
-fn annotations(pairs: &[(String, String)]) -> Annotations {
-    pairs.iter().cloned().collect()
+fn annotations(pairs: &[(String, String)]) -> Result<Annotations, Failure> {
+    let mut out = Annotations::new();
+    for (k, v) in pairs {
+        if out.insert(k.clone(), v.clone()).is_some() {
+            return Err(Failure::new(
+                ExitCode::Usage,
+                format!("annotation {k:?} given twice"),
+                "give each -a key once",
+            ));
+        }
+    }
+    Ok(out)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -192,13 +220,18 @@ struct Prepared {
     subject: Subject,
 }
 
-fn prepare(conn: &mut Connector, images: &[String], sig_repo: Option<&str>) -> Result<Vec<Prepared>, Failure> {
+fn prepare(
+    conn: &mut Connector,
+    images: &[String],
+    sig_repo: Option<&str>,
+    access: Access,
+) -> Result<Vec<Prepared>, Failure> {
     images
         .iter()
         .map(|s| {
             let image = parse_image(s)?;
             let image_store = conn.image_store(&image)?;
-            let sig_store = conn.signature_store(sig_repo, &image)?;
+            let sig_store = conn.signature_store(sig_repo, &image, access)?;
             let subject = subject_of(&image, &image_store)?;
             Ok(Prepared { display: s.clone(), image_store, sig_store, subject })
         })
@@ -208,14 +241,15 @@ fn prepare(conn: &mut Connector, images: &[String], sig_repo: Option<&str>) -> R
 /// `sigil sign`.
 pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
     let mut conn = Connector::new(&args.registry)?;
-    let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref())?;
+    let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::Write)?;
     let key = keyfiles::load_private_key(&args.key)?;
-    let ann = annotations(&args.annotations);
+    let ann = annotations(&args.annotations)?;
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let rt = runtime()?;
-    let (key, ann) = (&key, &ann);
+    let locks = sign::TagLocks::default();
+    let (key, ann, locks) = (&key, &ann, &locks);
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
-        let r = sign::sign_image(&p.image_store, &p.sig_store, &p.subject, key, ann, recursion).await;
+        let r = sign::sign_image(&p.image_store, &p.sig_store, &p.subject, key, ann, recursion, locks).await;
         (p, r)
     })));
     let mut worst = ExitCode::Ok;
@@ -281,7 +315,7 @@ fn sign_failure(display: &str, e: SignError) -> Failure {
 /// `sigil verify`.
 pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     let mut conn = Connector::new(&args.registry)?;
-    let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref())?;
+    let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::ReadOnly)?;
     let (identity, issuer) = super::blob::keyless_matchers(&args.keyless)?;
     let key = match &args.key {
         Some(k) if identity.is_none() && issuer.is_none() => Some(keyfiles::load_public_key(k)?),
@@ -309,7 +343,7 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
             ))
         }
     };
-    let ann = annotations(&args.annotations);
+    let ann = annotations(&args.annotations)?;
     let policy = Policy { signer, annotations: &ann, max_blob_bytes: args.max_blob_size };
     let rt = runtime()?;
     let policy = &policy;
@@ -356,7 +390,10 @@ fn report_verdict(
             }
             rejected_lines(&rejected);
             if unread > 0 {
-                eprintln!("  ! {unread} signature layer(s) past the first {} were not read", verify::MAX_SIGNATURES);
+                eprintln!(
+                    "  ! {unread} older signature layer(s) beyond the newest {} were not read",
+                    verify::MAX_SIGNATURES
+                );
             }
             if keyless {
                 eprintln!("  ✓ certificate chained to a trusted Fulcio CA, identity and issuer matched, Rekor entry and SET verified");
@@ -385,7 +422,10 @@ fn report_verdict(
             eprintln!("  ✓ image digest {digest}");
             rejected_lines(&rejected);
             if unread > 0 {
-                eprintln!("  ! {unread} signature layer(s) past the first {} were not read", verify::MAX_SIGNATURES);
+                eprintln!(
+                    "  ! {unread} older signature layer(s) beyond the newest {} were not read",
+                    verify::MAX_SIGNATURES
+                );
             }
             eprintln!("  ✗ no signature matched: NOT VERIFIED");
             eprintln!("  hint: check the public key and -a annotations match what the image was signed with");
@@ -429,7 +469,8 @@ impl Prepared {
 pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
     use sigil::oci::Store;
     let mut conn = Connector::new(&args.registry)?;
-    let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), args.signature_repository.as_deref())?;
+    let mut prepared =
+        prepare(&mut conn, std::slice::from_ref(&args.image), args.signature_repository.as_deref(), Access::ReadOnly)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
     let rt = runtime()?;
     let res = rt.block_on(async {

@@ -142,7 +142,7 @@ pub(crate) struct RegistryArgs {
     /// Extra CA certificate (PEM) to trust for registry TLS, besides the system roots.
     #[arg(long)]
     registry_cacert: Option<PathBuf>,
-    /// Registry user name (overrides the Docker config).
+    /// Registry user name, for the registry of the first image (overrides the Docker config).
     #[arg(long, requires = "registry_password")]
     registry_username: Option<String>,
     /// Registry password (prefer the SIGIL_REGISTRY_PASSWORD environment variable).
@@ -210,7 +210,7 @@ struct VerifyArgs {
     #[arg(long, env = "SIGIL_REPOSITORY")]
     signature_repository: Option<String>,
     /// Largest signature payload blob read, in bytes.
-    #[arg(long, default_value_t = sigil::verify::DEFAULT_MAX_BLOB_BYTES, value_parser = clap::value_parser!(u64).range(1..=(64 << 20)))]
+    #[arg(long, default_value_t = sigil::verify::DEFAULT_MAX_BLOB_BYTES, value_parser = clap::value_parser!(u64).range(1..=(sigil::payload::MAX_PAYLOAD_BYTES as u64)))]
     max_blob_size: u64,
     #[command(flatten)]
     registry: RegistryArgs,

@@ -1,9 +1,10 @@
 //! Registry credentials: flags, or the Docker config (`auths`, `credsStore`, `credHelpers`).
 //!
-//! Credentials are looked up for exactly one registry host and handed to the registry client
-//! bound to that host; the client never sends them anywhere else (oci-client refuses to
-//! authenticate requests outside the registry, and reqwest drops `Authorization` on a
-//! redirect to another host).
+//! Credentials are looked up for exactly one registry host and handed to the store bound to
+//! that host. sigil's reads attach them only to requests for that host (reqwest drops
+//! `Authorization` on a redirect to another host). One exception, inherent to the registry
+//! token protocol: basic credentials are sent to the token service (`realm`) that the
+//! registry's `WWW-Authenticate` challenge names, which oci-client contacts on sigil's behalf.
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::manifest::{Descriptor, ImageIndex, Manifest, MAX_MANIFEST_BYTES, OCI_INDEX};
+use super::manifest::{Descriptor, ImageIndex, Manifest, LAYOUT_INDEX_LIMITS, MAX_MANIFEST_BYTES, OCI_INDEX};
 use super::{ManifestRef, RawManifest, Store, StoreError};
 use crate::digest::Digest;
 
@@ -69,8 +69,8 @@ impl LayoutStore {
     /// Reads and parses `index.json`.
     pub fn read_index(&self) -> Result<ImageIndex, StoreError> {
         let path = self.root.join("index.json");
-        let bytes = read_bounded(&path, MAX_MANIFEST_BYTES as u64, "index.json")?;
-        match Manifest::parse(&bytes) {
+        let bytes = read_bounded(&path, LAYOUT_INDEX_LIMITS.bytes as u64, "index.json")?;
+        match Manifest::parse_with(&bytes, LAYOUT_INDEX_LIMITS) {
             Ok(Manifest::Index(i)) => Ok(i),
             Ok(Manifest::Image(_)) => Err(StoreError::Malformed(format!("{} is not an image index", path.display()))),
             Err(e) => Err(StoreError::Malformed(format!("{}: {e}", path.display()))),

@@ -116,10 +116,10 @@ pub enum Manifest {
 #[non_exhaustive]
 pub enum ManifestError {
     /// Over [`MAX_MANIFEST_BYTES`].
-    #[error("manifest is larger than {MAX_MANIFEST_BYTES} bytes")]
+    #[error("manifest is larger than the limit (4 MiB per manifest)")]
     TooLarge,
-    /// Over [`MAX_LAYERS`] entries.
-    #[error("manifest has {0} layers or entries, over the limit of {MAX_LAYERS}")]
+    /// Over the entry limit ([`MAX_LAYERS`] for manifests).
+    #[error("manifest has {0} layers or entries, over the limit of 1000 per manifest")]
     TooManyLayers(usize),
     /// Not JSON or not the expected shape.
     #[error("manifest is not valid JSON of the expected shape: {0}")]
@@ -143,10 +143,30 @@ struct Probe {
     manifests: Option<serde::de::IgnoredAny>,
 }
 
+/// Bounds for a parse: a registry manifest, or an OCI layout's `index.json` (which gains an
+/// entry per signature and so is allowed to grow far larger).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest document.
+    pub bytes: usize,
+    /// Most layers or entries.
+    pub entries: usize,
+}
+
+/// Limits for manifests from registries and layouts.
+pub const MANIFEST_LIMITS: Limits = Limits { bytes: MAX_MANIFEST_BYTES, entries: MAX_LAYERS };
+/// Limits for an OCI layout's `index.json`.
+pub const LAYOUT_INDEX_LIMITS: Limits = Limits { bytes: 64 << 20, entries: 200_000 };
+
 impl Manifest {
     /// Parses manifest bytes, enforcing the size and layer bounds.
     pub fn parse(bytes: &[u8]) -> Result<Self, ManifestError> {
-        if bytes.len() > MAX_MANIFEST_BYTES {
+        Self::parse_with(bytes, MANIFEST_LIMITS)
+    }
+
+    /// Parses with explicit bounds.
+    pub fn parse_with(bytes: &[u8], limits: Limits) -> Result<Self, ManifestError> {
+        if bytes.len() > limits.bytes {
             return Err(ManifestError::TooLarge);
         }
         let probe: Probe = serde_json::from_slice(bytes)?;
@@ -163,13 +183,13 @@ impl Manifest {
         };
         if is_index {
             let idx: ImageIndex = serde_json::from_slice(bytes)?;
-            if idx.manifests.len() > MAX_LAYERS {
+            if idx.manifests.len() > limits.entries {
                 return Err(ManifestError::TooManyLayers(idx.manifests.len()));
             }
             Ok(Manifest::Index(idx))
         } else {
             let m: ImageManifest = serde_json::from_slice(bytes)?;
-            if m.layers.len() > MAX_LAYERS {
+            if m.layers.len() > limits.entries {
                 return Err(ManifestError::TooManyLayers(m.layers.len()));
             }
             Ok(Manifest::Image(m))

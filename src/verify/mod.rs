@@ -137,7 +137,7 @@ pub enum Verdict {
         signatures: Vec<Verified<VerifiedSignature>>,
         /// The ones that did not.
         rejected: Vec<Examined>,
-        /// Layers past [`MAX_SIGNATURES`] that were not read.
+        /// Older layers beyond the newest [`MAX_SIGNATURES`] that were not read.
         unread: usize,
     },
     /// No signature manifest, or an empty one.
@@ -151,7 +151,7 @@ pub enum Verdict {
         digest: Digest,
         /// Every signature examined, with its problem.
         rejected: Vec<Examined>,
-        /// Layers past [`MAX_SIGNATURES`] that were not read.
+        /// Older layers beyond the newest [`MAX_SIGNATURES`] that were not read.
         unread: usize,
     },
     /// The image (tag) does not exist.
@@ -260,7 +260,9 @@ pub async fn verify_digest<T: Store>(
     if layers.is_empty() {
         return Ok(Verdict::NoSignatures { digest: digest.clone() });
     }
+    // Past the limit, the newest signatures (appended last) are the ones read.
     let unread = layers.len().saturating_sub(MAX_SIGNATURES);
+    let layers = &layers[unread..];
     let candidates = hints.candidates(digest, policy.annotations);
     let results =
         join_all(layers.iter().take(MAX_SIGNATURES).map(|l| check_layer(sig_store, l, digest, policy, &candidates)))
