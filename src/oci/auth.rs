@@ -196,7 +196,9 @@ fn run_helper(helper: &str, registry: &str) -> Result<Credentials, AuthError> {
         .spawn()
         .map_err(|e| err(e.to_string()))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(registry.as_bytes()).map_err(|e| err(e.to_string()))?;
+        // Docker Hub is known to helpers by its legacy server URL, as docker passes it.
+        let server = if registry == "docker.io" { "https://index.docker.io/v1/" } else { registry };
+        stdin.write_all(server.as_bytes()).map_err(|e| err(e.to_string()))?;
     }
     // Read at most MAX_HELPER_ANSWER bytes on a thread; give up after HELPER_TIMEOUT.
     let Some(stdout) = child.stdout.take() else { return Err(err("no stdout".into())) };

@@ -120,6 +120,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io_err("creating a file in", dir, e))?;
     tmp.write_all(bytes).map_err(|e| io_err("writing", path, e))?;
     tmp.as_file().sync_all().map_err(|e| io_err("syncing", path, e))?;
+    // Layout files are public data: readable like the files around them, not the 0600 that
+    // temporary files get.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| io_err("setting permissions of", path, e))?;
+    }
     tmp.persist(path).map_err(|e| io_err("renaming into", path, e.error))?;
     Ok(())
 }
