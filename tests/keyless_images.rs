@@ -171,6 +171,31 @@ fn keyless_image_signatures_with_production_material() {
     assert_code(&out, 12);
     assert!(stderr(&out).contains("no Rekor bundle annotation"), "{}", stderr(&out));
 
+    // An RFC 3161 timestamp annotation is verified, not ignored: a real TSA token, but over
+    // another signature (from the managed-key case), makes verification fail on it.
+    let tsa_bundle: Value = serde_json::from_slice(
+        &std::fs::read(vectors.join("sigstore-conformance/bundle-verify/managed-key-happy-path/bundle.sigstore.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let token = tsa_bundle["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]
+        ["signedTimestamp"]
+        .clone();
+    let image = push(
+        "tsa",
+        &a_txt,
+        annotations(&vectors, |m| {
+            m.insert(
+                "dev.sigstore.cosign/rfc3161timestamp".into(),
+                Value::String(serde_json::json!({ "SignedRFC3161Timestamp": token }).to_string()),
+            );
+        }),
+    );
+    let out = verify(&image, IDENTITY);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("timestamp"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("signed payload is invalid"), "{}", stderr(&out));
+
     // Usage: key and identity together, or identity without issuer.
     assert_code(
         &sigil(
