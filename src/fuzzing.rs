@@ -80,3 +80,17 @@ pub fn merkle(data: &[u8]) {
     let path = hashes.get(1..hashes.len().saturating_sub(1)).unwrap_or(&[]);
     let _ = sigstore_merkle::verify_inclusion_proof(leaf, index, size, path, root);
 }
+
+/// DSSE envelopes, in-toto statements and predicate checks.
+pub fn attestation(data: &[u8]) {
+    if let Ok(env) = crate::dsse::Envelope::parse(data) {
+        if let Ok(payload) = env.payload_bytes() {
+            let _ = crate::intoto::Statement::parse(&payload);
+        }
+        let _ = crate::dsse::Envelope::parse(&env.to_bytes());
+    }
+    let _ = crate::intoto::Statement::parse(data);
+    for t in ["https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v0.2", "https://openvex.dev/ns"] {
+        let _ = crate::intoto::check_predicate(t, data);
+    }
+}

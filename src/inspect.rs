@@ -16,6 +16,9 @@ pub struct AttachedLayer {
     /// Layer media type.
     #[serde(rename = "mediaType")]
     pub media_type: String,
+    /// For attestations, the predicate type the layer announces (unverified).
+    #[serde(rename = "predicateType", skip_serializing_if = "Option::is_none")]
+    pub predicate_type: Option<String>,
 }
 
 /// One attachment manifest (`.sig`, `.att` or `.sbom`).
@@ -48,7 +51,12 @@ pub async fn attachments<S: Store>(store: &S, digest: &Digest) -> Result<Vec<Att
             Ok(Manifest::Image(m)) => m
                 .layers
                 .into_iter()
-                .map(|l| AttachedLayer { digest: l.digest, size: l.size, media_type: l.media_type })
+                .map(|l| AttachedLayer {
+                    predicate_type: l.annotation("predicateType").map(str::to_owned),
+                    digest: l.digest,
+                    size: l.size,
+                    media_type: l.media_type,
+                })
                 .collect(),
             Ok(Manifest::Index(_)) => return Err(StoreError::Malformed(format!("{tag} is an index"))),
             Err(e) => return Err(StoreError::Malformed(format!("{tag}: {e}"))),

@@ -10,9 +10,11 @@
 #![deny(missing_docs)]
 
 pub mod digest;
+pub mod dsse;
 pub mod fuzzing;
 pub mod identity;
 pub mod inspect;
+pub mod intoto;
 pub mod keys;
 pub mod oci;
 pub mod payload;

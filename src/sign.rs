@@ -13,7 +13,7 @@ use crate::keys::PrivateKey;
 use crate::oci::manifest::{
     signature_manifest, Descriptor, Manifest, ManifestError, OCI_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING,
 };
-use crate::oci::{attachment_tag, ManifestRef, Store, StoreError, SIGNATURE_SUFFIX};
+use crate::oci::{attachment_tag, ManifestRef, Store, StoreError, ATTESTATION_SUFFIX, SIGNATURE_SUFFIX};
 use crate::payload::{Annotations, SimpleSigning};
 
 /// What to sign in an image, and the identity to write into the payload.
@@ -151,27 +151,34 @@ pub async fn attach_signature<T: Store>(
     payload: Vec<u8>,
     signature: &[u8],
 ) -> Result<Signed, SignError> {
-    let tag = attachment_tag(digest, SIGNATURE_SUFFIX);
     let mut layer = Descriptor::of(SIMPLE_SIGNING, &payload);
     layer.annotations = Some([(SIGNATURE_ANNOTATION.to_owned(), B64.encode(signature))].into_iter().collect());
+    attach_layer(sig_store, digest, SIGNATURE_SUFFIX, layer, payload).await
+}
 
+/// Appends `layer` (whose content is `blob`) to the attachment manifest `sha256-<hex>.<suffix>`
+/// of `digest`, keeping every layer already there and never adding an identical one twice.
+pub async fn attach_layer<T: Store>(
+    sig_store: &T,
+    digest: &Digest,
+    suffix: &str,
+    layer: Descriptor,
+    blob: Vec<u8>,
+) -> Result<Signed, SignError> {
+    let tag = attachment_tag(digest, suffix);
     let existing = sig_store.get_manifest(&ManifestRef::Tag(tag.clone())).await?;
+    let what = || format!("attachment manifest {}:{tag}", sig_store.location());
     let mut layers = match &existing {
         None => Vec::new(),
         Some(raw) => match Manifest::parse(&raw.bytes) {
             Ok(Manifest::Image(m)) => m.layers,
             Ok(Manifest::Index(_)) => {
                 return Err(SignError::Malformed {
-                    what: format!("signature manifest {}:{tag}", sig_store.location()),
+                    what: what(),
                     source: ManifestError::Unsupported { schema: 2, media_type: Some("index".into()) },
                 })
             }
-            Err(source) => {
-                return Err(SignError::Malformed {
-                    what: format!("signature manifest {}:{tag}", sig_store.location()),
-                    source,
-                })
-            }
+            Err(source) => return Err(SignError::Malformed { what: what(), source }),
         },
     };
     let signature_tag = format!("{}:{tag}", sig_store.location());
@@ -185,9 +192,50 @@ pub async fn attach_signature<T: Store>(
         });
     }
     layers.push(layer);
-    sig_store.put_blob(payload).await?;
+    sig_store.put_blob(blob).await?;
     let (manifest, config) = signature_manifest(layers);
     sig_store.put_blob(config).await?;
     let signature_manifest = sig_store.put_manifest(&ManifestRef::Tag(tag), OCI_MANIFEST, manifest).await?;
     Ok(Signed { digest: digest.clone(), signature_tag, signature_manifest, outcome: SignOutcome::Added })
+}
+
+/// Attests the subject (and, recursively, an index's children): an in-toto statement about
+/// each digest with `predicate`, signed as a DSSE envelope and stored the cosign way (tag
+/// `sha256-<hex>.att`, layer `application/vnd.dsse.envelope.v1+json`, annotation
+/// `predicateType`).
+#[allow(clippy::too_many_arguments)]
+pub async fn attest_image<S: Store, T: Store>(
+    image_store: &S,
+    sig_store: &T,
+    subject: &Subject,
+    key: &PrivateKey,
+    predicate_type: &str,
+    predicate: &serde_json::Value,
+    recursion: Recursion,
+    locks: &TagLocks,
+) -> Result<Vec<Signed>, SignError> {
+    use crate::dsse::{Envelope, DSSE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE};
+    use crate::intoto::Statement;
+    let (digest, manifest) = resolve(image_store, subject).await?;
+    let mut digests = vec![digest];
+    if let (Recursion::IndexAndChildren, Manifest::Index(idx)) = (recursion, &manifest) {
+        digests.extend(idx.manifests.iter().map(|c| c.digest.clone()));
+    }
+    let mut out = Vec::with_capacity(digests.len());
+    for d in digests {
+        let statement = Statement::for_image(&subject.repository, &d, predicate_type, predicate.clone());
+        let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement.to_bytes(), key).to_bytes();
+        let mut layer = Descriptor::of(DSSE_MEDIA_TYPE, &envelope);
+        // cosign writes an empty signature annotation on attestation layers (the signature is
+        // inside the envelope) and requires it when reading.
+        layer.annotations = Some(
+            [(SIGNATURE_ANNOTATION.to_owned(), String::new()), ("predicateType".to_owned(), predicate_type.to_owned())]
+                .into_iter()
+                .collect(),
+        );
+        let lock = locks.lock_for(format!("{}:{}", sig_store.location(), attachment_tag(&d, ATTESTATION_SUFFIX)));
+        let _held = lock.lock().await;
+        out.push(attach_layer(sig_store, &d, ATTESTATION_SUFFIX, layer, envelope).await?);
+    }
+    Ok(out)
 }

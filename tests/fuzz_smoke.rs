@@ -15,6 +15,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("bundle", sigil::fuzzing::bundle),
     ("checkpoint", sigil::fuzzing::checkpoint),
     ("merkle", sigil::fuzzing::merkle),
+    ("attestation", sigil::fuzzing::attestation),
 ];
 
 struct XorShift(u64);

@@ -293,6 +293,8 @@ mod schema {
         pub size: u64,
         #[serde(rename = "mediaType")]
         pub media_type: String,
+        #[serde(rename = "predicateType", default)]
+        pub predicate_type: Option<String>,
     }
 }
 

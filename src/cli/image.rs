@@ -17,7 +17,7 @@ use sigil::verify::{self, ImageSigner, Policy, Problem, Verdict, VerifyError};
 
 use super::exit::{ExitCode, Failure};
 use super::keyfiles;
-use super::{Output, RegistryArgs, SignArgs, TreeArgs, VerifyArgs};
+use super::{AttestArgs, Output, RegistryArgs, SignArgs, TreeArgs, VerifyArgs, VerifyAttestationArgs};
 
 /// Everything needed to reach the stores of one command.
 struct Connector {
@@ -506,10 +506,154 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
                 };
                 println!("└── 🔐 {title} for {digest}: {} ({}, {} bytes)", a.tag, a.manifest, a.size);
                 for l in &a.layers {
-                    println!("    └── 🍒 {} {} ({} bytes)", l.digest, l.media_type, l.size);
+                    let pt = l.predicate_type.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
+                    println!("    └── 🍒 {} {} ({} bytes){pt}", l.digest, l.media_type, l.size);
                 }
             }
         }
     }
     Ok(ExitCode::Ok)
+}
+
+fn predicate_uri(name: &str) -> Result<String, Failure> {
+    sigil::intoto::predicate_type_uri(name).ok_or_else(|| {
+        Failure::new(
+            ExitCode::Usage,
+            format!("unknown predicate type {name:?}"),
+            "use slsaprovenance1, slsaprovenance02, spdxjson, cyclonedx, vuln, openvex, custom, or a URI",
+        )
+    })
+}
+
+/// `sigil attest`.
+pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
+    let uri = predicate_uri(&args.predicate_type)?;
+    let bytes = {
+        use std::io::Read;
+        let fail = |e: std::io::Error| {
+            Failure::new(
+                ExitCode::Error,
+                format!("cannot read predicate {}: {e}", args.predicate.display()),
+                "check the --predicate path",
+            )
+        };
+        let f = std::fs::File::open(&args.predicate).map_err(fail)?;
+        let mut b = Vec::new();
+        f.take(sigil::intoto::MAX_PREDICATE_BYTES as u64 + 1).read_to_end(&mut b).map_err(fail)?;
+        if b.len() > sigil::intoto::MAX_PREDICATE_BYTES {
+            return Err(Failure::new(
+                ExitCode::Error,
+                "predicate larger than 64 MiB",
+                "attach large documents as SBOM artifacts instead",
+            ));
+        }
+        b
+    };
+    // Checked before anything is signed: a malformed predicate names the field at fault.
+    let predicate = sigil::intoto::check_predicate(&uri, &bytes)
+        .map_err(|e| Failure::new(ExitCode::Error, e.to_string(), "fix the predicate file; nothing was signed"))?;
+    let mut conn = Connector::new(&args.registry)?;
+    let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::Write)?;
+    let key = keyfiles::load_private_key(&args.key)?;
+    let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
+    let locks = sign::TagLocks::default();
+    let (key, locks, uri_ref, predicate) = (&key, &locks, &uri, &predicate);
+    let rt = runtime()?;
+    let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
+        let r = sign::attest_image(&p.image_store, &p.sig_store, &p.subject, key, uri_ref, predicate, recursion, locks)
+            .await;
+        (p, r)
+    })));
+    let mut worst = ExitCode::Ok;
+    for (p, r) in results {
+        match r {
+            Ok(done) => {
+                for s in &done {
+                    eprintln!("{}@{}: attested ({uri}) -> {}", p.subject.repository, s.digest, s.signature_tag);
+                    println!(
+                        "{}",
+                        json!({"image": p.display, "digest": s.digest, "attestation": s.signature_tag, "predicateType": uri, "outcome": s.outcome})
+                    );
+                }
+            }
+            Err(e) => {
+                let f = sign_failure(&p.display, e);
+                eprintln!("{f}");
+                if f.code.severity() > worst.severity() {
+                    worst = f.code;
+                }
+            }
+        }
+    }
+    Ok(worst)
+}
+
+/// `sigil verify-attestation`.
+pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failure> {
+    use sigil::verify::attestation::{self, AttestationPolicy, AttestationVerdict};
+    let uri = args.predicate_type.as_deref().map(predicate_uri).transpose()?;
+    let mut conn = Connector::new(&args.registry)?;
+    let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::ReadOnly)?;
+    let key = keyfiles::load_public_key(&args.key)?;
+    let policy = AttestationPolicy { key: &key, predicate_type: uri.as_deref(), max_blob_bytes: args.max_blob_size };
+    let policy = &policy;
+    let rt = runtime()?;
+    let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
+        (p, attestation::verify_attestations(&p.image_store, &p.sig_store, &p.subject.reference, policy).await)
+    })));
+    let mut worst = ExitCode::Ok;
+    for (p, r) in results {
+        eprintln!("Attestation verification for {}:", p.display);
+        let rejected_lines = |rejected: &[verify::Examined]| {
+            for e in rejected {
+                match &e.problem {
+                    Problem::Rejected(why) => eprintln!("  ✗ attestation {} rejected: {why}", e.layer),
+                    Problem::CouldNotCheck(why) => eprintln!("  ? attestation {} could not be checked: {why}", e.layer),
+                }
+            }
+        };
+        let code = match r {
+            Ok(AttestationVerdict::Verified { digest, statements, rejected }) => {
+                eprintln!("  ✓ image digest {digest}");
+                eprintln!(
+                    "  ✓ {} attestation(s): DSSE signature verified with the given key, statement about this digest",
+                    statements.len()
+                );
+                if let Some(u) = &uri {
+                    eprintln!("  ✓ predicate type {u}");
+                }
+                rejected_lines(&rejected);
+                for s in &statements {
+                    println!("{}", s.get().statement);
+                }
+                ExitCode::Ok
+            }
+            Ok(AttestationVerdict::NoAttestations { digest }) => {
+                eprintln!("  ✓ image digest {digest}");
+                eprintln!("  ✗ no attestations found: NOT VERIFIED");
+                ExitCode::NoSignatures
+            }
+            Ok(AttestationVerdict::NoMatchingAttestation { digest, rejected }) => {
+                eprintln!("  ✓ image digest {digest}");
+                rejected_lines(&rejected);
+                eprintln!(
+                    "  ✗ no attestation verified{}: NOT VERIFIED",
+                    uri.as_ref().map(|u| format!(" for {u}")).unwrap_or_default()
+                );
+                ExitCode::NoMatchingSignature
+            }
+            Ok(AttestationVerdict::ImageNotFound) => {
+                eprintln!("  ✗ image not found: NOT VERIFIED");
+                ExitCode::ImageNotFound
+            }
+            Err(e) => {
+                eprintln!("  ? could not check: {e}: NOT VERIFIED");
+                ExitCode::CouldNotCheck
+            }
+        };
+        if code.severity() > worst.severity() {
+            worst = code;
+        }
+    }
+    Ok(worst)
 }

@@ -35,6 +35,10 @@ enum Command {
     Verify(VerifyArgs),
     /// List what is attached to an image (signatures, attestations, SBOMs).
     Tree(TreeArgs),
+    /// Attest images: an in-toto statement with a predicate, signed (DSSE) and attached.
+    Attest(AttestArgs),
+    /// Verify the attestations attached to images; prints the verified statements.
+    VerifyAttestation(VerifyAttestationArgs),
     /// Verify a Sigstore bundle for a file or a sha256:DIGEST (keyless or key-based).
     VerifyBlob(VerifyBlobArgs),
     /// Show the Sigstore trust material in use.
@@ -223,6 +227,52 @@ struct VerifyArgs {
 }
 
 #[derive(Args, Debug)]
+struct AttestArgs {
+    /// Private key: a file path or env://VAR.
+    #[arg(long, short = 'k')]
+    key: String,
+    /// The predicate (JSON).
+    #[arg(long)]
+    predicate: PathBuf,
+    /// Predicate type: slsaprovenance1, slsaprovenance02, spdxjson, cyclonedx, vuln, openvex,
+    /// custom, or a URI.
+    #[arg(long = "type", default_value = "custom")]
+    predicate_type: String,
+    /// On an image index, attest the index and every manifest it lists.
+    #[arg(long)]
+    recursive: bool,
+    /// Store attestations in this repository instead of the image's ([REGISTRY/]REPO or oci:PATH).
+    #[arg(long, env = "SIGIL_REPOSITORY")]
+    signature_repository: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Images.
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct VerifyAttestationArgs {
+    /// Public key: a file path or env://VAR.
+    #[arg(long, short = 'k')]
+    key: String,
+    /// Require this predicate type (name as for attest, or a URI).
+    #[arg(long = "type")]
+    predicate_type: Option<String>,
+    /// Read attestations from this repository instead of the image's.
+    #[arg(long, env = "SIGIL_REPOSITORY")]
+    signature_repository: Option<String>,
+    /// Largest attestation envelope read, in bytes.
+    #[arg(long, default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1..=(sigil::dsse::MAX_ENVELOPE_BYTES as u64)))]
+    max_blob_size: u64,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Images.
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 struct TreeArgs {
     /// Look for attachments in this repository instead of the image's.
     #[arg(long, env = "SIGIL_REPOSITORY")]
@@ -252,6 +302,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Sign(a) => image::sign(a),
         Command::Verify(a) => image::verify(a),
         Command::Tree(a) => image::tree(a),
+        Command::Attest(a) => image::attest(a),
+        Command::VerifyAttestation(a) => image::verify_attestation(a),
         Command::VerifyBlob(a) => blob::verify_blob(a),
         Command::TrustedRoot(TrustedRootCommand::Show(a)) => blob::show_trusted_root(a),
         Command::TrustedRoot(TrustedRootCommand::Update(a)) => blob::update_trusted_root(a),

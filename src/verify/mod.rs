@@ -5,6 +5,7 @@
 //! the image digest and its annotations must include the required ones. An image passes when
 //! at least one signature passes. Any error while checking means "not verified".
 
+pub mod attestation;
 pub mod bundle;
 pub mod cosign_keyless;
 
@@ -106,6 +107,9 @@ pub enum Rejection {
     /// The keyless verification (certificate, identity, transparency log, signature) said no.
     #[error("{0}")]
     Keyless(bundle::BundleRejection),
+    /// An attestation was refused (envelope, signature, statement, subject or type).
+    #[error("attestation: {0}")]
+    Attestation(String),
 }
 
 /// One signature that was examined, with what became of it.

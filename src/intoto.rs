@@ -1,0 +1,204 @@
+//! in-toto statements (v1) and the predicate types sigil attests.
+//!
+//! The `in-toto` crate has no Statement v1 (see docs/dependencies.md), so the statement is
+//! modelled here: `_type`, `subject[{name, digest}]`, `predicateType`, `predicate`. Pure.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// in-toto Statement v1.
+pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+/// in-toto Statement v0.1 (what older cosign writes); accepted when reading.
+pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
+/// Largest predicate file read.
+pub const MAX_PREDICATE_BYTES: usize = 64 << 20;
+
+/// A statement subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// Name (the repository).
+    pub name: String,
+    /// Algorithm → hex digest.
+    pub digest: BTreeMap<String, String>,
+}
+
+/// An in-toto statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Statement {
+    /// Statement type URI.
+    #[serde(rename = "_type")]
+    pub kind: String,
+    /// What the statement is about.
+    pub subject: Vec<Subject>,
+    /// Predicate type URI.
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    /// The predicate.
+    pub predicate: serde_json::Value,
+}
+
+/// Why a statement or predicate is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatementError {
+    /// Not JSON of the statement shape.
+    #[error("not an in-toto statement: {0}")]
+    Malformed(String),
+    /// Unknown `_type`.
+    #[error("unknown in-toto statement type {0:?}")]
+    UnknownType(String),
+    /// The predicate is not valid for its type; names the field.
+    #[error("predicate is not valid {kind}: {field}: {reason}")]
+    Predicate {
+        /// The predicate type.
+        kind: String,
+        /// The field at fault (JSON path).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Maps cosign's `--type` names to predicate type URIs; anything containing `:` is taken as
+/// a URI itself.
+pub fn predicate_type_uri(name: &str) -> Option<String> {
+    let uri = match name {
+        "slsaprovenance1" => "https://slsa.dev/provenance/v1",
+        "slsaprovenance" | "slsaprovenance02" => "https://slsa.dev/provenance/v0.2",
+        "spdx" | "spdxjson" => "https://spdx.dev/Document",
+        "cyclonedx" => "https://cyclonedx.org/bom",
+        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
+        "openvex" => "https://openvex.dev/ns",
+        "link" => "https://in-toto.io/Link/v1",
+        "custom" => "https://cosign.sigstore.dev/attestation/v1",
+        other if other.contains(':') => other,
+        _ => return None,
+    };
+    Some(uri.to_owned())
+}
+
+fn field<'a>(v: &'a serde_json::Value, path: &[&str]) -> Option<&'a serde_json::Value> {
+    path.iter().try_fold(v, |cur, k| cur.get(k))
+}
+
+fn require(
+    v: &serde_json::Value,
+    kind: &str,
+    path: &[&str],
+    want: fn(&serde_json::Value) -> bool,
+    what: &str,
+) -> Result<(), StatementError> {
+    match field(v, path) {
+        Some(x) if want(x) => Ok(()),
+        Some(_) => Err(StatementError::Predicate {
+            kind: kind.into(),
+            field: path.join("."),
+            reason: format!("must be {what}"),
+        }),
+        None => Err(StatementError::Predicate { kind: kind.into(), field: path.join("."), reason: "missing".into() }),
+    }
+}
+
+/// Parses and checks a predicate for `predicate_type` (SLSA types against their schema's
+/// required fields; every type must be JSON).
+pub fn check_predicate(predicate_type: &str, bytes: &[u8]) -> Result<serde_json::Value, StatementError> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| StatementError::Predicate {
+        kind: predicate_type.into(),
+        field: "(document)".into(),
+        reason: format!("not JSON: {e}"),
+    })?;
+    let object = |x: &serde_json::Value| x.is_object();
+    let string = |x: &serde_json::Value| x.as_str().is_some_and(|s| !s.is_empty());
+    let array = |x: &serde_json::Value| x.is_array();
+    require(&v, predicate_type, &[], object, "a JSON object")?;
+    match predicate_type {
+        "https://slsa.dev/provenance/v1" => {
+            require(&v, predicate_type, &["buildDefinition"], object, "an object")?;
+            require(&v, predicate_type, &["buildDefinition", "buildType"], string, "a non-empty string")?;
+            require(&v, predicate_type, &["buildDefinition", "externalParameters"], object, "an object")?;
+            require(&v, predicate_type, &["runDetails"], object, "an object")?;
+            require(&v, predicate_type, &["runDetails", "builder", "id"], string, "a non-empty string")?;
+        }
+        "https://slsa.dev/provenance/v0.2" => {
+            require(&v, predicate_type, &["builder", "id"], string, "a non-empty string")?;
+            require(&v, predicate_type, &["buildType"], string, "a non-empty string")?;
+            if field(&v, &["invocation"]).is_some() {
+                require(&v, predicate_type, &["invocation"], object, "an object")?;
+            }
+            if field(&v, &["materials"]).is_some() {
+                require(&v, predicate_type, &["materials"], array, "an array")?;
+            }
+        }
+        _ => {}
+    }
+    Ok(v)
+}
+
+impl Statement {
+    /// A v1 statement about the image `digest` in `repository`.
+    pub fn for_image(repository: &str, digest: &Digest, predicate_type: &str, predicate: serde_json::Value) -> Self {
+        Statement {
+            kind: STATEMENT_V1.into(),
+            subject: vec![Subject {
+                name: repository.into(),
+                digest: [(digest.algorithm().name().to_owned(), digest.hex().to_owned())].into_iter().collect(),
+            }],
+            predicate_type: predicate_type.into(),
+            predicate,
+        }
+    }
+
+    /// Parses a statement, accepting only known statement types.
+    pub fn parse(bytes: &[u8]) -> Result<Self, StatementError> {
+        let s: Statement = serde_json::from_slice(bytes).map_err(|e| StatementError::Malformed(e.to_string()))?;
+        if s.kind != STATEMENT_V1 && s.kind != STATEMENT_V01 {
+            return Err(StatementError::UnknownType(s.kind));
+        }
+        Ok(s)
+    }
+
+    /// True when a subject carries `digest`.
+    pub fn is_about(&self, digest: &Digest) -> bool {
+        self.subject.iter().any(|s| s.digest.get(digest.algorithm().name()).is_some_and(|h| h == digest.hex()))
+    }
+
+    /// Serialised.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slsa_v1_fields_are_named() {
+        let ok =
+            br#"{"buildDefinition":{"buildType":"t","externalParameters":{}},"runDetails":{"builder":{"id":"b"}}}"#;
+        assert!(check_predicate("https://slsa.dev/provenance/v1", ok).is_ok());
+        let bad = br#"{"buildDefinition":{"buildType":"t","externalParameters":{}},"runDetails":{"builder":{}}}"#;
+        let e = check_predicate("https://slsa.dev/provenance/v1", bad).unwrap_err();
+        assert!(e.to_string().contains("runDetails.builder.id: missing"), "{e}");
+        let e = check_predicate("https://slsa.dev/provenance/v0.2", br#"{"builder":{"id":"x"}}"#).unwrap_err();
+        assert!(e.to_string().contains("buildType"), "{e}");
+        assert!(check_predicate("https://cyclonedx.org/bom", b"not json").is_err());
+        assert!(check_predicate("https://cyclonedx.org/bom", b"[1]").is_err());
+    }
+
+    #[test]
+    fn statements_round_trip_and_reject_unknown_types() {
+        let d = Digest::sha256(b"x");
+        let s = Statement::for_image("reg/app", &d, "https://openvex.dev/ns", serde_json::json!({}));
+        let back = Statement::parse(&s.to_bytes()).unwrap();
+        assert!(back.is_about(&d));
+        assert!(!back.is_about(&Digest::sha256(b"y")));
+        let other = String::from_utf8(s.to_bytes()).unwrap().replace(STATEMENT_V1, "https://example.com/Statement/v9");
+        assert!(matches!(Statement::parse(other.as_bytes()), Err(StatementError::UnknownType(_))));
+        assert_eq!(predicate_type_uri("slsaprovenance1").as_deref(), Some("https://slsa.dev/provenance/v1"));
+        assert_eq!(predicate_type_uri("nonsense"), None);
+    }
+}

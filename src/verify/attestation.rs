@@ -1,0 +1,173 @@
+//! Verifying attestations attached to an image (cosign's `.att` tag, DSSE envelopes).
+//!
+//! For each layer: the envelope's signature over the PAE with the key, then the statement
+//! parsed (any parse error rejects it: CVE-2026-39395), its `_type` known, a subject equal to
+//! the image digest, and — when a type is asked for — its signed `predicateType` equal to it
+//! (the layer annotation is unsigned and only a hint). Verification fails when no attestation
+//! of the requested type verifies (CVE-2022-35929).
+
+use futures_util::future::join_all;
+
+use super::{image_digest, Examined, Problem, Rejection, Verified, VerifyError, MAX_SIGNATURES};
+use crate::digest::Digest;
+use crate::dsse::{Envelope, DSSE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE};
+use crate::intoto::Statement;
+use crate::keys::PublicKey;
+use crate::oci::manifest::{Descriptor, Manifest, ManifestError};
+use crate::oci::{attachment_tag, ManifestRef, Store, ATTESTATION_SUFFIX};
+
+/// A statement whose envelope verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedStatement {
+    /// The statement, as signed.
+    pub statement: serde_json::Value,
+    /// Its predicate type.
+    pub predicate_type: String,
+    /// The envelope layer's digest.
+    pub layer: Digest,
+}
+
+/// The result of verifying one image's attestations.
+#[derive(Debug)]
+pub enum AttestationVerdict {
+    /// At least one attestation (of the requested type) verified.
+    Verified {
+        /// Image digest.
+        digest: Digest,
+        /// The verified statements.
+        statements: Vec<Verified<VerifiedStatement>>,
+        /// The others, with why.
+        rejected: Vec<Examined>,
+    },
+    /// Nothing attached.
+    NoAttestations {
+        /// Image digest.
+        digest: Digest,
+    },
+    /// Attestations exist; none verified (of the requested type).
+    NoMatchingAttestation {
+        /// Image digest.
+        digest: Digest,
+        /// Each one, with why.
+        rejected: Vec<Examined>,
+    },
+    /// The image (tag) does not exist.
+    ImageNotFound,
+}
+
+/// What an attestation must satisfy.
+pub struct AttestationPolicy<'a> {
+    /// The signing key.
+    pub key: &'a PublicKey,
+    /// The predicate type URI required, if any.
+    pub predicate_type: Option<&'a str>,
+    /// Largest envelope read.
+    pub max_blob_bytes: u64,
+}
+
+/// Verifies the attestations attached to the image selected by `r`.
+pub async fn verify_attestations<S: Store, T: Store>(
+    image_store: &S,
+    sig_store: &T,
+    r: &ManifestRef,
+    policy: &AttestationPolicy<'_>,
+) -> Result<AttestationVerdict, VerifyError> {
+    let Some(digest) = image_digest(image_store, r).await? else {
+        return Ok(AttestationVerdict::ImageNotFound);
+    };
+    let Some(raw) = sig_store.get_manifest(&ManifestRef::Tag(attachment_tag(&digest, ATTESTATION_SUFFIX))).await?
+    else {
+        return Ok(AttestationVerdict::NoAttestations { digest });
+    };
+    let layers = match Manifest::parse(&raw.bytes) {
+        Ok(Manifest::Image(m)) => m.layers,
+        Ok(Manifest::Index(_)) => {
+            return Err(VerifyError::MalformedSignatureManifest(ManifestError::Unsupported {
+                schema: 2,
+                media_type: Some("an index where an image manifest was expected".into()),
+            }))
+        }
+        Err(e) => return Err(VerifyError::MalformedSignatureManifest(e)),
+    };
+    if layers.is_empty() {
+        return Ok(AttestationVerdict::NoAttestations { digest });
+    }
+    let layers = &layers[layers.len().saturating_sub(MAX_SIGNATURES)..];
+    let results = join_all(layers.iter().map(|l| check_layer(sig_store, l, &digest, policy))).await;
+    let (mut statements, mut rejected) = (Vec::new(), Vec::new());
+    for (layer, res) in layers.iter().zip(results) {
+        match res {
+            Ok(v) => statements.push(Verified(v)),
+            Err(problem) => rejected.push(Examined { layer: layer.digest.clone(), problem }),
+        }
+    }
+    if !statements.is_empty() {
+        return Ok(AttestationVerdict::Verified { digest, statements, rejected });
+    }
+    let errors: Vec<&String> = rejected
+        .iter()
+        .filter_map(|e| match &e.problem {
+            Problem::CouldNotCheck(s) => Some(s),
+            Problem::Rejected(_) => None,
+        })
+        .collect();
+    if let Some(first) = errors.first() {
+        return Err(VerifyError::Incomplete { count: errors.len(), first: (*first).clone() });
+    }
+    Ok(AttestationVerdict::NoMatchingAttestation { digest, rejected })
+}
+
+async fn check_layer<T: Store>(
+    store: &T,
+    layer: &Descriptor,
+    image: &Digest,
+    policy: &AttestationPolicy<'_>,
+) -> Result<VerifiedStatement, Problem> {
+    let reject = |r: Rejection| Err(Problem::Rejected(r));
+    if layer.media_type != DSSE_MEDIA_TYPE {
+        return reject(Rejection::Attestation(format!(
+            "layer media type {:?} is not a DSSE envelope",
+            layer.media_type
+        )));
+    }
+    if layer.size > policy.max_blob_bytes {
+        return Err(Problem::CouldNotCheck(format!(
+            "envelope {} is {} bytes, over the limit of {}",
+            layer.digest, layer.size, policy.max_blob_bytes
+        )));
+    }
+    let blob = store
+        .get_blob(&layer.digest, policy.max_blob_bytes)
+        .await
+        .map_err(|e| Problem::CouldNotCheck(format!("envelope {}: {e}", layer.digest)))?;
+    check_envelope(&blob, image, policy)
+        .map_err(Problem::Rejected)
+        .map(|(statement, predicate_type)| VerifiedStatement { statement, predicate_type, layer: layer.digest.clone() })
+}
+
+/// The pure part: envelope signature, statement, subject, predicate type.
+pub fn check_envelope(
+    blob: &[u8],
+    image: &Digest,
+    policy: &AttestationPolicy<'_>,
+) -> Result<(serde_json::Value, String), Rejection> {
+    let envelope = Envelope::parse(blob).map_err(|e| Rejection::Attestation(e.to_string()))?;
+    if envelope.payload_type != INTOTO_PAYLOAD_TYPE {
+        return Err(Rejection::Attestation(format!("DSSE payload type {:?} is not in-toto", envelope.payload_type)));
+    }
+    let payload = envelope.verify(policy.key).map_err(|e| Rejection::Attestation(e.to_string()))?;
+    let statement = Statement::parse(&payload).map_err(|e| Rejection::Attestation(e.to_string()))?;
+    if !statement.is_about(image) {
+        return Err(Rejection::Attestation(format!("statement subject is not this image ({image})")));
+    }
+    if let Some(want) = policy.predicate_type {
+        if statement.predicate_type != want {
+            return Err(Rejection::Attestation(format!(
+                "predicate type is {:?}, not the requested {want:?}",
+                statement.predicate_type
+            )));
+        }
+    }
+    let value = serde_json::from_slice(&payload).map_err(|e| Rejection::Attestation(e.to_string()))?;
+    Ok((value, statement.predicate_type))
+}

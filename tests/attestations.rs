@@ -1,0 +1,159 @@
+//! Attestations: in-toto statements in DSSE envelopes attached the cosign way, verified by
+//! sigil and by cosign, both ways.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const SLSA1: &str = r#"{"buildDefinition":{"buildType":"https://example.com/build/v1","externalParameters":{"ref":"refs/heads/main"}},"runDetails":{"builder":{"id":"https://example.com/builder"}}}"#;
+
+#[test]
+fn attest_and_verify_on_a_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    layout_with_image(&d.join("img"), "v1", "att");
+    std::fs::write(d.join("slsa.json"), SLSA1).unwrap();
+    std::fs::write(d.join("vex.json"), r#"{"@context":"https://openvex.dev/ns/v0.2.0","statements":[]}"#).unwrap();
+    let out = sigil(
+        d,
+        &["attest", "--key", "sigil.key", "--type", "slsaprovenance1", "--predicate", "slsa.json", "oci:img:v1"],
+    );
+    assert_code(&out, 0);
+    assert_code(
+        &sigil(d, &["attest", "--key", "sigil.key", "--type", "openvex", "--predicate", "vex.json", "oci:img:v1"]),
+        0,
+    );
+
+    let out = sigil(d, &["verify-attestation", "--key", "sigil.pub", "--type", "slsaprovenance1", "oci:img:v1"]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "only the statements of the requested type");
+    let st: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(st["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(st["predicateType"], "https://slsa.dev/provenance/v1");
+    assert_eq!(st["predicate"]["runDetails"]["builder"]["id"], "https://example.com/builder");
+    // Both attestations are kept; without --type both verify.
+    let out = sigil(d, &["verify-attestation", "--key", "sigil.pub", "oci:img:v1"]);
+    assert_eq!(stdout(&out).lines().count(), 2);
+    // No attestation of the requested type: fails (cosign's CVE-2022-35929 class).
+    let out = sigil(d, &["verify-attestation", "--key", "sigil.pub", "--type", "cyclonedx", "oci:img:v1"]);
+    assert_code(&out, 12);
+    assert!(stdout(&out).is_empty());
+    // Another key.
+    assert_code(&sigil(d, &["generate-key-pair", "--output-key-prefix", "other"]), 0);
+    assert_code(&sigil(d, &["verify-attestation", "--key", "other.pub", "oci:img:v1"]), 12);
+    // A malformed SLSA predicate is refused before signing, naming the field.
+    std::fs::write(
+        d.join("bad.json"),
+        r#"{"buildDefinition":{"buildType":"t","externalParameters":{}},"runDetails":{}}"#,
+    )
+    .unwrap();
+    let out = sigil(
+        d,
+        &["attest", "--key", "sigil.key", "--type", "slsaprovenance1", "--predicate", "bad.json", "oci:img:v1"],
+    );
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("runDetails.builder.id"), "{}", stderr(&out));
+    let out = sigil(d, &["tree", "-o", "json", "oci:img:v1"]);
+    let t: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let att = t["attachments"].as_array().unwrap().iter().find(|a| a["kind"] == "att").unwrap();
+    assert_eq!(att["layers"].as_array().unwrap().len(), 2, "nothing added by the refused attest");
+    assert_eq!(att["layers"][0]["mediaType"], "application/vnd.dsse.envelope.v1+json");
+    assert_eq!(att["layers"][0]["predicateType"], "https://slsa.dev/provenance/v1");
+}
+
+#[test]
+fn attestations_interoperate_with_cosign() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair", "--output-key-prefix", "s"]), 0);
+    std::fs::write(d.join("slsa.json"), SLSA1).unwrap();
+    let store = reg.store("att/app");
+    let a = rt().block_on(push_image(&store, Some("a"), "a", "amd64"));
+    let b = rt().block_on(push_image(&store, Some("b"), "b", "amd64"));
+    let img_a = format!("{}/att/app@{a}", reg.host());
+    let img_b = format!("{}/att/app@{b}", reg.host());
+
+    // sigil attests -> cosign verifies.
+    assert_code(
+        &sigil(
+            d,
+            &[
+                "attest",
+                "--allow-http-registry",
+                "--key",
+                "s.key",
+                "--type",
+                "slsaprovenance1",
+                "--predicate",
+                "slsa.json",
+                &img_a,
+            ],
+        ),
+        0,
+    );
+    let out = cosign(
+        d,
+        &[
+            "verify-attestation",
+            "--key",
+            "s.pub",
+            "--insecure-ignore-tlog=true",
+            "--allow-http-registry",
+            "--type",
+            "slsaprovenance1",
+            &img_a,
+        ],
+    );
+    assert_code(&out, 0);
+    // cosign attests -> sigil verifies.
+    let out = cosign(
+        d,
+        &[
+            "attest",
+            "--key",
+            "s.key",
+            "--tlog-upload=false",
+            "--yes",
+            "--allow-http-registry",
+            "--type",
+            "slsaprovenance1",
+            "--predicate",
+            "slsa.json",
+            &img_b,
+        ],
+    );
+    assert_code(&out, 0);
+    let out = sigil(
+        d,
+        &["verify-attestation", "--allow-http-registry", "--key", "s.pub", "--type", "slsaprovenance1", &img_b],
+    );
+    assert_code(&out, 0);
+    let st: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(st["predicateType"], "https://slsa.dev/provenance/v1");
+    // And both refuse the wrong type.
+    assert_code(
+        &sigil(d, &["verify-attestation", "--allow-http-registry", "--key", "s.pub", "--type", "cyclonedx", &img_b]),
+        12,
+    );
+    assert_ne!(
+        code(&cosign(
+            d,
+            &[
+                "verify-attestation",
+                "--key",
+                "s.pub",
+                "--insecure-ignore-tlog=true",
+                "--allow-http-registry",
+                "--type",
+                "cyclonedx",
+                &img_a
+            ]
+        )),
+        0
+    );
+}
