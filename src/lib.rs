@@ -18,6 +18,7 @@ pub mod intoto;
 pub mod keys;
 pub mod oci;
 pub mod payload;
+pub mod policy;
 pub mod reference;
 pub mod sign;
 pub mod trust;

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-const SLSA1: &str = r#"{"buildDefinition":{"buildType":"https://example.com/build/v1","externalParameters":{"ref":"refs/heads/main"}},"runDetails":{"builder":{"id":"https://example.com/builder"}}}"#;
+const SLSA1: &str = r#"{"buildDefinition":{"buildType":"https://example.com/build/v1","externalParameters":{"ref":"refs/heads/main"},"resolvedDependencies":[{"uri":"git+https://github.com/org/repo@refs/heads/main","digest":{"gitCommit":"0123abcd"}}]},"runDetails":{"builder":{"id":"https://example.com/builder"}}}"#;
 
 #[test]
 fn attest_and_verify_on_a_layout() {
@@ -42,6 +42,33 @@ fn attest_and_verify_on_a_layout() {
     let out = sigil(d, &["verify-attestation", "--key", "sigil.pub", "--type", "cyclonedx", "oci:img:v1"]);
     assert_code(&out, 12);
     assert!(stdout(&out).is_empty());
+    // SLSA content checks (slsa-verifier style) and general path checks.
+    let base = ["verify-attestation", "--key", "sigil.pub", "--type", "slsaprovenance1"];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        a.push("oci:img:v1");
+        sigil(d, &a)
+    };
+    let ok = with(&[
+        "--builder-id",
+        "https://example.com/builder",
+        "--source-uri",
+        "github.com/org/repo",
+        "--source-branch",
+        "main",
+        "--source-digest",
+        "0123abcd",
+        "--check",
+        "predicate.buildDefinition.buildType~=https://example\\.com/.*",
+    ]);
+    assert_code(&ok, 0);
+    let out = with(&["--source-branch", "release"]);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains(r#"source branch: expected "release", statement has "main""#), "{}", stderr(&out));
+    let out = with(&["--check", "predicate.runDetails.builder.id=https://evil.example"]);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("predicate.runDetails.builder.id"), "{}", stderr(&out));
     // Another key.
     assert_code(&sigil(d, &["generate-key-pair", "--output-key-prefix", "other"]), 0);
     assert_code(&sigil(d, &["verify-attestation", "--key", "other.pub", "oci:img:v1"]), 12);

@@ -595,7 +595,20 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
     let mut conn = Connector::new(&args.registry)?;
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::ReadOnly)?;
     let key = keyfiles::load_public_key(&args.key)?;
-    let policy = AttestationPolicy { key: &key, predicate_type: uri.as_deref(), max_blob_bytes: args.max_blob_size };
+    let slsa = sigil::policy::SlsaExpectations {
+        builder_id: args.builder_id.clone(),
+        source_uri: args.source_uri.clone(),
+        source_branch: args.source_branch.clone(),
+        source_tag: args.source_tag.clone(),
+        source_digest: args.source_digest.clone(),
+    };
+    let policy = AttestationPolicy {
+        key: &key,
+        predicate_type: uri.as_deref(),
+        max_blob_bytes: args.max_blob_size,
+        slsa: &slsa,
+        checks: &args.checks,
+    };
     let policy = &policy;
     let rt = runtime()?;
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {

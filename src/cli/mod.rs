@@ -262,6 +262,25 @@ struct VerifyAttestationArgs {
     /// Read attestations from this repository instead of the image's.
     #[arg(long, env = "SIGIL_REPOSITORY")]
     signature_repository: Option<String>,
+    /// SLSA provenance: required builder id.
+    #[arg(long)]
+    builder_id: Option<String>,
+    /// SLSA provenance: required source repository (e.g. github.com/org/repo).
+    #[arg(long)]
+    source_uri: Option<String>,
+    /// SLSA provenance: required source branch.
+    #[arg(long)]
+    source_branch: Option<String>,
+    /// SLSA provenance: required source tag.
+    #[arg(long)]
+    source_tag: Option<String>,
+    /// SLSA provenance: required source commit.
+    #[arg(long)]
+    source_digest: Option<String>,
+    /// Content check on the statement: PATH=VALUE or PATH~=REGEX (dotted JSON path, anchored
+    /// regex), repeatable.
+    #[arg(long = "check", value_parser = parse_check)]
+    checks: Vec<sigil::policy::PathCheck>,
     /// Largest attestation envelope read, in bytes.
     #[arg(long, default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1..=(sigil::dsse::MAX_ENVELOPE_BYTES as u64)))]
     max_blob_size: u64,
@@ -284,6 +303,10 @@ struct TreeArgs {
     output: Output,
     /// The image.
     image: String,
+}
+
+fn parse_check(s: &str) -> Result<sigil::policy::PathCheck, String> {
+    sigil::policy::PathCheck::parse(s)
 }
 
 fn parse_annotation(s: &str) -> Result<(String, String), String> {

@@ -63,6 +63,10 @@ pub struct AttestationPolicy<'a> {
     pub predicate_type: Option<&'a str>,
     /// Largest envelope read.
     pub max_blob_bytes: u64,
+    /// SLSA provenance expectations (builder, source).
+    pub slsa: &'a crate::policy::SlsaExpectations,
+    /// General content checks on JSON paths of the statement.
+    pub checks: &'a [crate::policy::PathCheck],
 }
 
 /// Verifies the attestations attached to the image selected by `r`.
@@ -169,5 +173,8 @@ pub fn check_envelope(
         }
     }
     let value = serde_json::from_slice(&payload).map_err(|e| Rejection::Attestation(e.to_string()))?;
+    crate::policy::check_slsa(&value, policy.slsa)
+        .and_then(|()| crate::policy::check_paths(&value, policy.checks))
+        .map_err(|m| Rejection::Attestation(format!("content check failed: {m}")))?;
     Ok((value, statement.predicate_type))
 }
