@@ -8,12 +8,15 @@
 
 use futures_util::future::join_all;
 
-use super::{image_digest, Examined, Problem, Rejection, Verified, VerifyError, MAX_SIGNATURES};
+use super::{
+    attachment_layers, image_digest, incomplete, sort_results, Examined, Problem, Rejection, Verified, VerifyError,
+    MAX_SIGNATURES,
+};
 use crate::digest::Digest;
 use crate::dsse::{Envelope, DSSE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE};
 use crate::intoto::Statement;
 use crate::keys::PublicKey;
-use crate::oci::manifest::{Descriptor, Manifest, ManifestError};
+use crate::oci::manifest::Descriptor;
 use crate::oci::{attachment_tag, ManifestRef, Store, ATTESTATION_SUFFIX};
 
 /// A statement whose envelope verified.
@@ -79,44 +82,18 @@ pub async fn verify_attestations<S: Store, T: Store>(
     let Some(digest) = image_digest(image_store, r).await? else {
         return Ok(AttestationVerdict::ImageNotFound);
     };
-    let Some(raw) = sig_store.get_manifest(&ManifestRef::Tag(attachment_tag(&digest, ATTESTATION_SUFFIX))).await?
-    else {
-        return Ok(AttestationVerdict::NoAttestations { digest });
-    };
-    let layers = match Manifest::parse(&raw.bytes) {
-        Ok(Manifest::Image(m)) => m.layers,
-        Ok(Manifest::Index(_)) => {
-            return Err(VerifyError::MalformedSignatureManifest(ManifestError::Unsupported {
-                schema: 2,
-                media_type: Some("an index where an image manifest was expected".into()),
-            }))
-        }
-        Err(e) => return Err(VerifyError::MalformedSignatureManifest(e)),
-    };
+    let layers = attachment_layers(sig_store, attachment_tag(&digest, ATTESTATION_SUFFIX)).await?;
     if layers.is_empty() {
         return Ok(AttestationVerdict::NoAttestations { digest });
     }
     let layers = &layers[layers.len().saturating_sub(MAX_SIGNATURES)..];
     let results = join_all(layers.iter().map(|l| check_layer(sig_store, l, &digest, policy))).await;
-    let (mut statements, mut rejected) = (Vec::new(), Vec::new());
-    for (layer, res) in layers.iter().zip(results) {
-        match res {
-            Ok(v) => statements.push(Verified(v)),
-            Err(problem) => rejected.push(Examined { layer: layer.digest.clone(), problem }),
-        }
-    }
+    let (statements, rejected) = sort_results(layers, results);
     if !statements.is_empty() {
         return Ok(AttestationVerdict::Verified { digest, statements, rejected });
     }
-    let errors: Vec<&String> = rejected
-        .iter()
-        .filter_map(|e| match &e.problem {
-            Problem::CouldNotCheck(s) => Some(s),
-            Problem::Rejected(_) => None,
-        })
-        .collect();
-    if let Some(first) = errors.first() {
-        return Err(VerifyError::Incomplete { count: errors.len(), first: (*first).clone() });
+    if let Some(e) = incomplete(&rejected) {
+        return Err(e);
     }
     Ok(AttestationVerdict::NoMatchingAttestation { digest, rejected })
 }

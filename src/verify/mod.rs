@@ -247,20 +247,7 @@ pub async fn verify_digest<T: Store>(
     policy: &Policy<'_>,
     hints: &PayloadHints,
 ) -> Result<Verdict, VerifyError> {
-    let tag = attachment_tag(digest, SIGNATURE_SUFFIX);
-    let Some(raw) = sig_store.get_manifest(&ManifestRef::Tag(tag)).await? else {
-        return Ok(Verdict::NoSignatures { digest: digest.clone() });
-    };
-    let layers = match Manifest::parse(&raw.bytes) {
-        Ok(Manifest::Image(m)) => m.layers,
-        Ok(Manifest::Index(_)) => {
-            return Err(VerifyError::MalformedSignatureManifest(ManifestError::Unsupported {
-                schema: 2,
-                media_type: Some("an index where an image manifest was expected".into()),
-            }))
-        }
-        Err(e) => return Err(VerifyError::MalformedSignatureManifest(e)),
-    };
+    let layers = attachment_layers(sig_store, attachment_tag(digest, SIGNATURE_SUFFIX)).await?;
     if layers.is_empty() {
         return Ok(Verdict::NoSignatures { digest: digest.clone() });
     }
@@ -269,17 +256,44 @@ pub async fn verify_digest<T: Store>(
     let layers = &layers[unread..];
     let candidates = hints.candidates(digest, policy.annotations);
     let results = join_all(layers.iter().map(|l| check_layer(sig_store, l, digest, policy, &candidates))).await;
-    let mut signatures = Vec::new();
-    let mut rejected = Vec::new();
-    for (layer, res) in layers.iter().zip(results) {
-        match res {
-            Ok(v) => signatures.push(Verified(v)),
-            Err(problem) => rejected.push(Examined { layer: layer.digest.clone(), problem }),
-        }
-    }
+    let (signatures, rejected) = sort_results(layers, results);
     if !signatures.is_empty() {
         return Ok(Verdict::Verified { digest: digest.clone(), signatures, rejected, unread });
     }
+    if let Some(e) = incomplete(&rejected) {
+        return Err(e);
+    }
+    Ok(Verdict::NoMatchingSignature { digest: digest.clone(), rejected, unread })
+}
+
+/// The layers of the attachment manifest `tag` (none when the tag is absent).
+async fn attachment_layers<T: Store>(store: &T, tag: String) -> Result<Vec<Descriptor>, VerifyError> {
+    let Some(raw) = store.get_manifest(&ManifestRef::Tag(tag)).await? else { return Ok(Vec::new()) };
+    match Manifest::parse(&raw.bytes) {
+        Ok(Manifest::Image(m)) => Ok(m.layers),
+        Ok(Manifest::Index(_)) => Err(VerifyError::MalformedSignatureManifest(ManifestError::Unsupported {
+            schema: 2,
+            media_type: Some("an index where an image manifest was expected".into()),
+        })),
+        Err(e) => Err(VerifyError::MalformedSignatureManifest(e)),
+    }
+}
+
+/// Splits per-layer results into verified values and examined problems.
+fn sort_results<T>(layers: &[Descriptor], results: Vec<Result<T, Problem>>) -> (Vec<Verified<T>>, Vec<Examined>) {
+    let (mut ok, mut rejected) = (Vec::new(), Vec::new());
+    for (layer, res) in layers.iter().zip(results) {
+        match res {
+            Ok(v) => ok.push(Verified(v)),
+            Err(problem) => rejected.push(Examined { layer: layer.digest.clone(), problem }),
+        }
+    }
+    (ok, rejected)
+}
+
+/// When nothing verified: any layer that could not be checked makes the whole answer
+/// "could not check" rather than "no".
+fn incomplete(rejected: &[Examined]) -> Option<VerifyError> {
     let errors: Vec<&String> = rejected
         .iter()
         .filter_map(|e| match &e.problem {
@@ -287,10 +301,7 @@ pub async fn verify_digest<T: Store>(
             Problem::Rejected(_) => None,
         })
         .collect();
-    if let Some(first) = errors.first() {
-        return Err(VerifyError::Incomplete { count: errors.len(), first: (*first).clone() });
-    }
-    Ok(Verdict::NoMatchingSignature { digest: digest.clone(), rejected, unread })
+    errors.first().map(|first| VerifyError::Incomplete { count: errors.len(), first: (*first).clone() })
 }
 
 async fn check_layer<T: Store>(
