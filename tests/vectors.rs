@@ -137,3 +137,40 @@ fn cosign_written_signatures() {
     assert_eq!(config, std::fs::read(dir.join("config.json")).unwrap(), "config bytes");
     assert_eq!(rebuilt, manifest_bytes, "manifest bytes");
 }
+
+/// An attestation cosign 2.5.0 wrote verifies here, and sigil's writer rebuilds its manifest.
+#[test]
+fn cosign_written_attestation() {
+    use sigil::policy::SlsaExpectations;
+    use sigil::verify::attestation::{check_envelope, AttestationPolicy};
+    let dir = testdata().join("cosign-attestations");
+    let image = Digest::parse(std::fs::read_to_string(dir.join("image-digest")).unwrap().trim()).unwrap();
+    let envelope = std::fs::read(dir.join("envelope.json")).unwrap();
+    let key = PublicKey::from_pem(&std::fs::read(dir.join("cosign-p256.pub")).unwrap()).unwrap();
+    let slsa = SlsaExpectations {
+        builder_id: Some("https://example.com/builder".into()),
+        source_branch: Some("main".into()),
+        ..Default::default()
+    };
+    let policy = AttestationPolicy {
+        key: &key,
+        predicate_type: Some("https://slsa.dev/provenance/v1"),
+        max_blob_bytes: 1 << 20,
+        slsa: &slsa,
+        checks: &[],
+    };
+    let (statement, predicate_type) = check_envelope(&envelope, &image, &policy).unwrap();
+    assert_eq!(predicate_type, "https://slsa.dev/provenance/v1");
+    assert_eq!(statement["_type"], "https://in-toto.io/Statement/v0.1");
+    // Another digest, another type, a changed payload: refused.
+    assert!(check_envelope(&envelope, &Digest::sha256(b"x"), &policy).is_err());
+    let other_type = AttestationPolicy { predicate_type: Some("https://cyclonedx.org/bom"), ..policy };
+    assert!(check_envelope(&envelope, &image, &other_type).is_err());
+    let mut e: serde_json::Value = serde_json::from_slice(&envelope).unwrap();
+    e["payloadType"] = serde_json::Value::String("text/plain".into());
+    assert!(check_envelope(&serde_json::to_vec(&e).unwrap(), &image, &policy).is_err());
+    // The .att manifest is what sigil writes for that layer.
+    let manifest_bytes = std::fs::read(dir.join("manifest.json")).unwrap();
+    let Manifest::Image(m) = Manifest::parse(&manifest_bytes).unwrap() else { panic!("not an image manifest") };
+    assert_eq!(signature_manifest(m.layers).0, manifest_bytes);
+}
