@@ -10,27 +10,11 @@ use sigil::trust::Trust;
 use sigil::verify::bundle::{self, Artifact, Signer};
 
 use super::exit::{ExitCode, Failure};
+use super::files::{read_bounded, runtime};
 use super::{KeylessArgs, TrustArgs, UpdateArgs, VerifyBlobArgs};
 
 /// Files up to this size are verified from their bytes; larger ones by streamed digest.
 const MAX_IN_MEMORY_ARTIFACT: u64 = 64 << 20;
-
-fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Failure> {
-    let fail = |e: std::io::Error| {
-        Failure::new(ExitCode::Error, format!("cannot read {what} {}: {e}", path.display()), "check the path")
-    };
-    let f = std::fs::File::open(path).map_err(fail)?;
-    let mut buf = Vec::new();
-    f.take(limit + 1).read_to_end(&mut buf).map_err(fail)?;
-    if buf.len() as u64 > limit {
-        return Err(Failure::new(
-            ExitCode::Error,
-            format!("{what} {} is larger than {limit} bytes", path.display()),
-            "check that this is the right file",
-        ));
-    }
-    Ok(buf)
-}
 
 fn tuf_repository(args: &TrustArgs) -> Result<sigil::tuf::Repository, Failure> {
     match (&args.tuf_url, &args.tuf_root) {
@@ -40,12 +24,6 @@ fn tuf_repository(args: &TrustArgs) -> Result<sigil::tuf::Repository, Failure> {
         }),
         _ => Ok(sigil::tuf::Repository::PublicGood),
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-        Failure::new(ExitCode::Error, format!("cannot start the async runtime: {e}"), "check system resources")
-    })
 }
 
 /// The trust material: `--trusted-root` / `SIGIL_TRUSTED_ROOT`; else the TUF cache, read

@@ -16,6 +16,7 @@ use sigil::sign::{self, Recursion, SignError, SignOutcome, Subject};
 use sigil::verify::{self, ImageSigner, Policy, Problem, Verdict, VerifyError};
 
 use super::exit::{ExitCode, Failure};
+use super::files::{read_bounded, runtime};
 use super::keyfiles;
 use super::{AttestArgs, Output, RegistryArgs, SignArgs, TreeArgs, VerifyArgs, VerifyAttestationArgs};
 
@@ -33,14 +34,7 @@ impl Connector {
     fn new(args: &RegistryArgs) -> Result<Self, Failure> {
         let mut extra_ca_pem = Vec::new();
         if let Some(p) = &args.registry_cacert {
-            let pem = std::fs::read(p).map_err(|e| {
-                Failure::new(
-                    ExitCode::Error,
-                    format!("cannot read --registry-cacert {}: {e}", p.display()),
-                    "pass a PEM CA certificate file",
-                )
-            })?;
-            extra_ca_pem.push(pem);
+            extra_ca_pem.push(read_bounded(p, 1 << 20, "--registry-cacert")?);
         }
         let transport = if args.allow_http_registry {
             eprintln!("warning: --allow-http-registry: registry traffic may be plain HTTP, unauthenticated and readable on the network");
@@ -204,13 +198,6 @@ fn annotations(pairs: &[(String, String)]) -> Result<Annotations, Failure> {
         }
     }
     Ok(out)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    // One thread: the work is I/O-bound, and not spawning workers saves start-up time.
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-        Failure::new(ExitCode::Error, format!("cannot start the async runtime: {e}"), "check system resources")
-    })
 }
 
 struct Prepared {
@@ -528,27 +515,7 @@ fn predicate_uri(name: &str) -> Result<String, Failure> {
 /// `sigil attest`.
 pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
     let uri = predicate_uri(&args.predicate_type)?;
-    let bytes = {
-        use std::io::Read;
-        let fail = |e: std::io::Error| {
-            Failure::new(
-                ExitCode::Error,
-                format!("cannot read predicate {}: {e}", args.predicate.display()),
-                "check the --predicate path",
-            )
-        };
-        let f = std::fs::File::open(&args.predicate).map_err(fail)?;
-        let mut b = Vec::new();
-        f.take(sigil::intoto::MAX_PREDICATE_BYTES as u64 + 1).read_to_end(&mut b).map_err(fail)?;
-        if b.len() > sigil::intoto::MAX_PREDICATE_BYTES {
-            return Err(Failure::new(
-                ExitCode::Error,
-                "predicate larger than 64 MiB",
-                "attach large documents as SBOM artifacts instead",
-            ));
-        }
-        b
-    };
+    let bytes = read_bounded(&args.predicate, sigil::intoto::MAX_PREDICATE_BYTES as u64, "predicate")?;
     // Checked before anything is signed: a malformed predicate names the field at fault.
     let predicate = sigil::intoto::check_predicate(&uri, &bytes)
         .map_err(|e| Failure::new(ExitCode::Error, e.to_string(), "fix the predicate file; nothing was signed"))?;

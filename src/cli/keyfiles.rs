@@ -1,12 +1,13 @@
 //! Key files, passwords and `env://` keys: the file-system and terminal edge of `keys`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use sigil::keys::{self, KeyAlgorithm, KeyError, Password, PrivateKey, PublicKey};
 
 use super::exit::{ExitCode, Failure};
+use super::files::read_bounded;
 
 /// Reads a key given as a path or `env://VAR`, bounded in size.
 fn read_key_source(spec: &str) -> Result<Vec<u8>, Failure> {
@@ -27,21 +28,7 @@ fn read_key_source(spec: &str) -> Result<Vec<u8>, Failure> {
         }
         return Ok(v.into_bytes());
     }
-    let f = std::fs::File::open(spec).map_err(|e| {
-        Failure::new(ExitCode::Error, format!("cannot open key file {spec}: {e}"), "check the --key path")
-    })?;
-    let mut buf = Vec::new();
-    f.take(keys::MAX_KEY_FILE_BYTES as u64 + 1).read_to_end(&mut buf).map_err(|e| {
-        Failure::new(ExitCode::Error, format!("cannot read key file {spec}: {e}"), "check the --key path")
-    })?;
-    if buf.len() > keys::MAX_KEY_FILE_BYTES {
-        return Err(Failure::new(
-            ExitCode::Error,
-            format!("key file {spec} is larger than 64 KiB"),
-            "--key must name a PEM key file",
-        ));
-    }
-    Ok(buf)
+    read_bounded(std::path::Path::new(spec), keys::MAX_KEY_FILE_BYTES as u64, "key file")
 }
 
 fn key_failure(spec: &str, e: KeyError) -> Failure {

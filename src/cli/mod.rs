@@ -2,6 +2,7 @@
 
 mod blob;
 mod exit;
+mod files;
 mod image;
 mod keyfiles;
 
