@@ -93,4 +93,9 @@ pub fn attestation(data: &[u8]) {
     for t in ["https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v0.2", "https://openvex.dev/ns"] {
         let _ = crate::intoto::check_predicate(t, data);
     }
+    for name in ["spdx", "custom"] {
+        if let Some(t) = crate::intoto::predicate_type(name) {
+            let _ = crate::intoto::build_predicate(&t, data, "2026-01-01T00:00:00Z");
+        }
+    }
 }

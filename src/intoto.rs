@@ -62,22 +62,88 @@ pub enum StatementError {
     },
 }
 
-/// Maps cosign's `--type` names to predicate type URIs; anything containing `:` is taken as
-/// a URI itself.
+/// How `attest` turns the predicate file into the statement's predicate (as cosign does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredicateInput {
+    /// The file is a JSON object, used as is.
+    Json,
+    /// SPDX tag-value text (`--type spdx`): the predicate is the text as a JSON string.
+    SpdxText,
+    /// `--type custom`: cosign's generic predicate `{"Data": <the file as text>, "Timestamp": <RFC 3339>}`.
+    CosignCustom,
+}
+
+/// A predicate type as named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PredicateType {
+    /// The predicate type URI written into the statement.
+    pub uri: String,
+    /// How the predicate file is read.
+    pub input: PredicateInput,
+}
+
+/// The URI of a predicate type name (`slsaprovenance1`, `spdxjson`, …); a URI stays as is.
 pub fn predicate_type_uri(name: &str) -> Option<String> {
-    let uri = match name {
-        "slsaprovenance1" => "https://slsa.dev/provenance/v1",
-        "slsaprovenance" | "slsaprovenance02" => "https://slsa.dev/provenance/v0.2",
-        "spdx" | "spdxjson" => "https://spdx.dev/Document",
-        "cyclonedx" => "https://cyclonedx.org/bom",
-        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
-        "openvex" => "https://openvex.dev/ns",
-        "link" => "https://in-toto.io/Link/v1",
-        "custom" => "https://cosign.sigstore.dev/attestation/v1",
-        other if other.contains(':') => other,
+    predicate_type(name).map(|t| t.uri)
+}
+
+/// The predicate type for a name (`slsaprovenance1`, `spdx`, `custom`, …) or a URI.
+pub fn predicate_type(name: &str) -> Option<PredicateType> {
+    let (uri, input) = match name {
+        "slsaprovenance1" => ("https://slsa.dev/provenance/v1", PredicateInput::Json),
+        "slsaprovenance" | "slsaprovenance02" => ("https://slsa.dev/provenance/v0.2", PredicateInput::Json),
+        "spdx" => (PREDICATE_SPDX, PredicateInput::SpdxText),
+        "spdxjson" => (PREDICATE_SPDX, PredicateInput::Json),
+        "cyclonedx" => ("https://cyclonedx.org/bom", PredicateInput::Json),
+        "vuln" => ("https://cosign.sigstore.dev/attestation/vuln/v1", PredicateInput::Json),
+        "openvex" => ("https://openvex.dev/ns", PredicateInput::Json),
+        "link" => ("https://in-toto.io/Link/v1", PredicateInput::Json),
+        "custom" | PREDICATE_COSIGN_CUSTOM => (PREDICATE_COSIGN_CUSTOM, PredicateInput::CosignCustom),
+        other if other.contains(':') => (other, PredicateInput::Json),
         _ => return None,
     };
-    Some(uri.to_owned())
+    Some(PredicateType { uri: uri.to_owned(), input })
+}
+
+/// SPDX documents (JSON or tag-value).
+pub const PREDICATE_SPDX: &str = "https://spdx.dev/Document";
+/// cosign's generic predicate.
+pub const PREDICATE_COSIGN_CUSTOM: &str = "https://cosign.sigstore.dev/attestation/v1";
+
+/// Builds the predicate from the file's bytes, checked before anything is signed.
+/// `now` is the RFC 3339 UTC time written into a `custom` predicate.
+pub fn build_predicate(t: &PredicateType, bytes: &[u8], now: &str) -> Result<serde_json::Value, StatementError> {
+    match t.input {
+        PredicateInput::Json => check_predicate(&t.uri, bytes),
+        PredicateInput::SpdxText => {
+            let text = std::str::from_utf8(bytes).map_err(|_| StatementError::Predicate {
+                kind: "SPDX tag-value".into(),
+                field: "(document)".into(),
+                reason: "not UTF-8 text".into(),
+            })?;
+            if !text.lines().any(|l| l.trim_start().starts_with("SPDXVersion:")) {
+                return Err(StatementError::Predicate {
+                    kind: "SPDX tag-value".into(),
+                    field: "SPDXVersion".into(),
+                    reason: "missing (an SPDX JSON document needs --type spdxjson)".into(),
+                });
+            }
+            Ok(serde_json::Value::String(text.to_owned()))
+        }
+        // cosign wraps any bytes (Go's string conversion; invalid UTF-8 becomes U+FFFD when
+        // marshalled).
+        PredicateInput::CosignCustom => Ok(serde_json::json!({
+            "Data": String::from_utf8_lossy(bytes),
+            "Timestamp": now,
+        })),
+    }
+}
+
+/// Formats seconds since the Unix epoch as RFC 3339 UTC (`2006-01-02T15:04:05Z`).
+pub fn rfc3339_utc(unix_seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(unix_seconds, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
 }
 
 fn field<'a>(v: &'a serde_json::Value, path: &[&str]) -> Option<&'a serde_json::Value> {
@@ -200,5 +266,19 @@ mod tests {
         assert!(matches!(Statement::parse(other.as_bytes()), Err(StatementError::UnknownType(_))));
         assert_eq!(predicate_type_uri("slsaprovenance1").as_deref(), Some("https://slsa.dev/provenance/v1"));
         assert_eq!(predicate_type_uri("nonsense"), None);
+    }
+
+    #[test]
+    fn spdx_text_and_custom_predicates_are_wrapped_as_cosign_does() {
+        let spdx = predicate_type("spdx").unwrap();
+        let v = build_predicate(&spdx, b"SPDXVersion: SPDX-2.3\nDataLicense: CC0-1.0\n", "x").unwrap();
+        assert_eq!(v, serde_json::json!("SPDXVersion: SPDX-2.3\nDataLicense: CC0-1.0\n"));
+        let e = build_predicate(&spdx, br#"{"spdxVersion":"SPDX-2.3"}"#, "x").unwrap_err();
+        assert!(e.to_string().contains("spdxjson"), "{e}");
+        let custom = predicate_type("custom").unwrap();
+        assert_eq!(custom.uri, PREDICATE_COSIGN_CUSTOM);
+        let v = build_predicate(&custom, b"foo", &rfc3339_utc(1_700_000_000)).unwrap();
+        assert_eq!(v, serde_json::json!({"Data": "foo", "Timestamp": "2023-11-14T22:13:20Z"}));
+        assert_eq!(predicate_type("spdxjson").unwrap().input, PredicateInput::Json);
     }
 }

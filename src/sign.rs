@@ -81,6 +81,9 @@ pub enum SignError {
     /// Registry or layout failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A statement given whole does not name the digest being attested.
+    #[error("the statement's subject does not name {0}; nothing was written")]
+    StatementNotAbout(Digest),
     /// The image manifest or an existing signature manifest is malformed; nothing was written.
     #[error("{what} is malformed ({source}); nothing was written")]
     Malformed {
@@ -199,6 +202,25 @@ pub async fn attach_layer<T: Store>(
     Ok(Signed { digest: digest.clone(), signature_tag, signature_manifest, outcome: SignOutcome::Added })
 }
 
+/// What to attest.
+#[derive(Debug, Clone)]
+pub enum Attestation {
+    /// A predicate: sigil writes the statement about each digest.
+    Predicate {
+        /// Predicate type URI.
+        predicate_type: String,
+        /// The predicate.
+        predicate: serde_json::Value,
+    },
+    /// A whole statement, signed as given; its subject must name each digest attested.
+    Statement {
+        /// The statement bytes, signed unchanged.
+        bytes: Vec<u8>,
+        /// The same, parsed.
+        parsed: crate::intoto::Statement,
+    },
+}
+
 /// Attests the subject (and, recursively, an index's children): an in-toto statement about
 /// each digest with `predicate`, signed as a DSSE envelope and stored the cosign way (tag
 /// `sha256-<hex>.att`, layer `application/vnd.dsse.envelope.v1+json`, annotation
@@ -209,8 +231,7 @@ pub async fn attest_image<S: Store, T: Store>(
     sig_store: &T,
     subject: &Subject,
     key: &PrivateKey,
-    predicate_type: &str,
-    predicate: &serde_json::Value,
+    what: &Attestation,
     recursion: Recursion,
     locks: &TagLocks,
 ) -> Result<Vec<Signed>, SignError> {
@@ -223,8 +244,19 @@ pub async fn attest_image<S: Store, T: Store>(
     }
     let mut out = Vec::with_capacity(digests.len());
     for d in digests {
-        let statement = Statement::for_image(&subject.repository, &d, predicate_type, predicate.clone());
-        let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement.to_bytes(), key).to_bytes();
+        let (statement, predicate_type) = match what {
+            Attestation::Predicate { predicate_type, predicate } => (
+                Statement::for_image(&subject.repository, &d, predicate_type, predicate.clone()).to_bytes(),
+                predicate_type.as_str(),
+            ),
+            Attestation::Statement { bytes, parsed } => {
+                if !parsed.is_about(&d) {
+                    return Err(SignError::StatementNotAbout(d));
+                }
+                (bytes.clone(), parsed.predicate_type.as_str())
+            }
+        };
+        let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement, key).to_bytes();
         let mut layer = Descriptor::of(DSSE_MEDIA_TYPE, &envelope);
         // cosign writes an empty signature annotation on attestation layers (the signature is
         // inside the envelope) and requires it when reading.

@@ -215,3 +215,121 @@ fn keyless_image_signatures_with_production_material() {
     );
     assert_code(&sigil(d, &["verify", "--certificate-identity", IDENTITY, &image]), 2);
 }
+
+/// A keyless attestation stored the cosign way (the DSSE envelope as the `.att` layer, the
+/// Fulcio certificate and the Rekor entry with its SET as annotations), built from the
+/// production `happy-path-intoto-in-dsse-v3` conformance bundle. Its statement's subject is
+/// `a.txt`, so the "image" is addressed by a.txt's digest: every check passes, end to end.
+#[test]
+fn keyless_attestation_with_production_material() {
+    let Some(vectors) = vectors() else { return };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = vectors.join("trust/public-good.trusted_root.json");
+    let root = root.to_str().unwrap();
+    let case = vectors.join("sigstore-conformance/bundle-verify/happy-path-intoto-in-dsse-v3/bundle.sigstore.json");
+    let b: Value = serde_json::from_slice(&std::fs::read(case).unwrap()).unwrap();
+    let vm = &b["verificationMaterial"];
+    let leaf = b64.decode(vm["certificate"]["rawBytes"].as_str().unwrap()).unwrap();
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        b64.encode(leaf).as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\n")
+    );
+    let t = &vm["tlogEntries"][0];
+    let rekor = serde_json::json!({
+        "SignedEntryTimestamp": t["inclusionPromise"]["signedEntryTimestamp"],
+        "Payload": {
+            "body": t["canonicalizedBody"],
+            "integratedTime": t["integratedTime"].as_str().unwrap().parse::<i64>().unwrap(),
+            "logIndex": t["logIndex"].as_str().unwrap().parse::<i64>().unwrap(),
+            "logID": hex::encode(b64.decode(t["logId"]["keyId"].as_str().unwrap()).unwrap()),
+        }
+    });
+    let a_txt = std::fs::read(vectors.join("sigstore-conformance/a.txt")).unwrap();
+    let digest = sigil::digest::Digest::sha256(&a_txt);
+    let store = reg.store("keyless/att");
+    let attach_att = |envelope: &[u8], with_bundle: bool| {
+        let mut ann: std::collections::BTreeMap<String, String> = [
+            (SIGNATURE_ANNOTATION.to_owned(), String::new()),
+            ("predicateType".to_owned(), "https://slsa.dev/provenance/v1".to_owned()),
+            ("dev.sigstore.cosign/certificate".to_owned(), pem.clone()),
+        ]
+        .into_iter()
+        .collect();
+        if with_bundle {
+            ann.insert("dev.sigstore.cosign/bundle".into(), rekor.to_string());
+        }
+        rt().block_on(async {
+            store.put_blob(envelope.to_vec()).await.unwrap();
+            let mut layer = Descriptor::of("application/vnd.dsse.envelope.v1+json", envelope);
+            layer.annotations = Some(ann);
+            let (manifest, config) = signature_manifest(vec![layer]);
+            store.put_blob(config).await.unwrap();
+            store
+                .put_manifest(&ManifestRef::Tag(format!("{}.att", digest.tag_stem())), OCI_MANIFEST, manifest)
+                .await
+                .unwrap();
+        });
+    };
+    let image = format!("{}/keyless/att@{digest}", reg.host());
+    let verify = |identity: &str, extra: &[&str]| {
+        let mut args = vec![
+            "verify-attestation",
+            "--allow-http-registry",
+            "--trusted-root",
+            root,
+            "--certificate-identity",
+            identity,
+            "--certificate-oidc-issuer",
+            ISSUER,
+        ];
+        args.extend_from_slice(extra);
+        args.push(&image);
+        sigil(d, &args)
+    };
+    let envelope = serde_json::to_vec(&b["dsseEnvelope"]).unwrap();
+    attach_att(&envelope, true);
+    let out = verify(IDENTITY, &["--type", "slsaprovenance1"]);
+    assert_code(&out, 0);
+    assert!(stderr(&out).contains("keyless"), "{}", stderr(&out));
+    let st: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(st["subject"][0]["digest"]["sha256"], digest.hex());
+    assert_eq!(st["predicate"]["buildDefinition"]["buildType"], "https://actions.github.io/buildtypes/workflow/v1");
+    // Identity regexps, anchored.
+    let out = sigil(
+        d,
+        &[
+            "verify-attestation",
+            "--allow-http-registry",
+            "--trusted-root",
+            root,
+            "--certificate-identity-regexp",
+            "https://github\\.com/sigstore-conformance/.*",
+            "--certificate-oidc-issuer-regexp",
+            "https://token\\.actions\\.githubusercontent\\.com",
+            &image,
+        ],
+    );
+    assert_code(&out, 0);
+    // Wrong type, another identity: rejected, with the check named.
+    assert_code(&verify(IDENTITY, &["--type", "cyclonedx"]), 12);
+    let out = verify("https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main", &[]);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("certificate identity"), "{}", stderr(&out));
+    // An envelope whose statement was changed: the log entry and signature no longer match.
+    let mut tampered = b["dsseEnvelope"].clone();
+    let payload = b64.decode(tampered["payload"].as_str().unwrap()).unwrap();
+    let changed = String::from_utf8(payload).unwrap().replace("aa-test", "bb-test");
+    tampered["payload"] = Value::String(b64.encode(changed));
+    attach_att(&serde_json::to_vec(&tampered).unwrap(), true);
+    let out = verify(IDENTITY, &[]);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("rejected"), "{}", stderr(&out));
+    // No Rekor evidence: keyless attestations need it.
+    attach_att(&envelope, false);
+    let out = verify(IDENTITY, &[]);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("Rekor"), "{}", stderr(&out));
+}

@@ -152,23 +152,24 @@ fn cosign_written_attestation() {
         source_branch: Some("main".into()),
         ..Default::default()
     };
+    let none = std::collections::BTreeMap::new();
     let policy = AttestationPolicy {
-        key: &key,
+        signer: sigil::verify::ImageSigner::Key(&key),
         predicate_type: Some("https://slsa.dev/provenance/v1"),
         max_blob_bytes: 1 << 20,
         slsa: &slsa,
         checks: &[],
     };
-    let (statement, predicate_type) = check_envelope(&envelope, &image, &policy).unwrap();
+    let (statement, predicate_type) = check_envelope(&envelope, &none, &image, &policy).unwrap();
     assert_eq!(predicate_type, "https://slsa.dev/provenance/v1");
     assert_eq!(statement["_type"], "https://in-toto.io/Statement/v0.1");
     // Another digest, another type, a changed payload: refused.
-    assert!(check_envelope(&envelope, &Digest::sha256(b"x"), &policy).is_err());
+    assert!(check_envelope(&envelope, &none, &Digest::sha256(b"x"), &policy).is_err());
     let other_type = AttestationPolicy { predicate_type: Some("https://cyclonedx.org/bom"), ..policy };
-    assert!(check_envelope(&envelope, &image, &other_type).is_err());
+    assert!(check_envelope(&envelope, &none, &image, &other_type).is_err());
     let mut e: serde_json::Value = serde_json::from_slice(&envelope).unwrap();
     e["payloadType"] = serde_json::Value::String("text/plain".into());
-    assert!(check_envelope(&serde_json::to_vec(&e).unwrap(), &image, &policy).is_err());
+    assert!(check_envelope(&serde_json::to_vec(&e).unwrap(), &none, &image, &policy).is_err());
     // The .att manifest is what sigil writes for that layer.
     let manifest_bytes = std::fs::read(dir.join("manifest.json")).unwrap();
     let Manifest::Image(m) = Manifest::parse(&manifest_bytes).unwrap() else { panic!("not an image manifest") };

@@ -306,30 +306,14 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     let (identity, issuer) = super::blob::keyless_matchers(&args.keyless)?;
     let key = match &args.key {
         Some(k) if identity.is_none() && issuer.is_none() => Some(keyfiles::load_public_key(k)?),
-        Some(_) => {
-            return Err(Failure::new(
-                ExitCode::Usage,
-                "--key cannot be combined with certificate identity flags",
-                "choose key-based or keyless verification",
-            ))
-        }
+        Some(_) => return Err(key_and_identity()),
         None => None,
     };
     let trust = match key {
         Some(_) => None,
         None => Some(super::blob::load_trust(&args.keyless.trust)?),
     };
-    let signer = match (&key, &identity, &issuer, &trust) {
-        (Some(k), _, _, _) => ImageSigner::Key(k),
-        (None, Some(identity), Some(issuer), Some(trust)) => ImageSigner::Keyless { identity, issuer, trust },
-        _ => {
-            return Err(Failure::new(
-                ExitCode::Usage,
-                "verify needs --key, or a certificate identity and an OIDC issuer",
-                "pass --key PUB, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]",
-            ))
-        }
-    };
+    let signer = image_signer(key.as_ref(), identity.as_ref(), issuer.as_ref(), trust.as_ref())?;
     let ann = annotations(&args.annotations)?;
     let policy = Policy { signer, annotations: &ann, max_blob_bytes: args.max_blob_size };
     let rt = runtime()?;
@@ -347,6 +331,32 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
         }
     }
     Ok(worst)
+}
+
+fn key_and_identity() -> Failure {
+    Failure::new(
+        ExitCode::Usage,
+        "--key cannot be combined with certificate identity flags",
+        "choose key-based or keyless verification",
+    )
+}
+
+/// Key-based or keyless, from the flags given.
+fn image_signer<'a>(
+    key: Option<&'a sigil::keys::PublicKey>,
+    identity: Option<&'a sigil::identity::Matcher>,
+    issuer: Option<&'a sigil::identity::Matcher>,
+    trust: Option<&'a sigil::trust::Trust>,
+) -> Result<ImageSigner<'a>, Failure> {
+    match (key, identity, issuer, trust) {
+        (Some(k), _, _, _) => Ok(ImageSigner::Key(k)),
+        (None, Some(identity), Some(issuer), Some(trust)) => Ok(ImageSigner::Keyless { identity, issuer, trust }),
+        _ => Err(Failure::new(
+            ExitCode::Usage,
+            "verification needs --key, or a certificate identity and an OIDC issuer",
+            "pass --key PUB, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]",
+        )),
+    }
 }
 
 fn report_verdict(
@@ -502,33 +512,34 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::Ok)
 }
 
+fn unknown_type(name: &str) -> Failure {
+    Failure::new(
+        ExitCode::Usage,
+        format!("unknown predicate type {name:?}"),
+        "use slsaprovenance1, slsaprovenance02, spdx, spdxjson, cyclonedx, vuln, openvex, custom, or a URI",
+    )
+}
+
 fn predicate_uri(name: &str) -> Result<String, Failure> {
-    sigil::intoto::predicate_type_uri(name).ok_or_else(|| {
-        Failure::new(
-            ExitCode::Usage,
-            format!("unknown predicate type {name:?}"),
-            "use slsaprovenance1, slsaprovenance02, spdxjson, cyclonedx, vuln, openvex, custom, or a URI",
-        )
-    })
+    sigil::intoto::predicate_type_uri(name).ok_or_else(|| unknown_type(name))
 }
 
 /// `sigil attest`.
 pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
-    let uri = predicate_uri(&args.predicate_type)?;
-    let bytes = read_bounded(&args.predicate, sigil::intoto::MAX_PREDICATE_BYTES as u64, "predicate")?;
-    // Checked before anything is signed: a malformed predicate names the field at fault.
-    let predicate = sigil::intoto::check_predicate(&uri, &bytes)
-        .map_err(|e| Failure::new(ExitCode::Error, e.to_string(), "fix the predicate file; nothing was signed"))?;
+    let what = attestation_input(&args)?;
+    let uri = match &what {
+        sign::Attestation::Predicate { predicate_type, .. } => predicate_type.clone(),
+        sign::Attestation::Statement { parsed, .. } => parsed.predicate_type.clone(),
+    };
     let mut conn = Connector::new(&args.registry)?;
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::Write)?;
     let key = keyfiles::load_private_key(&args.key)?;
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let locks = sign::TagLocks::default();
-    let (key, locks, uri_ref, predicate) = (&key, &locks, &uri, &predicate);
+    let (key, locks, what) = (&key, &locks, &what);
     let rt = runtime()?;
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
-        let r = sign::attest_image(&p.image_store, &p.sig_store, &p.subject, key, uri_ref, predicate, recursion, locks)
-            .await;
+        let r = sign::attest_image(&p.image_store, &p.sig_store, &p.subject, key, what, recursion, locks).await;
         (p, r)
     })));
     let mut worst = ExitCode::Ok;
@@ -555,13 +566,48 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
     Ok(worst)
 }
 
+/// The statement or predicate to attest, checked before anything is signed.
+fn attestation_input(args: &AttestArgs) -> Result<sign::Attestation, Failure> {
+    let refuse = |e: &dyn std::fmt::Display, what: &str| {
+        Failure::new(ExitCode::Error, e.to_string(), format!("fix the {what} file; nothing was signed"))
+    };
+    if let Some(path) = &args.statement {
+        let bytes = read_bounded(path, sigil::intoto::MAX_PREDICATE_BYTES as u64, "statement")?;
+        let parsed = sigil::intoto::Statement::parse(&bytes).map_err(|e| refuse(&e, "statement"))?;
+        return Ok(sign::Attestation::Statement { bytes, parsed });
+    }
+    let kind = sigil::intoto::predicate_type(&args.predicate_type).ok_or_else(|| unknown_type(&args.predicate_type))?;
+    let path = args.predicate.as_ref().ok_or_else(|| {
+        Failure::new(ExitCode::Usage, "attest needs --predicate or --statement", "pass --predicate FILE --type TYPE")
+    })?;
+    let bytes = read_bounded(path, sigil::intoto::MAX_PREDICATE_BYTES as u64, "predicate")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    // A malformed predicate names the field at fault.
+    let predicate = sigil::intoto::build_predicate(&kind, &bytes, &sigil::intoto::rfc3339_utc(now))
+        .map_err(|e| refuse(&e, "predicate"))?;
+    Ok(sign::Attestation::Predicate { predicate_type: kind.uri, predicate })
+}
+
 /// `sigil verify-attestation`.
 pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failure> {
     use sigil::verify::attestation::{self, AttestationPolicy, AttestationVerdict};
     let uri = args.predicate_type.as_deref().map(predicate_uri).transpose()?;
     let mut conn = Connector::new(&args.registry)?;
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::ReadOnly)?;
-    let key = keyfiles::load_public_key(&args.key)?;
+    let (identity, issuer) = super::blob::keyless_matchers(&args.keyless)?;
+    let key = match &args.key {
+        Some(k) if identity.is_none() && issuer.is_none() => Some(keyfiles::load_public_key(k)?),
+        Some(_) => return Err(key_and_identity()),
+        None => None,
+    };
+    let trust = match key {
+        Some(_) => None,
+        None => Some(super::blob::load_trust(&args.keyless.trust)?),
+    };
+    let signer = image_signer(key.as_ref(), identity.as_ref(), issuer.as_ref(), trust.as_ref())?;
     let slsa = sigil::policy::SlsaExpectations {
         builder_id: args.builder_id.clone(),
         source_uri: args.source_uri.clone(),
@@ -569,8 +615,9 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
         source_tag: args.source_tag.clone(),
         source_digest: args.source_digest.clone(),
     };
+    let keyless = matches!(signer, ImageSigner::Keyless { .. });
     let policy = AttestationPolicy {
-        key: &key,
+        signer,
         predicate_type: uri.as_deref(),
         max_blob_bytes: args.max_blob_size,
         slsa: &slsa,
@@ -595,8 +642,13 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
         let code = match r {
             Ok(AttestationVerdict::Verified { digest, statements, rejected }) => {
                 eprintln!("  ✓ image digest {digest}");
+                let how = if keyless {
+                    "keyless: Fulcio certificate with the identity and issuer, Rekor entry and SET verified"
+                } else {
+                    "with the given key"
+                };
                 eprintln!(
-                    "  ✓ {} attestation(s): DSSE signature verified with the given key, statement about this digest",
+                    "  ✓ {} attestation(s): DSSE signature verified {how}, statement about this digest",
                     statements.len()
                 );
                 if let Some(u) = &uri {

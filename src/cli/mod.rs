@@ -232,13 +232,16 @@ struct AttestArgs {
     /// Private key: a file path or env://VAR.
     #[arg(long, short = 'k')]
     key: String,
-    /// The predicate (JSON).
-    #[arg(long)]
-    predicate: PathBuf,
-    /// Predicate type: slsaprovenance1, slsaprovenance02, spdxjson, cyclonedx, vuln, openvex,
-    /// custom, or a URI.
+    /// The predicate (JSON; SPDX tag-value text for --type spdx; any text for --type custom).
+    #[arg(long, required_unless_present = "statement", conflicts_with = "statement")]
+    predicate: Option<PathBuf>,
+    /// Predicate type: slsaprovenance1, slsaprovenance02, spdx, spdxjson, cyclonedx, vuln,
+    /// openvex, custom, or a URI.
     #[arg(long = "type", default_value = "custom")]
     predicate_type: String,
+    /// A whole in-toto statement to sign instead of --predicate; its subject must name the image digest.
+    #[arg(long, conflicts_with = "predicate_type")]
+    statement: Option<PathBuf>,
     /// On an image index, attest the index and every manifest it lists.
     #[arg(long)]
     recursive: bool,
@@ -254,9 +257,11 @@ struct AttestArgs {
 
 #[derive(Args, Debug)]
 struct VerifyAttestationArgs {
-    /// Public key: a file path or env://VAR.
+    /// Public key: a file path or env://VAR (or the keyless identity flags instead).
     #[arg(long, short = 'k')]
-    key: String,
+    key: Option<String>,
+    #[command(flatten)]
+    keyless: KeylessArgs,
     /// Require this predicate type (name as for attest, or a URI).
     #[arg(long = "type")]
     predicate_type: Option<String>,

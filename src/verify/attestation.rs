@@ -9,13 +9,12 @@
 use futures_util::future::join_all;
 
 use super::{
-    attachment_layers, image_digest, incomplete, sort_results, Examined, Problem, Rejection, Verified, VerifyError,
-    MAX_SIGNATURES,
+    attachment_layers, bundle, cosign_keyless, image_digest, incomplete, sort_results, Examined, ImageSigner, Problem,
+    Rejection, Verified, VerifyError, MAX_SIGNATURES,
 };
 use crate::digest::Digest;
 use crate::dsse::{Envelope, DSSE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE};
 use crate::intoto::Statement;
-use crate::keys::PublicKey;
 use crate::oci::manifest::Descriptor;
 use crate::oci::{attachment_tag, ManifestRef, Store, ATTESTATION_SUFFIX};
 
@@ -60,8 +59,8 @@ pub enum AttestationVerdict {
 
 /// What an attestation must satisfy.
 pub struct AttestationPolicy<'a> {
-    /// The signing key.
-    pub key: &'a PublicKey,
+    /// Who must have signed: a key, or a keyless identity (certificate, Rekor entry).
+    pub signer: ImageSigner<'a>,
     /// The predicate type URI required, if any.
     pub predicate_type: Option<&'a str>,
     /// Largest envelope read.
@@ -121,14 +120,17 @@ async fn check_layer<T: Store>(
         .get_blob(&layer.digest, policy.max_blob_bytes)
         .await
         .map_err(|e| Problem::CouldNotCheck(format!("envelope {}: {e}", layer.digest)))?;
-    check_envelope(&blob, image, policy)
+    let annotations = layer.annotations.clone().unwrap_or_default();
+    check_envelope(&blob, &annotations, image, policy)
         .map_err(Problem::Rejected)
         .map(|(statement, predicate_type)| VerifiedStatement { statement, predicate_type, layer: layer.digest.clone() })
 }
 
-/// The pure part: envelope signature, statement, subject, predicate type.
+/// The pure part: envelope signature (key, or keyless material from the layer's
+/// annotations), statement, subject, predicate type, content checks.
 pub fn check_envelope(
     blob: &[u8],
+    annotations: &std::collections::BTreeMap<String, String>,
     image: &Digest,
     policy: &AttestationPolicy<'_>,
 ) -> Result<(serde_json::Value, String), Rejection> {
@@ -136,7 +138,19 @@ pub fn check_envelope(
     if envelope.payload_type != INTOTO_PAYLOAD_TYPE {
         return Err(Rejection::Attestation(format!("DSSE payload type {:?} is not in-toto", envelope.payload_type)));
     }
-    let payload = envelope.verify(policy.key).map_err(|e| Rejection::Attestation(e.to_string()))?;
+    let payload = match policy.signer {
+        ImageSigner::Key(key) => envelope.verify(key).map_err(|e| Rejection::Attestation(e.to_string()))?,
+        ImageSigner::Keyless { identity, issuer, trust } => {
+            // The certificate, chain and Rekor entry cosign writes as annotations, checked as
+            // a Sigstore bundle around this envelope: chain to Fulcio, identity, the log
+            // entry's body against the envelope, SET, signature over the PAE, subject digest.
+            let b =
+                cosign_keyless::dsse_bundle_from_annotations(annotations, blob).map_err(Rejection::KeylessMaterial)?;
+            let signer = bundle::Signer::Identity { identity, issuer };
+            bundle::verify_bundle(&b, bundle::Artifact::Sha256(image), &signer, trust).map_err(Rejection::Keyless)?;
+            envelope.payload_bytes().map_err(|e| Rejection::Attestation(e.to_string()))?
+        }
+    };
     let statement = Statement::parse(&payload).map_err(|e| Rejection::Attestation(e.to_string()))?;
     if !statement.is_about(image) {
         return Err(Rejection::Attestation(format!("statement subject is not this image ({image})")));

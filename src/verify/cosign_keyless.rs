@@ -77,6 +77,29 @@ pub fn bundle_from_annotations(
     signature_b64: &str,
     payload: &[u8],
 ) -> Result<Vec<u8>, String> {
+    let digest = Digest::sha256(payload);
+    let digest_bytes = hex::decode(digest.hex()).map_err(|e| e.to_string())?;
+    let content = serde_json::json!({
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": B64.encode(digest_bytes)},
+            "signature": signature_b64.trim(),
+        }
+    });
+    bundle_with(annotations, content)
+}
+
+/// The v0.1 Sigstore bundle equivalent to a keyless cosign attestation layer: the same
+/// annotations, with the DSSE envelope (the layer's blob) as the signed content.
+pub fn dsse_bundle_from_annotations(
+    annotations: &BTreeMap<String, String>,
+    envelope: &[u8],
+) -> Result<Vec<u8>, String> {
+    let envelope: serde_json::Value =
+        serde_json::from_slice(envelope).map_err(|e| format!("DSSE envelope is not JSON: {e}"))?;
+    bundle_with(annotations, serde_json::json!({ "dsseEnvelope": envelope }))
+}
+
+fn bundle_with(annotations: &BTreeMap<String, String>, content: serde_json::Value) -> Result<Vec<u8>, String> {
     let cert_pem =
         annotations.get(CERTIFICATE_ANNOTATION).ok_or("no certificate annotation (not a keyless signature)")?;
     let rekor = annotations
@@ -100,9 +123,7 @@ pub fn bundle_from_annotations(
         let ts: Rfc3161 = serde_json::from_str(ts).map_err(|e| format!("RFC 3161 annotation: {e}"))?;
         timestamps.push(serde_json::json!({"signedTimestamp": ts.signed}));
     }
-    let digest = Digest::sha256(payload);
-    let digest_bytes = hex::decode(digest.hex()).map_err(|e| e.to_string())?;
-    let bundle = serde_json::json!({
+    let mut bundle = serde_json::json!({
         "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
         "verificationMaterial": {
             "x509CertificateChain": {"certificates": certs.iter().map(|c| serde_json::json!({"rawBytes": B64.encode(c)})).collect::<Vec<_>>()},
@@ -116,10 +137,9 @@ pub fn bundle_from_annotations(
             }],
             "timestampVerificationData": {"rfc3161Timestamps": timestamps},
         },
-        "messageSignature": {
-            "messageDigest": {"algorithm": "SHA2_256", "digest": B64.encode(digest_bytes)},
-            "signature": signature_b64.trim(),
-        },
     });
+    if let (Some(b), serde_json::Value::Object(c)) = (bundle.as_object_mut(), content) {
+        b.extend(c);
+    }
     serde_json::to_vec(&bundle).map_err(|e| e.to_string())
 }
