@@ -20,6 +20,7 @@ pub mod oci;
 pub mod payload;
 pub mod policy;
 pub mod reference;
+pub mod referrers;
 pub mod sign;
 pub mod trust;
 pub mod tuf;

@@ -21,7 +21,7 @@ use super::keyfiles;
 use super::{AttestArgs, Output, RegistryArgs, SignArgs, TreeArgs, VerifyArgs, VerifyAttestationArgs};
 
 /// Everything needed to reach the stores of one command.
-struct Connector {
+pub(super) struct Connector {
     conn: Option<registry::Connection>,
     opts: RegistryOptions,
     args: RegistryArgs,
@@ -31,7 +31,7 @@ struct Connector {
 }
 
 impl Connector {
-    fn new(args: &RegistryArgs) -> Result<Self, Failure> {
+    pub(super) fn new(args: &RegistryArgs) -> Result<Self, Failure> {
         let mut extra_ca_pem = Vec::new();
         if let Some(p) = &args.registry_cacert {
             extra_ca_pem.push(read_bounded(p, 1 << 20, "--registry-cacert")?);
@@ -124,14 +124,14 @@ impl Connector {
 
 /// Whether a command writes to the signature repository (only `sign` does).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(super) enum Access {
     /// Reading only: a missing layout is an error, never created.
     ReadOnly,
     /// Signing: a signature layout is created if missing.
     Write,
 }
 
-fn store_failure(e: &StoreError) -> Failure {
+pub(super) fn store_failure(e: &StoreError) -> Failure {
     let hint = match e {
         StoreError::Auth(_) => "log in (docker login) or pass --registry-username/--registry-password",
         StoreError::Timeout(_) => "check the registry is reachable, or raise --timeout",
@@ -200,14 +200,14 @@ fn annotations(pairs: &[(String, String)]) -> Result<Annotations, Failure> {
     Ok(out)
 }
 
-struct Prepared {
-    display: String,
-    image_store: Backend,
-    sig_store: Backend,
-    subject: Subject,
+pub(super) struct Prepared {
+    pub(super) display: String,
+    pub(super) image_store: Backend,
+    pub(super) sig_store: Backend,
+    pub(super) subject: Subject,
 }
 
-fn prepare(
+pub(super) fn prepare(
     conn: &mut Connector,
     images: &[String],
     sig_repo: Option<&str>,
@@ -279,7 +279,7 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
     Ok(worst)
 }
 
-fn sign_failure(display: &str, e: SignError) -> Failure {
+pub(super) fn sign_failure(display: &str, e: SignError) -> Failure {
     match e {
         SignError::ImageNotFound(what) => Failure::new(
             ExitCode::ImageNotFound,
@@ -474,10 +474,14 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
         let digest = verify::image_digest(&p.image_store, &p.subject.reference).await?;
         match digest {
             None => Ok(None),
-            Some(d) => sigil::inspect::attachments(&p.sig_store, &d).await.map(|a| Some((d, a))),
+            Some(d) => {
+                let a = sigil::inspect::attachments(&p.sig_store, &d).await?;
+                let r = sigil::referrers::list_referrers(&p.image_store, &d, None).await?;
+                Ok(Some((d, a, r)))
+            }
         }
     });
-    let (digest, attachments) = match res {
+    let (digest, attachments, referrers) = match res {
         Ok(Some(x)) => x,
         Ok(None) => {
             return Err(Failure::new(
@@ -489,10 +493,13 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
         Err(e) => return Err(store_failure(&e)),
     };
     match args.output {
-        Output::Json => println!("{}", json!({"image": args.image, "digest": digest, "attachments": attachments})),
+        Output::Json => println!(
+            "{}",
+            json!({"image": args.image, "digest": digest, "attachments": attachments, "referrers": referrers})
+        ),
         Output::Text => {
             println!("📦 {} ({digest})", args.image);
-            if attachments.is_empty() {
+            if attachments.is_empty() && referrers.is_empty() {
                 println!("   (nothing attached in {})", p.sig_store.location());
             }
             for a in &attachments {
@@ -505,6 +512,13 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
                 for l in &a.layers {
                     let pt = l.predicate_type.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
                     println!("    └── 🍒 {} {} ({} bytes){pt}", l.digest, l.media_type, l.size);
+                }
+            }
+            if !referrers.is_empty() {
+                println!("└── 📄 OCI referrers of {digest} (in {}):", p.image_store.location());
+                for r in &referrers {
+                    let t = r.artifact_type.as_deref().unwrap_or("(no artifact type)");
+                    println!("    └── 🍒 {} {t} ({} bytes)", r.digest, r.size);
                 }
             }
         }
@@ -520,7 +534,7 @@ fn unknown_type(name: &str) -> Failure {
     )
 }
 
-fn predicate_uri(name: &str) -> Result<String, Failure> {
+pub(super) fn predicate_uri(name: &str) -> Result<String, Failure> {
     sigil::intoto::predicate_type_uri(name).ok_or_else(|| unknown_type(name))
 }
 

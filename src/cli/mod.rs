@@ -1,5 +1,6 @@
 //! The command-line shell: argument parsing, output and exit codes. No domain logic here.
 
+mod artifacts;
 mod blob;
 mod exit;
 mod files;
@@ -40,11 +41,82 @@ enum Command {
     Attest(AttestArgs),
     /// Verify the attestations attached to images; prints the verified statements.
     VerifyAttestation(VerifyAttestationArgs),
+    /// Attach an SBOM to an image as an OCI 1.1 artifact (unsigned; attest it to sign it).
+    #[command(subcommand)]
+    Attach(AttachCommand),
+    /// Print what is attached to an image (unverified).
+    #[command(subcommand)]
+    Download(DownloadCommand),
     /// Verify a Sigstore bundle for a file or a sha256:DIGEST (keyless or key-based).
     VerifyBlob(VerifyBlobArgs),
     /// Show the Sigstore trust material in use.
     #[command(subcommand)]
     TrustedRoot(TrustedRootCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AttachCommand {
+    /// Push an SBOM file as an OCI 1.1 artifact whose subject is the image (streamed from disk).
+    Sbom(AttachSbomArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum DownloadCommand {
+    /// Print the attestation envelopes attached to an image (JSON, one per line; unverified).
+    Attestation(DownloadAttestationArgs),
+    /// Print the SBOMs attached to an image (OCI referrers and cosign's `.sbom` tag; unverified).
+    Sbom(DownloadSbomArgs),
+}
+
+/// SBOM formats for `attach sbom`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SbomType {
+    /// SPDX JSON (application/spdx+json).
+    Spdxjson,
+    /// CycloneDX JSON (application/vnd.cyclonedx+json).
+    Cyclonedx,
+}
+
+#[derive(Args, Debug)]
+struct AttachSbomArgs {
+    /// The SBOM file (JSON).
+    #[arg(long)]
+    sbom: PathBuf,
+    /// Its format.
+    #[arg(long = "type", value_enum, default_value = "spdxjson")]
+    sbom_type: SbomType,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The image.
+    image: String,
+}
+
+#[derive(Args, Debug)]
+struct DownloadAttestationArgs {
+    /// Only attestations whose signed statement has this predicate type (name or URI).
+    #[arg(long)]
+    predicate_type: Option<String>,
+    /// Read attestations from this repository instead of the image's.
+    #[arg(long, env = "SIGIL_REPOSITORY")]
+    signature_repository: Option<String>,
+    /// Largest envelope read, in bytes.
+    #[arg(long, default_value_t = 128 << 20, value_parser = clap::value_parser!(u64).range(1..=(4 << 30)))]
+    max_size: u64,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The image.
+    image: String,
+}
+
+#[derive(Args, Debug)]
+struct DownloadSbomArgs {
+    /// Largest SBOM read, in bytes.
+    #[arg(long, default_value_t = 128 << 20, value_parser = clap::value_parser!(u64).range(1..=(4 << 30)))]
+    max_size: u64,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The image.
+    image: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -333,6 +405,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Tree(a) => image::tree(a),
         Command::Attest(a) => image::attest(a),
         Command::VerifyAttestation(a) => image::verify_attestation(a),
+        Command::Attach(AttachCommand::Sbom(a)) => artifacts::attach_sbom(a),
+        Command::Download(DownloadCommand::Attestation(a)) => artifacts::download_attestation(a),
+        Command::Download(DownloadCommand::Sbom(a)) => artifacts::download_sbom(a),
         Command::VerifyBlob(a) => blob::verify_blob(a),
         Command::TrustedRoot(TrustedRootCommand::Show(a)) => blob::show_trusted_root(a),
         Command::TrustedRoot(TrustedRootCommand::Update(a)) => blob::update_trusted_root(a),

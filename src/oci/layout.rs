@@ -100,9 +100,15 @@ impl LayoutStore {
     }
 }
 
-/// True for cosign attachment tags such as `sha256-<hex>.sig`.
+/// True for cosign attachment tags such as `sha256-<hex>.sig`, and for referrers tag-schema
+/// indexes (`sha256-<hex>`).
 pub fn is_attachment_tag(tag: &str) -> bool {
-    tag.starts_with("sha256-") && (tag.ends_with(".sig") || tag.ends_with(".att") || tag.ends_with(".sbom"))
+    let Some(rest) = tag.strip_prefix("sha256-") else { return false };
+    let hex = rest.split_once('.').map_or(rest, |(h, _)| h);
+    let suffix = rest.get(hex.len()..).unwrap_or("");
+    hex.len() == 64
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && matches!(suffix, "" | ".sig" | ".att" | ".sbom")
 }
 
 fn read_bounded(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8>, StoreError> {
@@ -194,10 +200,57 @@ impl Store for LayoutStore {
             digest: d.clone(),
             annotations: Some([(REF_NAME.to_owned(), tag)].into_iter().collect()),
             platform: None,
+            artifact_type: None,
         };
         index.manifests.push(entry);
         let out = serde_json::to_vec(&index).map_err(|e| StoreError::Malformed(e.to_string()))?;
         write_atomic(&self.root.join("index.json"), &out)?;
         Ok(d)
+    }
+
+    async fn put_blob_file(&self, file: &super::BlobFile, progress: super::Progress) -> Result<(), StoreError> {
+        use sha2::Digest as _;
+        let path = self.blob_path(&file.digest);
+        if path.exists() {
+            progress(file.size);
+            return Ok(());
+        }
+        let dir = path.parent().unwrap_or(&self.root).to_owned();
+        std::fs::create_dir_all(&dir).map_err(|e| io_err("creating", &dir, e))?;
+        let mut src = std::fs::File::open(&file.path).map_err(|e| io_err("opening", &file.path, e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| io_err("creating a file in", &dir, e))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut done = 0u64;
+        loop {
+            let n = src.read(&mut buf).map_err(|e| io_err("reading", &file.path, e))?;
+            if n == 0 {
+                break;
+            }
+            done += n as u64;
+            if done > file.size {
+                return Err(StoreError::Io(format!("{} grew while being copied", file.path.display())));
+            }
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n]).map_err(|e| io_err("writing", &path, e))?;
+            progress(done);
+        }
+        if hex::encode(hasher.finalize()) != file.digest.hex() {
+            return Err(StoreError::DigestMismatch(file.digest.clone()));
+        }
+        tmp.as_file().sync_all().map_err(|e| io_err("syncing", &path, e))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| io_err("setting permissions of", &path, e))?;
+        }
+        tmp.persist(&path).map_err(|e| io_err("renaming into", &path, e.error))?;
+        Ok(())
+    }
+
+    async fn get_referrers(&self, _digest: &Digest) -> Result<Option<RawManifest>, StoreError> {
+        // An OCI layout has no referrers API: referrers live in the tag schema.
+        Ok(None)
     }
 }

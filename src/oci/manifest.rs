@@ -48,6 +48,9 @@ pub struct Descriptor {
     /// Platform (index entries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<serde_json::Value>,
+    /// Artifact type (referrers index entries).
+    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
 }
 
 impl Descriptor {
@@ -59,6 +62,7 @@ impl Descriptor {
             digest: Digest::sha256(bytes),
             annotations: None,
             platform: None,
+            artifact_type: None,
         }
     }
 
@@ -77,6 +81,9 @@ pub struct ImageManifest {
     /// Media type, when present.
     #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// Artifact type (OCI 1.1 artifacts).
+    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     /// The config blob.
     pub config: Descriptor,
     /// The layers.
@@ -84,6 +91,9 @@ pub struct ImageManifest {
     /// Annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
+    /// The manifest this one refers to (OCI 1.1 referrers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
 }
 
 /// An image index.
@@ -226,13 +236,66 @@ pub fn signature_manifest(layers: Vec<Descriptor>) -> (Vec<u8>, Vec<u8>) {
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: Some(OCI_MANIFEST.to_owned()),
+        artifact_type: None,
         config: Descriptor::of(OCI_CONFIG, &config),
         layers,
         annotations: None,
+        subject: None,
     };
     // Serialising plain structs cannot fail.
     let bytes = serde_json::to_vec(&manifest).unwrap_or_default();
     (bytes, config)
+}
+
+/// The OCI empty descriptor's media type (config of artifacts without one).
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The empty config's content.
+pub const EMPTY_JSON: &[u8] = b"{}";
+/// SPDX JSON documents.
+pub const SPDX_JSON: &str = "application/spdx+json";
+/// CycloneDX JSON documents.
+pub const CYCLONEDX_JSON: &str = "application/vnd.cyclonedx+json";
+/// The annotation recording when an artifact was made.
+pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+
+/// An OCI 1.1 artifact manifest: `artifactType`, the empty config, one layer, and the
+/// `subject` it refers to.
+pub fn artifact_manifest(
+    artifact_type: &str,
+    layer: Descriptor,
+    subject: Descriptor,
+    annotations: BTreeMap<String, String>,
+) -> Vec<u8> {
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.to_owned()),
+        artifact_type: Some(artifact_type.to_owned()),
+        config: Descriptor::of(OCI_EMPTY, EMPTY_JSON),
+        layers: vec![layer],
+        annotations: (!annotations.is_empty()).then_some(annotations),
+        subject: Some(subject),
+    };
+    serde_json::to_vec(&manifest).unwrap_or_default()
+}
+
+/// The referrers tag-schema tag of `digest`: `<alg>-<hex>` (OCI distribution spec).
+pub fn referrers_tag(digest: &Digest) -> String {
+    digest.tag_stem()
+}
+
+/// The referrers index with `entry` added (an existing entry with its digest is kept, not
+/// duplicated). Entries already there are never dropped.
+pub fn referrers_index_with(existing: Option<ImageIndex>, entry: Descriptor) -> ImageIndex {
+    let mut index = existing.unwrap_or(ImageIndex {
+        schema_version: 2,
+        media_type: Some(OCI_INDEX.to_owned()),
+        manifests: vec![],
+        annotations: None,
+    });
+    if !index.manifests.iter().any(|m| m.digest == entry.digest) {
+        index.manifests.push(entry);
+    }
+    index
 }
 
 #[cfg(test)]
@@ -266,6 +329,34 @@ mod tests {
         let layer = Descriptor::of(SIMPLE_SIGNING, b"{}");
         let (bytes, _) = signature_manifest(vec![layer; MAX_LAYERS + 1]);
         assert!(matches!(Manifest::parse(&bytes), Err(ManifestError::TooManyLayers(_))));
+    }
+
+    #[test]
+    fn artifact_manifest_layout() {
+        let subject = Descriptor::of(OCI_MANIFEST, b"image");
+        let layer = Descriptor::of(SPDX_JSON, b"{\"spdxVersion\":\"SPDX-2.3\"}");
+        let m = artifact_manifest(SPDX_JSON, layer.clone(), subject.clone(), BTreeMap::new());
+        let text = String::from_utf8(m.clone()).unwrap();
+        assert!(text.starts_with(&format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{SPDX_JSON}","config":{{"mediaType":"{OCI_EMPTY}","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}}"#
+        )), "{text}");
+        let Manifest::Image(parsed) = Manifest::parse(&m).unwrap() else { panic!("not an image manifest") };
+        assert_eq!(parsed.subject, Some(subject));
+        assert_eq!(parsed.layers, vec![layer]);
+        // Signature manifests are unchanged by the new optional fields.
+        let (sig, _) = signature_manifest(vec![]);
+        assert!(!String::from_utf8(sig).unwrap().contains("artifactType"));
+    }
+
+    #[test]
+    fn referrers_index_keeps_entries() {
+        let a = Descriptor { artifact_type: Some(SPDX_JSON.into()), ..Descriptor::of(OCI_MANIFEST, b"a") };
+        let b = Descriptor { artifact_type: Some(CYCLONEDX_JSON.into()), ..Descriptor::of(OCI_MANIFEST, b"b") };
+        let one = referrers_index_with(None, a.clone());
+        let two = referrers_index_with(Some(one.clone()), b.clone());
+        assert_eq!(two.manifests, vec![a.clone(), b]);
+        assert_eq!(referrers_index_with(Some(two.clone()), a), two);
+        assert_eq!(referrers_tag(&Digest::sha256(b"x")).len(), "sha256-".len() + 64);
     }
 
     #[test]

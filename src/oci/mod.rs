@@ -96,6 +96,47 @@ pub enum StoreError {
     Malformed(String),
 }
 
+/// A file to upload as a blob, hashed beforehand (the upload streams it from disk).
+#[derive(Debug, Clone)]
+pub struct BlobFile {
+    /// Where it is.
+    pub path: std::path::PathBuf,
+    /// Its sha256 (checked again by the store while writing).
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+impl BlobFile {
+    /// Hashes the file at `path` in bounded chunks; refuses files over `limit` bytes.
+    pub fn hash(path: &std::path::Path, limit: u64) -> Result<Self, StoreError> {
+        use sha2::Digest as _;
+        use std::io::Read;
+        let io = |e: std::io::Error| StoreError::Io(format!("reading {}: {e}", path.display()));
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = f.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            if size > limit {
+                return Err(StoreError::TooLarge { what: "file", limit });
+            }
+            hasher.update(&buf[..n]);
+        }
+        let digest = Digest::parse(&format!("sha256:{}", hex::encode(hasher.finalize())))
+            .map_err(|e| StoreError::Malformed(e.to_string()))?;
+        Ok(BlobFile { path: path.to_owned(), digest, size })
+    }
+}
+
+/// Called with the number of bytes uploaded so far.
+pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
 /// One repository's worth of manifests and blobs.
 pub trait Store: Send + Sync {
     /// Human-readable location (for messages).
@@ -117,6 +158,14 @@ pub trait Store: Send + Sync {
         media_type: &str,
         bytes: Vec<u8>,
     ) -> impl Future<Output = Result<Digest, StoreError>> + Send;
+
+    /// Stores a blob streamed from a file, never holding it whole in memory; the content
+    /// must hash to `file.digest`.
+    fn put_blob_file(&self, file: &BlobFile, progress: Progress) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The referrers of `digest` through the OCI referrers API: `Ok(None)` when the store has
+    /// no such API (then the tag schema `sha256-<hex>` is used).
+    fn get_referrers(&self, digest: &Digest) -> impl Future<Output = Result<Option<RawManifest>, StoreError>> + Send;
 }
 
 /// Either kind of store, chosen at run time from an image reference.
@@ -160,6 +209,20 @@ impl Store for Backend {
         match self {
             Backend::Layout(s) => s.put_manifest(r, media_type, bytes).await,
             Backend::Registry(s) => s.put_manifest(r, media_type, bytes).await,
+        }
+    }
+
+    async fn put_blob_file(&self, file: &BlobFile, progress: Progress) -> Result<(), StoreError> {
+        match self {
+            Backend::Layout(s) => s.put_blob_file(file, progress).await,
+            Backend::Registry(s) => s.put_blob_file(file, progress).await,
+        }
+    }
+
+    async fn get_referrers(&self, digest: &Digest) -> Result<Option<RawManifest>, StoreError> {
+        match self {
+            Backend::Layout(s) => s.get_referrers(digest).await,
+            Backend::Registry(s) => s.get_referrers(digest).await,
         }
     }
 }

@@ -335,6 +335,47 @@ impl Store for RegistryStore {
         Ok(d)
     }
 
+    async fn put_blob_file(&self, file: &super::BlobFile, progress: super::Progress) -> Result<(), StoreError> {
+        use tokio::io::AsyncReadExt;
+        let reference = self.reference(&ManifestRef::Digest(file.digest.clone()));
+        self.ensure_auth(&reference).await;
+        let src = tokio::fs::File::open(&file.path)
+            .await
+            .map_err(|e| StoreError::Io(format!("opening {}: {e}", file.path.display())))?;
+        // At most `size` bytes are sent; the registry checks them against the digest.
+        let size = file.size;
+        let stream = futures_util::stream::unfold((src.take(size), 0u64), move |(mut f, sent)| {
+            let progress = progress.clone();
+            async move {
+                let mut buf = vec![0u8; 1 << 20];
+                match f.read(&mut buf).await {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        progress(sent + n as u64);
+                        Some((Ok(bytes::Bytes::from(buf)), (f, sent + n as u64)))
+                    }
+                    Err(e) => Some((Err(OciDistributionError::IoError(e)), (f, sent))),
+                }
+            }
+        });
+        // The deadline grows with the size: the per-request timeout, plus a second per MiB.
+        let deadline = self.timeout + Duration::from_secs(size >> 20);
+        let digest = file.digest.to_string();
+        let push = self.conn.oci().push_blob_stream(&reference, stream, &digest, Some(size));
+        match tokio::time::timeout(deadline, push).await {
+            Ok(r) => r.map(|_| ()).map_err(map_error),
+            Err(_) => Err(StoreError::Timeout(deadline.as_secs())),
+        }
+    }
+
+    async fn get_referrers(&self, digest: &Digest) -> Result<Option<RawManifest>, StoreError> {
+        let r = ManifestRef::Digest(digest.clone());
+        let accept = super::manifest::OCI_INDEX;
+        let body = self.read(&r, &format!("referrers/{digest}"), Some(accept), MAX_MANIFEST_BYTES as u64, "referrers index").await?;
+        Ok(body.map(RawManifest::new))
+    }
+
     async fn put_manifest(&self, r: &ManifestRef, media_type: &str, bytes: Vec<u8>) -> Result<Digest, StoreError> {
         let d = Digest::sha256(&bytes);
         let reference = self.reference(r);

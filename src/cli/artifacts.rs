@@ -1,0 +1,254 @@
+//! `attach sbom`, `download attestation`, `download sbom`: artifacts next to an image.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use sigil::oci::manifest::{Manifest, CYCLONEDX_JSON, SPDX_JSON};
+use sigil::oci::{attachment_tag, BlobFile, ManifestRef, Progress, Store, ATTESTATION_SUFFIX, SBOM_SUFFIX};
+use sigil::referrers::{self, Indexing};
+use sigil::verify;
+
+use super::exit::{ExitCode, Failure};
+use super::files::runtime;
+use super::image::{prepare, sign_failure, store_failure, Access, Connector};
+use super::{AttachSbomArgs, DownloadAttestationArgs, DownloadSbomArgs, SbomType};
+
+/// Largest SBOM attached.
+const MAX_SBOM_BYTES: u64 = 4 << 30;
+
+/// Progress on stderr when it is a terminal: a line rewritten at each whole percent.
+fn progress(name: String, total: u64) -> Progress {
+    if !std::io::stderr().is_terminal() || total == 0 {
+        return Arc::new(|_| {});
+    }
+    let last = AtomicU64::new(u64::MAX);
+    Arc::new(move |done: u64| {
+        let pct = done.saturating_mul(100) / total;
+        if last.swap(pct, Ordering::Relaxed) != pct {
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\ruploading {name}: {pct:3}% ({} of {} MiB)", done >> 20, total >> 20);
+            if done >= total {
+                let _ = writeln!(e);
+            }
+        }
+    })
+}
+
+/// Checks the SBOM starts like its format before anything is pushed (it is streamed, not
+/// parsed whole).
+fn check_sbom_head(path: &std::path::Path, kind: SbomType) -> Result<(), Failure> {
+    use std::io::Read;
+    let mut head = [0u8; 4096];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| Failure::new(ExitCode::Error, format!("reading {}: {e}", path.display()), "check the --sbom path"))?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    let starts_json = text.trim_start().starts_with('{');
+    let marker = match kind {
+        SbomType::Spdxjson => "spdxVersion",
+        SbomType::Cyclonedx => "bomFormat",
+    };
+    if !starts_json {
+        return Err(Failure::new(
+            ExitCode::Error,
+            format!("{} is not a JSON document", path.display()),
+            "attach sbom takes SPDX JSON (--type spdxjson) or CycloneDX JSON (--type cyclonedx)",
+        ));
+    }
+    if n < head.len() && !text.contains(marker) {
+        return Err(Failure::new(
+            ExitCode::Error,
+            format!("{} has no {marker:?} field: not a {kind:?} document", path.display()),
+            "check the file and --type",
+        ));
+    }
+    Ok(())
+}
+
+/// `sigil attach sbom`.
+pub fn attach_sbom(args: AttachSbomArgs) -> Result<ExitCode, Failure> {
+    check_sbom_head(&args.sbom, args.sbom_type)?;
+    let media_type = match args.sbom_type {
+        SbomType::Spdxjson => SPDX_JSON,
+        SbomType::Cyclonedx => CYCLONEDX_JSON,
+    };
+    let file = BlobFile::hash(&args.sbom, MAX_SBOM_BYTES).map_err(|e| {
+        Failure::new(ExitCode::Error, format!("{}: {e}", args.sbom.display()), "check the --sbom file")
+    })?;
+    let mut conn = Connector::new(&args.registry)?;
+    let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), None, Access::Write)?;
+    let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let annotations = [(
+        sigil::oci::manifest::CREATED_ANNOTATION.to_owned(),
+        sigil::intoto::rfc3339_utc(now),
+    )]
+    .into_iter()
+    .collect();
+    let name = args.sbom.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prog = progress(name, file.size);
+    let rt = runtime()?;
+    let res = rt.block_on(referrers::attach_artifact(
+        &p.image_store,
+        &p.subject.reference,
+        &file,
+        media_type,
+        annotations,
+        prog,
+        Duration::from_millis(150),
+    ));
+    let done = res.map_err(|e| sign_failure(&p.display, e))?;
+    let how = match &done.indexing {
+        Indexing::ReferrersApi => "listed by the registry's referrers API".to_owned(),
+        Indexing::TagSchema { tag, .. } => format!("listed in the referrers index {}:{tag}", p.image_store.location()),
+    };
+    eprintln!(
+        "{}@{}: SBOM {} ({} bytes, {media_type}) attached as {}; {how}",
+        p.subject.repository, done.image, file.digest, file.size, done.manifest
+    );
+    eprintln!("note: the SBOM is not signed; attest it (`sigil attest --type spdxjson|cyclonedx`) to sign it");
+    println!("{}", json!({"image": p.display, "attached": done}));
+    Ok(ExitCode::Ok)
+}
+
+fn not_found(image: &str) -> Failure {
+    Failure::new(ExitCode::ImageNotFound, format!("image {image} not found"), "check the reference and tag")
+}
+
+/// `sigil download attestation`.
+pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, Failure> {
+    let want = args.predicate_type.as_deref().map(super::image::predicate_uri).transpose()?;
+    let mut conn = Connector::new(&args.registry)?;
+    let mut prepared = prepare(
+        &mut conn,
+        std::slice::from_ref(&args.image),
+        args.signature_repository.as_deref(),
+        Access::ReadOnly,
+    )?;
+    let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
+    let rt = runtime()?;
+    let res: Result<Option<Vec<Vec<u8>>>, sigil::oci::StoreError> = rt.block_on(async {
+        let Some(digest) = verify::image_digest(&p.image_store, &p.subject.reference).await? else {
+            return Ok(None);
+        };
+        let tag = attachment_tag(&digest, ATTESTATION_SUFFIX);
+        let Some(raw) = p.sig_store.get_manifest(&ManifestRef::Tag(tag.clone())).await? else {
+            return Ok(Some(vec![]));
+        };
+        let layers = match Manifest::parse(&raw.bytes) {
+            Ok(Manifest::Image(m)) => m.layers,
+            Ok(Manifest::Index(_)) => return Err(sigil::oci::StoreError::Malformed(format!("{tag} is an index"))),
+            Err(e) => return Err(sigil::oci::StoreError::Malformed(format!("{tag}: {e}"))),
+        };
+        let mut out = Vec::new();
+        for l in layers {
+            if l.size > args.max_size {
+                return Err(sigil::oci::StoreError::TooLarge { what: "attestation envelope", limit: args.max_size });
+            }
+            out.push(p.sig_store.get_blob(&l.digest, args.max_size).await?);
+        }
+        Ok(Some(out))
+    });
+    let envelopes = match res {
+        Ok(Some(e)) => e,
+        Ok(None) => return Err(not_found(&args.image)),
+        Err(e) => return Err(store_failure(&e)),
+    };
+    let mut printed = 0;
+    let mut stdout = std::io::stdout().lock();
+    for blob in envelopes {
+        if let Some(want) = &want {
+            // The signed statement's predicate type, not the layer annotation (unverified
+            // either way: download does not check signatures).
+            let pt = sigil::dsse::Envelope::parse(&blob)
+                .ok()
+                .and_then(|e| e.payload_bytes().ok())
+                .and_then(|p| sigil::intoto::Statement::parse(&p).ok())
+                .map(|s| s.predicate_type);
+            if pt.as_deref() != Some(want.as_str()) {
+                continue;
+            }
+        }
+        let _ = stdout.write_all(&blob);
+        let _ = stdout.write_all(b"\n");
+        printed += 1;
+    }
+    eprintln!("{printed} attestation(s) printed (unverified; use verify-attestation to check them)");
+    if printed == 0 {
+        return Ok(ExitCode::NoSignatures);
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `sigil download sbom`.
+pub fn download_sbom(args: DownloadSbomArgs) -> Result<ExitCode, Failure> {
+    let mut conn = Connector::new(&args.registry)?;
+    let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), None, Access::ReadOnly)?;
+    let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
+    let rt = runtime()?;
+    let limit = args.max_size;
+    let res: Result<Option<Vec<(String, Vec<u8>)>>, sigil::oci::StoreError> = rt.block_on(async {
+        let Some(digest) = verify::image_digest(&p.image_store, &p.subject.reference).await? else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        let check = |size: u64| {
+            if size > limit {
+                Err(sigil::oci::StoreError::TooLarge { what: "SBOM", limit })
+            } else {
+                Ok(())
+            }
+        };
+        for entry in referrers::list_referrers(&p.image_store, &digest, None).await? {
+            let Some(t) = entry.artifact_type.as_deref() else { continue };
+            if t != SPDX_JSON && t != CYCLONEDX_JSON {
+                continue;
+            }
+            let layer = referrers::artifact_layer(&p.image_store, &entry, &digest).await?;
+            check(layer.size)?;
+            out.push((t.to_owned(), p.image_store.get_blob(&layer.digest, limit).await?));
+        }
+        // cosign's (deprecated) `attach sbom` tag.
+        let tag = attachment_tag(&digest, SBOM_SUFFIX);
+        if let Some(raw) = p.image_store.get_manifest(&ManifestRef::Tag(tag.clone())).await? {
+            match Manifest::parse(&raw.bytes) {
+                Ok(Manifest::Image(m)) => {
+                    for l in m.layers {
+                        check(l.size)?;
+                        out.push((l.media_type.clone(), p.image_store.get_blob(&l.digest, limit).await?));
+                    }
+                }
+                _ => return Err(sigil::oci::StoreError::Malformed(format!("{tag} is not an image manifest"))),
+            }
+        }
+        Ok(Some(out))
+    });
+    let sboms = match res {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(not_found(&args.image)),
+        Err(e @ sigil::oci::StoreError::TooLarge { .. }) => {
+            return Err(Failure::new(ExitCode::Error, e.to_string(), "raise --max-size to read it"))
+        }
+        Err(e) => return Err(store_failure(&e)),
+    };
+    let mut stdout = std::io::stdout().lock();
+    for (media_type, body) in &sboms {
+        eprintln!("SBOM {media_type}, {} bytes (unsigned unless attested)", body.len());
+        let _ = stdout.write_all(body);
+        if !body.ends_with(b"\n") {
+            let _ = stdout.write_all(b"\n");
+        }
+    }
+    if sboms.is_empty() {
+        eprintln!("no SBOM attached to {}", args.image);
+        return Ok(ExitCode::NoSignatures);
+    }
+    Ok(ExitCode::Ok)
+}
