@@ -84,7 +84,6 @@ pub async fn attach_artifact<S: Store>(
         artifact_type: None,
     };
     store.put_blob_file(file, progress).await?;
-    store.put_blob(EMPTY_JSON.to_vec()).await?;
     let mut layer = Descriptor {
         media_type: media_type.to_owned(),
         size: file.size,
@@ -105,7 +104,23 @@ pub async fn attach_artifact<S: Store>(
         platform: None,
         artifact_type: Some(media_type.to_owned()),
     };
-    let digest = store.put_manifest(&ManifestRef::Digest(entry.digest.clone()), OCI_MANIFEST, manifest).await?;
+    // Writers pushing the same (empty config) blob at once can make the file-system registry
+    // briefly report it unknown: push it and the manifest again, a few times.
+    let mut attempt = 0;
+    let digest = loop {
+        let pushed = async {
+            store.put_blob(EMPTY_JSON.to_vec()).await?;
+            store.put_manifest(&ManifestRef::Digest(entry.digest.clone()), OCI_MANIFEST, manifest.clone()).await
+        };
+        match pushed.await {
+            Ok(d) => break d,
+            Err(StoreError::Transport(_)) if attempt < 4 => {
+                attempt += 1;
+                tokio::time::sleep(settle * attempt).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let indexing = if store.get_referrers(&raw.digest).await?.is_some() {
         Indexing::ReferrersApi
     } else {
@@ -147,8 +162,19 @@ async fn add_to_tag_schema<S: Store>(
 ) -> Result<Indexing, SignError> {
     let tag = referrers_tag(image);
     let mut writes = 0;
+    let mut read_failures = 0;
     loop {
-        let current = read_tag_index(store, &tag).await?;
+        let current = match read_tag_index(store, &tag).await {
+            Ok(c) => c,
+            // The file-system registry answers 500 while another writer replaces the tag:
+            // read again, a few times.
+            Err(SignError::Store(StoreError::Transport(_))) if read_failures < 5 => {
+                read_failures += 1;
+                tokio::time::sleep(settle * read_failures).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if current.as_ref().is_some_and(|i| i.manifests.iter().any(|m| m.digest == entry.digest)) {
             // Listed (writes is 0 when it already was: the same artifact attached twice).
             return Ok(Indexing::TagSchema { tag, writes });
@@ -179,7 +205,9 @@ pub async fn list_referrers<S: Store>(
     let index = match store.get_referrers(digest).await? {
         Some(raw) => match Manifest::parse(&raw.bytes) {
             Ok(Manifest::Index(i)) => Some(i),
-            Ok(Manifest::Image(_)) => return Err(StoreError::Malformed("referrers API answered with a manifest".into())),
+            Ok(Manifest::Image(_)) => {
+                return Err(StoreError::Malformed("referrers API answered with a manifest".into()))
+            }
             Err(e) => return Err(StoreError::Malformed(format!("referrers index: {e}"))),
         },
         None => match store.get_manifest(&ManifestRef::Tag(referrers_tag(digest))).await? {

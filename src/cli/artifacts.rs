@@ -43,9 +43,9 @@ fn progress(name: String, total: u64) -> Progress {
 fn check_sbom_head(path: &std::path::Path, kind: SbomType) -> Result<(), Failure> {
     use std::io::Read;
     let mut head = [0u8; 4096];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(|e| Failure::new(ExitCode::Error, format!("reading {}: {e}", path.display()), "check the --sbom path"))?;
+    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| {
+        Failure::new(ExitCode::Error, format!("reading {}: {e}", path.display()), "check the --sbom path")
+    })?;
     let text = String::from_utf8_lossy(&head[..n]);
     let starts_json = text.trim_start().starts_with('{');
     let marker = match kind {
@@ -76,9 +76,8 @@ pub fn attach_sbom(args: AttachSbomArgs) -> Result<ExitCode, Failure> {
         SbomType::Spdxjson => SPDX_JSON,
         SbomType::Cyclonedx => CYCLONEDX_JSON,
     };
-    let file = BlobFile::hash(&args.sbom, MAX_SBOM_BYTES).map_err(|e| {
-        Failure::new(ExitCode::Error, format!("{}: {e}", args.sbom.display()), "check the --sbom file")
-    })?;
+    let file = BlobFile::hash(&args.sbom, MAX_SBOM_BYTES)
+        .map_err(|e| Failure::new(ExitCode::Error, format!("{}: {e}", args.sbom.display()), "check the --sbom file"))?;
     let mut conn = Connector::new(&args.registry)?;
     let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), None, Access::Write)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
@@ -86,12 +85,8 @@ pub fn attach_sbom(args: AttachSbomArgs) -> Result<ExitCode, Failure> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
-    let annotations = [(
-        sigil::oci::manifest::CREATED_ANNOTATION.to_owned(),
-        sigil::intoto::rfc3339_utc(now),
-    )]
-    .into_iter()
-    .collect();
+    let annotations =
+        [(sigil::oci::manifest::CREATED_ANNOTATION.to_owned(), sigil::intoto::rfc3339_utc(now))].into_iter().collect();
     let name = args.sbom.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let prog = progress(name, file.size);
     let rt = runtime()?;
@@ -126,12 +121,8 @@ fn not_found(image: &str) -> Failure {
 pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, Failure> {
     let want = args.predicate_type.as_deref().map(super::image::predicate_uri).transpose()?;
     let mut conn = Connector::new(&args.registry)?;
-    let mut prepared = prepare(
-        &mut conn,
-        std::slice::from_ref(&args.image),
-        args.signature_repository.as_deref(),
-        Access::ReadOnly,
-    )?;
+    let mut prepared =
+        prepare(&mut conn, std::slice::from_ref(&args.image), args.signature_repository.as_deref(), Access::ReadOnly)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
     let rt = runtime()?;
     let res: Result<Option<Vec<Vec<u8>>>, sigil::oci::StoreError> = rt.block_on(async {

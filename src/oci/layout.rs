@@ -106,9 +106,7 @@ pub fn is_attachment_tag(tag: &str) -> bool {
     let Some(rest) = tag.strip_prefix("sha256-") else { return false };
     let hex = rest.split_once('.').map_or(rest, |(h, _)| h);
     let suffix = rest.get(hex.len()..).unwrap_or("");
-    hex.len() == 64
-        && hex.bytes().all(|b| b.is_ascii_hexdigit())
-        && matches!(suffix, "" | ".sig" | ".att" | ".sbom")
+    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(suffix, "" | ".sig" | ".att" | ".sbom")
 }
 
 fn read_bounded(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8>, StoreError> {

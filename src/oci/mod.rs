@@ -161,7 +161,8 @@ pub trait Store: Send + Sync {
 
     /// Stores a blob streamed from a file, never holding it whole in memory; the content
     /// must hash to `file.digest`.
-    fn put_blob_file(&self, file: &BlobFile, progress: Progress) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put_blob_file(&self, file: &BlobFile, progress: Progress)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The referrers of `digest` through the OCI referrers API: `Ok(None)` when the store has
     /// no such API (then the tag schema `sha256-<hex>` is used).

@@ -372,7 +372,9 @@ impl Store for RegistryStore {
     async fn get_referrers(&self, digest: &Digest) -> Result<Option<RawManifest>, StoreError> {
         let r = ManifestRef::Digest(digest.clone());
         let accept = super::manifest::OCI_INDEX;
-        let body = self.read(&r, &format!("referrers/{digest}"), Some(accept), MAX_MANIFEST_BYTES as u64, "referrers index").await?;
+        let body = self
+            .read(&r, &format!("referrers/{digest}"), Some(accept), MAX_MANIFEST_BYTES as u64, "referrers index")
+            .await?;
         Ok(body.map(RawManifest::new))
     }
 
