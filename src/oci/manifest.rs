@@ -93,7 +93,7 @@ pub struct ImageManifest {
     pub annotations: Option<BTreeMap<String, String>>,
     /// The manifest this one refers to (OCI 1.1 referrers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<Descriptor>,
+    pub subject: Option<Box<Descriptor>>,
 }
 
 /// An image index.
@@ -273,7 +273,7 @@ pub fn artifact_manifest(
         config: Descriptor::of(OCI_EMPTY, EMPTY_JSON),
         layers: vec![layer],
         annotations: (!annotations.is_empty()).then_some(annotations),
-        subject: Some(subject),
+        subject: Some(Box::new(subject)),
     };
     serde_json::to_vec(&manifest).unwrap_or_default()
 }
@@ -341,7 +341,7 @@ mod tests {
             r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{SPDX_JSON}","config":{{"mediaType":"{OCI_EMPTY}","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}}"#
         )), "{text}");
         let Manifest::Image(parsed) = Manifest::parse(&m).unwrap() else { panic!("not an image manifest") };
-        assert_eq!(parsed.subject, Some(subject));
+        assert_eq!(parsed.subject, Some(Box::new(subject)));
         assert_eq!(parsed.layers, vec![layer]);
         // Signature manifests are unchanged by the new optional fields.
         let (sig, _) = signature_manifest(vec![]);
