@@ -178,6 +178,9 @@ pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, F
     Ok(ExitCode::Ok)
 }
 
+/// An SBOM as downloaded: media type and content.
+type Sbom = (String, Vec<u8>);
+
 /// `sigil download sbom`.
 pub fn download_sbom(args: DownloadSbomArgs) -> Result<ExitCode, Failure> {
     let mut conn = Connector::new(&args.registry)?;
@@ -185,7 +188,7 @@ pub fn download_sbom(args: DownloadSbomArgs) -> Result<ExitCode, Failure> {
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
     let rt = runtime()?;
     let limit = args.max_size;
-    let res: Result<Option<Vec<(String, Vec<u8>)>>, sigil::oci::StoreError> = rt.block_on(async {
+    let res: Result<Option<Vec<Sbom>>, sigil::oci::StoreError> = rt.block_on(async {
         let Some(digest) = verify::image_digest(&p.image_store, &p.subject.reference).await? else {
             return Ok(None);
         };
