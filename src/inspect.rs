@@ -71,3 +71,242 @@ pub async fn attachments<S: Store>(store: &S, digest: &Digest) -> Result<Vec<Att
     }
     Ok(out)
 }
+
+/// Whether the audit report shows material that did not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unverified {
+    /// Only verified material (the count of the rest is given).
+    Hide,
+    /// Everything attached, unverified parts marked `"verified": false` with why.
+    Show,
+}
+
+/// Who signed, as established by verification.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SignedBy {
+    /// The public key given.
+    Key,
+    /// A Fulcio certificate.
+    Keyless {
+        /// Certificate SAN.
+        identity: Option<String>,
+        /// OIDC issuer.
+        issuer: Option<String>,
+    },
+}
+
+/// One signature in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureEntry {
+    /// Whether it verified.
+    pub verified: bool,
+    /// Payload layer digest.
+    pub layer: Digest,
+    /// Who signed (verified only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<SignedBy>,
+    /// When, from the transparency log (keyless only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// The signed claims (verified only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
+    /// Why it did not verify.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One attestation in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttestationEntry {
+    /// Whether it verified.
+    pub verified: bool,
+    /// Envelope layer digest.
+    pub layer: Digest,
+    /// The statement's predicate type (for unverified ones: as the unverified statement says).
+    #[serde(rename = "predicateType", skip_serializing_if = "Option::is_none")]
+    pub predicate_type: Option<String>,
+    /// Who signed (verified only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<SignedBy>,
+    /// When, from the transparency log (keyless only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// The predicate, summarised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<crate::report::Summary>,
+    /// Why it did not verify.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An SBOM attached as an OCI artifact: never verified (nothing signs it).
+#[derive(Debug, Clone, Serialize)]
+pub struct SbomEntry {
+    /// Always false.
+    pub verified: bool,
+    /// The artifact manifest.
+    pub manifest: Digest,
+    /// Its artifact type.
+    #[serde(rename = "artifactType")]
+    pub artifact_type: String,
+    /// SBOM size.
+    pub size: u64,
+    /// The SBOM, summarised (when it could be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<crate::report::Summary>,
+    /// Why it could not be summarised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Everything verified about an image (and, when asked, what did not verify).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    /// Image digest.
+    pub digest: Digest,
+    /// Signatures (verified first).
+    pub signatures: Vec<SignatureEntry>,
+    /// Attestations (verified first).
+    pub attestations: Vec<AttestationEntry>,
+    /// SBOM referrers (only with [`Unverified::Show`]).
+    pub sboms: Vec<SbomEntry>,
+    /// Unverified items left out of the report ([`Unverified::Hide`]).
+    #[serde(rename = "hiddenUnverified")]
+    pub hidden_unverified: usize,
+}
+
+fn signed_by(keyless: &Option<crate::verify::bundle::BundleFacts>) -> (SignedBy, Option<String>) {
+    match keyless {
+        None => (SignedBy::Key, None),
+        Some(f) => {
+            (SignedBy::Keyless { identity: f.identity.clone(), issuer: f.issuer.clone() }, f.integrated_time.clone())
+        }
+    }
+}
+
+/// Builds the audit report of the image at `digest`: its signatures and attestations
+/// verified against `signer`, each verified attestation summarised.
+pub async fn audit<S: Store, T: Store>(
+    image_store: &S,
+    sig_store: &T,
+    digest: &Digest,
+    signer: crate::verify::ImageSigner<'_>,
+    hints: &crate::verify::PayloadHints,
+    unverified: Unverified,
+    max_blob_bytes: u64,
+) -> Result<AuditReport, crate::verify::VerifyError> {
+    use crate::verify::attestation::{verify_attestations, AttestationPolicy, AttestationVerdict};
+    use crate::verify::{verify_digest, Examined, Policy, Problem, Verdict};
+    let reason = |e: &Examined| match &e.problem {
+        Problem::Rejected(r) => r.to_string(),
+        Problem::CouldNotCheck(s) => format!("could not check: {s}"),
+    };
+    let none = crate::payload::Annotations::new();
+    let policy = Policy { signer, annotations: &none, max_blob_bytes };
+    let (verified, rejected) = match verify_digest(sig_store, digest, &policy, hints).await {
+        Ok(Verdict::Verified { signatures, rejected, .. }) => (signatures, rejected),
+        Ok(Verdict::NoMatchingSignature { rejected, .. }) => (vec![], rejected),
+        Ok(Verdict::NoSignatures { .. }) | Ok(Verdict::ImageNotFound) => (vec![], vec![]),
+        Err(e) => return Err(e),
+    };
+    let mut hidden = 0;
+    let mut signatures: Vec<SignatureEntry> = verified
+        .iter()
+        .map(|v| {
+            let v = v.get();
+            let (by, time) = signed_by(&v.keyless);
+            SignatureEntry {
+                verified: true,
+                layer: v.layer.clone(),
+                signer: Some(by),
+                time,
+                payload: Some(v.payload.to_json()),
+                reason: None,
+            }
+        })
+        .collect();
+    match unverified {
+        Unverified::Hide => hidden += rejected.len(),
+        Unverified::Show => signatures.extend(rejected.iter().map(|e| SignatureEntry {
+            verified: false,
+            layer: e.layer.clone(),
+            signer: None,
+            time: None,
+            payload: None,
+            reason: Some(reason(e)),
+        })),
+    }
+
+    let slsa = crate::policy::SlsaExpectations::default();
+    let apolicy = AttestationPolicy { signer, predicate_type: None, max_blob_bytes, slsa: &slsa, checks: &[] };
+    let (verified, rejected) =
+        match verify_attestations(image_store, sig_store, &ManifestRef::Digest(digest.clone()), &apolicy).await {
+            Ok(AttestationVerdict::Verified { statements, rejected, .. }) => (statements, rejected),
+            Ok(AttestationVerdict::NoMatchingAttestation { rejected, .. }) => (vec![], rejected),
+            Ok(_) => (vec![], vec![]),
+            Err(e) => return Err(e),
+        };
+    let mut attestations: Vec<AttestationEntry> = verified
+        .iter()
+        .map(|v| {
+            let v = v.get();
+            let (by, time) = signed_by(&v.keyless);
+            let predicate = v.statement.get("predicate").unwrap_or(&serde_json::Value::Null);
+            AttestationEntry {
+                verified: true,
+                layer: v.layer.clone(),
+                predicate_type: Some(v.predicate_type.clone()),
+                signer: Some(by),
+                time,
+                summary: Some(crate::report::summarize(&v.predicate_type, predicate)),
+                reason: None,
+            }
+        })
+        .collect();
+    let mut sboms = Vec::new();
+    match unverified {
+        Unverified::Hide => {
+            hidden += rejected.len();
+            hidden += crate::referrers::list_referrers(image_store, digest, None).await?.len();
+        }
+        Unverified::Show => {
+            for e in &rejected {
+                // Read as is, without any signature check: shown marked unverified.
+                let statement = sig_store
+                    .get_blob(&e.layer, max_blob_bytes)
+                    .await
+                    .ok()
+                    .and_then(|b| crate::dsse::Envelope::parse(&b).ok())
+                    .and_then(|env| env.payload_bytes().ok())
+                    .and_then(|p| crate::intoto::Statement::parse(&p).ok());
+                attestations.push(AttestationEntry {
+                    verified: false,
+                    layer: e.layer.clone(),
+                    predicate_type: statement.as_ref().map(|s| s.predicate_type.clone()),
+                    signer: None,
+                    time: None,
+                    summary: statement.as_ref().map(|s| crate::report::summarize(&s.predicate_type, &s.predicate)),
+                    reason: Some(reason(e)),
+                });
+            }
+            for entry in crate::referrers::list_referrers(image_store, digest, None).await? {
+                let artifact_type = entry.artifact_type.clone().unwrap_or_default();
+                let read = async {
+                    let layer = crate::referrers::artifact_layer(image_store, &entry, digest).await?;
+                    let body = image_store.get_blob(&layer.digest, max_blob_bytes).await?;
+                    serde_json::from_slice::<serde_json::Value>(&body)
+                        .map(|v| (layer.size, crate::report::summarize_sbom(&artifact_type, &v)))
+                        .map_err(|e| StoreError::Malformed(format!("not JSON: {e}")))
+                };
+                let (size, summary, reason) = match read.await {
+                    Ok((size, s)) => (size, Some(s), None),
+                    Err(e) => (0, None, Some(e.to_string())),
+                };
+                sboms.push(SbomEntry { verified: false, manifest: entry.digest, artifact_type, size, summary, reason });
+            }
+        }
+    }
+    Ok(AuditReport { digest: digest.clone(), signatures, attestations, sboms, hidden_unverified: hidden })
+}

@@ -21,6 +21,7 @@ pub mod payload;
 pub mod policy;
 pub mod reference;
 pub mod referrers;
+pub mod report;
 pub mod sign;
 pub mod trust;
 pub mod tuf;

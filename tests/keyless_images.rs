@@ -313,6 +313,29 @@ fn keyless_attestation_with_production_material() {
         ],
     );
     assert_code(&out, 0);
+    // The auditor's report: who (certificate identity, issuer) and when (Rekor time).
+    let out = sigil(
+        d,
+        &[
+            "inspect",
+            "--allow-http-registry",
+            "--trusted-root",
+            root,
+            "--certificate-identity",
+            IDENTITY,
+            "--certificate-oidc-issuer",
+            ISSUER,
+            "-o",
+            "json",
+            &image,
+        ],
+    );
+    assert_code(&out, 0);
+    let r: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let att = &r["report"]["attestations"][0];
+    assert_eq!(att["signer"], serde_json::json!({"kind": "keyless", "identity": IDENTITY, "issuer": ISSUER}));
+    assert!(att["time"].as_str().unwrap().starts_with("2024-12-16"), "{att}");
+    assert_eq!(att["summary"]["kind"], "slsa-provenance");
     // Wrong type, another identity: rejected, with the check named.
     assert_code(&verify(IDENTITY, &["--type", "cyclonedx"]), 12);
     let out = verify("https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main", &[]);

@@ -160,7 +160,7 @@ fn cosign_written_attestation() {
         slsa: &slsa,
         checks: &[],
     };
-    let (statement, predicate_type) = check_envelope(&envelope, &none, &image, &policy).unwrap();
+    let (statement, predicate_type, _) = check_envelope(&envelope, &none, &image, &policy).unwrap();
     assert_eq!(predicate_type, "https://slsa.dev/provenance/v1");
     assert_eq!(statement["_type"], "https://in-toto.io/Statement/v0.1");
     // Another digest, another type, a changed payload: refused.

@@ -18,7 +18,7 @@ use sigil::verify::{self, ImageSigner, Policy, Problem, Verdict, VerifyError};
 use super::exit::{ExitCode, Failure};
 use super::files::{read_bounded, runtime};
 use super::keyfiles;
-use super::{AttestArgs, Output, RegistryArgs, SignArgs, TreeArgs, VerifyArgs, VerifyAttestationArgs};
+use super::{AttestArgs, InspectArgs, Output, RegistryArgs, SignArgs, TreeArgs, VerifyArgs, VerifyAttestationArgs};
 
 /// Everything needed to reach the stores of one command.
 pub(super) struct Connector {
@@ -702,4 +702,154 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
         }
     }
     Ok(worst)
+}
+
+/// `sigil inspect`.
+pub fn inspect(args: InspectArgs) -> Result<ExitCode, Failure> {
+    use sigil::inspect::{audit, Unverified};
+    let mut conn = Connector::new(&args.registry)?;
+    let mut prepared =
+        prepare(&mut conn, std::slice::from_ref(&args.image), args.signature_repository.as_deref(), Access::ReadOnly)?;
+    let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
+    let (identity, issuer) = super::blob::keyless_matchers(&args.keyless)?;
+    let key = match &args.key {
+        Some(k) if identity.is_none() && issuer.is_none() => Some(keyfiles::load_public_key(k)?),
+        Some(_) => return Err(key_and_identity()),
+        None => None,
+    };
+    let trust = match key {
+        Some(_) => None,
+        None => Some(super::blob::load_trust(&args.keyless.trust)?),
+    };
+    let signer = image_signer(key.as_ref(), identity.as_ref(), issuer.as_ref(), trust.as_ref())?;
+    let unverified = if args.include_unverified { Unverified::Show } else { Unverified::Hide };
+    let rt = runtime()?;
+    let res = rt.block_on(async {
+        let Some(digest) = verify::image_digest(&p.image_store, &p.subject.reference).await? else {
+            return Ok(None);
+        };
+        audit(&p.image_store, &p.sig_store, &digest, signer, &hints(&p.subject), unverified, args.max_blob_size)
+            .await
+            .map(Some)
+    });
+    let report = match res {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return Err(Failure::new(
+                ExitCode::ImageNotFound,
+                format!("image {} not found", args.image),
+                "check the reference and tag",
+            ))
+        }
+        Err(e) => {
+            let hint = match &e {
+                VerifyError::Store(s) => store_failure(s).hint.unwrap_or_default(),
+                _ => "the registry holds data sigil cannot read; inspect it with `sigil tree`".into(),
+            };
+            return Err(Failure::new(ExitCode::CouldNotCheck, format!("{}: could not check: {e}", args.image), hint));
+        }
+    };
+    match args.output {
+        Output::Json => println!("{}", json!({"image": args.image, "report": report})),
+        Output::Text => print_report(&args.image, &report),
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn print_report(image: &str, r: &sigil::inspect::AuditReport) {
+    use sigil::inspect::SignedBy;
+    use sigil::report::Summary;
+    let who = |s: &Option<SignedBy>, time: &Option<String>| {
+        let by = match s {
+            Some(SignedBy::Key) => "the given key".to_owned(),
+            Some(SignedBy::Keyless { identity, issuer }) => {
+                format!("{} (issuer {})", identity.as_deref().unwrap_or("?"), issuer.as_deref().unwrap_or("?"))
+            }
+            None => "?".to_owned(),
+        };
+        match time {
+            Some(t) => format!("{by}, logged {t}"),
+            None => format!("{by}, no transparency-log time"),
+        }
+    };
+    let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "(not stated)".into());
+    println!("Image {image}");
+    println!("  digest {}", r.digest);
+    let verified_sigs = r.signatures.iter().filter(|s| s.verified).count();
+    println!("Signatures: {verified_sigs} verified");
+    for s in &r.signatures {
+        if s.verified {
+            println!("  ✓ {} signed by {}", s.layer, who(&s.signer, &s.time));
+        } else {
+            println!("  ✗ UNVERIFIED {}: {}", s.layer, opt(&s.reason));
+        }
+    }
+    let verified_atts = r.attestations.iter().filter(|a| a.verified).count();
+    println!("Attestations: {verified_atts} verified");
+    for a in &r.attestations {
+        let pt = opt(&a.predicate_type);
+        if a.verified {
+            println!("  ✓ {pt} ({}) signed by {}", a.layer, who(&a.signer, &a.time));
+        } else {
+            println!("  ✗ UNVERIFIED {pt} ({}): {}", a.layer, opt(&a.reason));
+        }
+        match &a.summary {
+            Some(Summary::SlsaProvenance {
+                version,
+                builder,
+                build_type,
+                source_repository,
+                source_commit,
+                started_on,
+                finished_on,
+                resolved_dependencies,
+                resolved_dependency_count,
+            }) => {
+                println!("      SLSA provenance {version}");
+                println!("      builder:    {}", opt(builder));
+                println!("      build type: {}", opt(build_type));
+                println!("      source:     {} @ {}", opt(source_repository), opt(source_commit));
+                println!("      started:    {}   finished: {}", opt(started_on), opt(finished_on));
+                println!("      resolved dependencies: {resolved_dependency_count}");
+                for d in resolved_dependencies {
+                    println!("        - {d}");
+                }
+            }
+            Some(Summary::Sbom { format, packages, top_level }) => {
+                println!("      SBOM {format}: {packages} package(s)");
+                if !top_level.is_empty() {
+                    println!("      top level: {}", top_level.join(", "));
+                }
+            }
+            Some(Summary::Vulnerabilities { scanner, scanner_version, by_severity, total }) => {
+                println!("      scanner: {} {}", opt(scanner), opt(scanner_version));
+                let counts: Vec<String> = by_severity.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                println!(
+                    "      findings: {total} ({})",
+                    if counts.is_empty() { "none".into() } else { counts.join(", ") }
+                );
+            }
+            Some(Summary::Vex { by_status }) => {
+                let counts: Vec<String> = by_status.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                println!("      VEX statements: {}", if counts.is_empty() { "none".into() } else { counts.join(", ") });
+            }
+            Some(Summary::Other) | None => {}
+        }
+    }
+    for s in &r.sboms {
+        println!("SBOM referrer {} ({}, {} bytes): UNVERIFIED (unsigned)", s.manifest, s.artifact_type, s.size);
+        match (&s.summary, &s.reason) {
+            (Some(Summary::Sbom { format, packages, top_level }), _) => {
+                println!("      {format}: {packages} package(s); top level: {}", top_level.join(", "))
+            }
+            (_, Some(why)) => println!("      could not read it: {why}"),
+            _ => {}
+        }
+    }
+    if r.hidden_unverified > 0 {
+        println!(
+            "({} unverified item(s) not shown; pass --include-unverified to see them marked as such)",
+            r.hidden_unverified
+        );
+    }
 }

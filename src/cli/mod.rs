@@ -41,6 +41,9 @@ enum Command {
     Attest(AttestArgs),
     /// Verify the attestations attached to images; prints the verified statements.
     VerifyAttestation(VerifyAttestationArgs),
+    /// Report everything verified about an image: signatures (who, when) and attestations
+    /// (SLSA provenance, SBOMs, vulnerability reports), summarised.
+    Inspect(InspectArgs),
     /// Attach an SBOM to an image as an OCI 1.1 artifact (unsigned; attest it to sign it).
     #[command(subcommand)]
     Attach(AttachCommand),
@@ -370,6 +373,31 @@ struct VerifyAttestationArgs {
 }
 
 #[derive(Args, Debug)]
+struct InspectArgs {
+    /// Public key: a file path or env://VAR (or the keyless identity flags instead).
+    #[arg(long, short = 'k')]
+    key: Option<String>,
+    #[command(flatten)]
+    keyless: KeylessArgs,
+    /// Also show what did not verify (marked unverified, with why) and unsigned SBOMs.
+    #[arg(long)]
+    include_unverified: bool,
+    /// Read signatures and attestations from this repository instead of the image's.
+    #[arg(long, env = "SIGIL_REPOSITORY")]
+    signature_repository: Option<String>,
+    /// Largest blob read (payload, envelope, SBOM), in bytes.
+    #[arg(long, default_value_t = 128 << 20, value_parser = clap::value_parser!(u64).range(1..=(4 << 30)))]
+    max_blob_size: u64,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Format of stdout.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: Output,
+    /// The image.
+    image: String,
+}
+
+#[derive(Args, Debug)]
 struct TreeArgs {
     /// Look for attachments in this repository instead of the image's.
     #[arg(long, env = "SIGIL_REPOSITORY")]
@@ -405,6 +433,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Tree(a) => image::tree(a),
         Command::Attest(a) => image::attest(a),
         Command::VerifyAttestation(a) => image::verify_attestation(a),
+        Command::Inspect(a) => image::inspect(a),
         Command::Attach(AttachCommand::Sbom(a)) => artifacts::attach_sbom(a),
         Command::Download(DownloadCommand::Attestation(a)) => artifacts::download_attestation(a),
         Command::Download(DownloadCommand::Sbom(a)) => artifacts::download_sbom(a),

@@ -27,6 +27,8 @@ pub struct VerifiedStatement {
     pub predicate_type: String,
     /// The envelope layer's digest.
     pub layer: Digest,
+    /// For keyless attestations: the certificate identity, issuer and log time established.
+    pub keyless: Option<bundle::BundleFacts>,
 }
 
 /// The result of verifying one image's attestations.
@@ -121,9 +123,14 @@ async fn check_layer<T: Store>(
         .await
         .map_err(|e| Problem::CouldNotCheck(format!("envelope {}: {e}", layer.digest)))?;
     let annotations = layer.annotations.clone().unwrap_or_default();
-    check_envelope(&blob, &annotations, image, policy)
-        .map_err(Problem::Rejected)
-        .map(|(statement, predicate_type)| VerifiedStatement { statement, predicate_type, layer: layer.digest.clone() })
+    check_envelope(&blob, &annotations, image, policy).map_err(Problem::Rejected).map(
+        |(statement, predicate_type, keyless)| VerifiedStatement {
+            statement,
+            predicate_type,
+            layer: layer.digest.clone(),
+            keyless,
+        },
+    )
 }
 
 /// The pure part: envelope signature (key, or keyless material from the layer's
@@ -133,13 +140,13 @@ pub fn check_envelope(
     annotations: &std::collections::BTreeMap<String, String>,
     image: &Digest,
     policy: &AttestationPolicy<'_>,
-) -> Result<(serde_json::Value, String), Rejection> {
+) -> Result<(serde_json::Value, String, Option<bundle::BundleFacts>), Rejection> {
     let envelope = Envelope::parse(blob).map_err(|e| Rejection::Attestation(e.to_string()))?;
     if envelope.payload_type != INTOTO_PAYLOAD_TYPE {
         return Err(Rejection::Attestation(format!("DSSE payload type {:?} is not in-toto", envelope.payload_type)));
     }
-    let payload = match policy.signer {
-        ImageSigner::Key(key) => envelope.verify(key).map_err(|e| Rejection::Attestation(e.to_string()))?,
+    let (payload, keyless) = match policy.signer {
+        ImageSigner::Key(key) => (envelope.verify(key).map_err(|e| Rejection::Attestation(e.to_string()))?, None),
         ImageSigner::Keyless { identity, issuer, trust } => {
             // The certificate, chain and Rekor entry cosign writes as annotations, checked as
             // a Sigstore bundle around this envelope: chain to Fulcio, identity, the log
@@ -147,8 +154,9 @@ pub fn check_envelope(
             let b =
                 cosign_keyless::dsse_bundle_from_annotations(annotations, blob).map_err(Rejection::KeylessMaterial)?;
             let signer = bundle::Signer::Identity { identity, issuer };
-            bundle::verify_bundle(&b, bundle::Artifact::Sha256(image), &signer, trust).map_err(Rejection::Keyless)?;
-            envelope.payload_bytes().map_err(|e| Rejection::Attestation(e.to_string()))?
+            let facts = bundle::verify_bundle(&b, bundle::Artifact::Sha256(image), &signer, trust)
+                .map_err(Rejection::Keyless)?;
+            (envelope.payload_bytes().map_err(|e| Rejection::Attestation(e.to_string()))?, Some(facts.0))
         }
     };
     let statement = Statement::parse(&payload).map_err(|e| Rejection::Attestation(e.to_string()))?;
@@ -167,5 +175,5 @@ pub fn check_envelope(
     crate::policy::check_slsa(&value, policy.slsa)
         .and_then(|()| crate::policy::check_paths(&value, policy.checks))
         .map_err(|m| Rejection::Attestation(format!("content check failed: {m}")))?;
-    Ok((value, statement.predicate_type))
+    Ok((value, statement.predicate_type, keyless))
 }

@@ -42,6 +42,8 @@ pub struct VerifiedSignature {
     pub payload: SimpleSigning,
     /// The payload blob digest (the layer digest).
     pub layer: Digest,
+    /// For keyless signatures: the certificate identity, issuer and log time established.
+    pub keyless: Option<bundle::BundleFacts>,
 }
 
 /// What to require of a signature.
@@ -340,7 +342,7 @@ async fn check_layer<T: Store>(
         }
     };
     let checked = match policy.signer {
-        ImageSigner::Key(key) => check_payload(payload, &signature, image, key, policy.annotations),
+        ImageSigner::Key(key) => check_payload(payload, &signature, image, key, policy.annotations).map(|p| (p, None)),
         ImageSigner::Keyless { identity, issuer, trust } => {
             let annotations = layer.annotations.clone().unwrap_or_default();
             cosign_keyless::bundle_from_annotations(&annotations, sig_b64, payload)
@@ -350,10 +352,14 @@ async fn check_layer<T: Store>(
                     bundle::verify_bundle(&b, bundle::Artifact::Bytes(payload), &signer, trust)
                         .map_err(Rejection::Keyless)
                 })
-                .and_then(|_| check_claims(payload, image, policy.annotations))
+                .and_then(|facts| check_claims(payload, image, policy.annotations).map(|p| (p, Some(facts.0))))
         }
     };
-    checked.map_err(Problem::Rejected).map(|p| VerifiedSignature { payload: p, layer: layer.digest.clone() })
+    checked.map_err(Problem::Rejected).map(|(p, keyless)| VerifiedSignature {
+        payload: p,
+        layer: layer.digest.clone(),
+        keyless,
+    })
 }
 
 /// The pure part: signature over the exact bytes, then payload contents.

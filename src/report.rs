@@ -1,0 +1,327 @@
+//! What an auditor reads about an attestation: a summary of its predicate by type (SLSA
+//! provenance, SBOM, vulnerability report, VEX). Pure: JSON in, summary out.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Most names listed (top-level components, dependencies).
+pub const MAX_LISTED: usize = 20;
+
+/// A predicate, summarised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Summary {
+    /// SLSA provenance (v1 or v0.2).
+    SlsaProvenance {
+        /// SLSA version ("v1", "v0.2").
+        version: &'static str,
+        /// Builder id.
+        builder: Option<String>,
+        /// Build type.
+        #[serde(rename = "buildType")]
+        build_type: Option<String>,
+        /// Source repository.
+        #[serde(rename = "sourceRepository")]
+        source_repository: Option<String>,
+        /// Source commit.
+        #[serde(rename = "sourceCommit")]
+        source_commit: Option<String>,
+        /// Build start time.
+        #[serde(rename = "startedOn")]
+        started_on: Option<String>,
+        /// Build finish time.
+        #[serde(rename = "finishedOn")]
+        finished_on: Option<String>,
+        /// Resolved dependencies / materials, `uri@alg:digest` (at most [`MAX_LISTED`]).
+        #[serde(rename = "resolvedDependencies")]
+        resolved_dependencies: Vec<String>,
+        /// How many there are in all.
+        #[serde(rename = "resolvedDependencyCount")]
+        resolved_dependency_count: usize,
+    },
+    /// A software bill of materials.
+    Sbom {
+        /// Format and version, e.g. "SPDX-2.3", "CycloneDX 1.5".
+        format: String,
+        /// Number of packages or components.
+        packages: usize,
+        /// Top-level components (at most [`MAX_LISTED`]).
+        #[serde(rename = "topLevel")]
+        top_level: Vec<String>,
+    },
+    /// A vulnerability scan.
+    Vulnerabilities {
+        /// Scanner URI.
+        scanner: Option<String>,
+        /// Scanner version.
+        #[serde(rename = "scannerVersion")]
+        scanner_version: Option<String>,
+        /// Findings by severity (lower-cased).
+        #[serde(rename = "bySeverity")]
+        by_severity: BTreeMap<String, u64>,
+        /// All findings.
+        total: u64,
+    },
+    /// An OpenVEX document.
+    Vex {
+        /// Statements by status.
+        #[serde(rename = "byStatus")]
+        by_status: BTreeMap<String, u64>,
+    },
+    /// A predicate type without a summary.
+    Other,
+}
+
+fn s(v: &Value, path: &[&str]) -> Option<String> {
+    path.iter().try_fold(v, |cur, k| cur.get(k)).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn arr<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
+    path.iter().try_fold(v, |cur, k| cur.get(k)).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// `uri@alg:hex` for a resource descriptor or material.
+fn resource(v: &Value) -> Option<String> {
+    let uri = s(v, &["uri"]).or_else(|| s(v, &["name"]))?;
+    let digest = v.get("digest").and_then(Value::as_object).and_then(|d| d.iter().next());
+    Some(match digest {
+        Some((alg, Value::String(h))) => format!("{uri}@{alg}:{h}"),
+        _ => uri,
+    })
+}
+
+fn commit(v: &Value) -> Option<String> {
+    ["gitCommit", "sha1", "sha256"].iter().find_map(|k| s(v, &["digest", k]))
+}
+
+/// Repository from a git URI: `git+https://github.com/org/repo@refs/heads/main` →
+/// `https://github.com/org/repo`.
+fn repository(uri: &str) -> String {
+    let u = uri.strip_prefix("git+").unwrap_or(uri);
+    match u.rsplit_once('@') {
+        Some((repo, _)) if repo.contains("://") => repo.to_owned(),
+        _ => u.to_owned(),
+    }
+}
+
+fn listed(items: &[Value], f: impl Fn(&Value) -> Option<String>) -> Vec<String> {
+    items.iter().filter_map(f).take(MAX_LISTED).collect()
+}
+
+/// Summarises `predicate` of type `predicate_type`.
+pub fn summarize(predicate_type: &str, predicate: &Value) -> Summary {
+    match predicate_type {
+        "https://slsa.dev/provenance/v1" => {
+            let deps = arr(predicate, &["buildDefinition", "resolvedDependencies"]);
+            let first = deps.first();
+            Summary::SlsaProvenance {
+                version: "v1",
+                builder: s(predicate, &["runDetails", "builder", "id"]),
+                build_type: s(predicate, &["buildDefinition", "buildType"]),
+                source_repository: first
+                    .and_then(|d| s(d, &["uri"]))
+                    .map(|u| repository(&u))
+                    .or_else(|| s(predicate, &["buildDefinition", "externalParameters", "workflow", "repository"])),
+                source_commit: first.and_then(commit),
+                started_on: s(predicate, &["runDetails", "metadata", "startedOn"]),
+                finished_on: s(predicate, &["runDetails", "metadata", "finishedOn"]),
+                resolved_dependencies: listed(deps, resource),
+                resolved_dependency_count: deps.len(),
+            }
+        }
+        "https://slsa.dev/provenance/v0.2" => {
+            let materials = arr(predicate, &["materials"]);
+            let source = predicate.pointer("/invocation/configSource").or(materials.first());
+            Summary::SlsaProvenance {
+                version: "v0.2",
+                builder: s(predicate, &["builder", "id"]),
+                build_type: s(predicate, &["buildType"]),
+                source_repository: source.and_then(|d| s(d, &["uri"])).map(|u| repository(&u)),
+                source_commit: source.and_then(commit),
+                started_on: s(predicate, &["metadata", "buildStartedOn"]),
+                finished_on: s(predicate, &["metadata", "buildFinishedOn"]),
+                resolved_dependencies: listed(materials, resource),
+                resolved_dependency_count: materials.len(),
+            }
+        }
+        "https://spdx.dev/Document" => match predicate {
+            Value::String(text) => spdx_tag_value(text),
+            v => spdx_json(v),
+        },
+        "https://cyclonedx.org/bom" => cyclonedx(predicate),
+        "https://cosign.sigstore.dev/attestation/vuln/v1" => {
+            let (by_severity, total) = severities(predicate.pointer("/scanner/result").unwrap_or(&Value::Null));
+            Summary::Vulnerabilities {
+                scanner: s(predicate, &["scanner", "uri"]),
+                scanner_version: s(predicate, &["scanner", "version"]),
+                by_severity,
+                total,
+            }
+        }
+        t if t.starts_with("https://openvex.dev/ns") => {
+            let mut by_status = BTreeMap::new();
+            for st in arr(predicate, &["statements"]) {
+                *by_status.entry(s(st, &["status"]).unwrap_or_else(|| "(none)".into())).or_default() += 1;
+            }
+            Summary::Vex { by_status }
+        }
+        _ => Summary::Other,
+    }
+}
+
+/// An SBOM document as attached (not attested): summarised by its media type.
+pub fn summarize_sbom(media_type: &str, document: &Value) -> Summary {
+    match media_type {
+        "application/vnd.cyclonedx+json" => cyclonedx(document),
+        _ => spdx_json(document),
+    }
+}
+
+fn spdx_json(v: &Value) -> Summary {
+    let packages = arr(v, &["packages"]);
+    let mut top: Vec<String> =
+        arr(v, &["documentDescribes"]).iter().filter_map(|x| x.as_str()).map(str::to_owned).collect();
+    for r in arr(v, &["relationships"]) {
+        if s(r, &["spdxElementId"]).as_deref() == Some("SPDXRef-DOCUMENT")
+            && s(r, &["relationshipType"]).as_deref() == Some("DESCRIBES")
+        {
+            top.extend(s(r, &["relatedSpdxElement"]));
+        }
+    }
+    // SPDX ids to package names, where known.
+    let names: Vec<String> = top
+        .iter()
+        .map(|id| {
+            packages
+                .iter()
+                .find(|p| s(p, &["SPDXID"]).as_deref() == Some(id.as_str()))
+                .and_then(|p| s(p, &["name"]))
+                .unwrap_or_else(|| id.clone())
+        })
+        .take(MAX_LISTED)
+        .collect();
+    Summary::Sbom {
+        format: s(v, &["spdxVersion"]).unwrap_or_else(|| "SPDX".into()),
+        packages: packages.len(),
+        top_level: if names.is_empty() { listed(packages, |p| s(p, &["name"])) } else { names },
+    }
+}
+
+fn spdx_tag_value(text: &str) -> Summary {
+    let value = |l: &str, k: &str| l.trim_start().strip_prefix(k).map(|r| r.trim().to_owned());
+    let format = text.lines().find_map(|l| value(l, "SPDXVersion:")).unwrap_or_else(|| "SPDX".into());
+    let names: Vec<String> = text.lines().filter_map(|l| value(l, "PackageName:")).collect();
+    Summary::Sbom { format, packages: names.len(), top_level: names.into_iter().take(MAX_LISTED).collect() }
+}
+
+fn cyclonedx(v: &Value) -> Summary {
+    let top = arr(v, &["components"]);
+    // Nested components count too (iteratively: depth is the document's, not the stack's).
+    let mut count = 0;
+    let mut stack: Vec<&Value> = top.iter().collect();
+    while let Some(c) = stack.pop() {
+        count += 1;
+        stack.extend(arr(c, &["components"]));
+    }
+    let mut top_level: Vec<String> = s(v, &["metadata", "component", "name"]).into_iter().collect();
+    top_level.extend(listed(top, |c| {
+        let name = s(c, &["name"])?;
+        Some(match s(c, &["version"]) {
+            Some(ver) => format!("{name}@{ver}"),
+            None => name,
+        })
+    }));
+    top_level.truncate(MAX_LISTED);
+    Summary::Sbom {
+        format: format!("CycloneDX {}", s(v, &["specVersion"]).unwrap_or_default()).trim().to_owned(),
+        packages: count,
+        top_level,
+    }
+}
+
+/// Counts findings by severity anywhere in a scanner's result: objects with a string
+/// `Severity` or `severity` (Trivy, Grype and most others).
+fn severities(result: &Value) -> (BTreeMap<String, u64>, u64) {
+    let mut by = BTreeMap::new();
+    let mut total = 0;
+    let mut stack = vec![result];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(sev)) = m.get("Severity").or_else(|| m.get("severity")) {
+                    *by.entry(sev.to_lowercase()).or_default() += 1;
+                    total += 1;
+                }
+                stack.extend(m.values());
+            }
+            Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+    }
+    (by, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn slsa_v1_summary() {
+        let p = json!({
+            "buildDefinition": {"buildType": "https://example.com/t", "externalParameters": {},
+                "resolvedDependencies": [{"uri": "git+https://github.com/org/repo@refs/heads/main", "digest": {"gitCommit": "abc123"}},
+                                         {"uri": "pkg:golang/x@1", "digest": {"sha256": "ff"}}]},
+            "runDetails": {"builder": {"id": "https://builder"}, "metadata": {"startedOn": "2026-01-01T00:00:00Z", "finishedOn": "2026-01-01T00:05:00Z"}}
+        });
+        let Summary::SlsaProvenance {
+            builder,
+            source_repository,
+            source_commit,
+            started_on,
+            resolved_dependencies,
+            ..
+        } = summarize("https://slsa.dev/provenance/v1", &p)
+        else {
+            panic!("not SLSA")
+        };
+        assert_eq!(builder.as_deref(), Some("https://builder"));
+        assert_eq!(source_repository.as_deref(), Some("https://github.com/org/repo"));
+        assert_eq!(source_commit.as_deref(), Some("abc123"));
+        assert_eq!(started_on.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(resolved_dependencies[1], "pkg:golang/x@1@sha256:ff");
+    }
+
+    #[test]
+    fn sbom_and_vuln_summaries() {
+        let spdx = json!({"spdxVersion": "SPDX-2.3", "documentDescribes": ["SPDXRef-app"],
+            "packages": [{"SPDXID": "SPDXRef-app", "name": "app"}, {"SPDXID": "SPDXRef-z", "name": "zlib"}]});
+        assert_eq!(
+            summarize("https://spdx.dev/Document", &spdx),
+            Summary::Sbom { format: "SPDX-2.3".into(), packages: 2, top_level: vec!["app".into()] }
+        );
+        let cdx =
+            json!({"specVersion": "1.5", "components": [{"name": "a", "version": "1", "components": [{"name": "b"}]}]});
+        assert_eq!(
+            summarize("https://cyclonedx.org/bom", &cdx),
+            Summary::Sbom { format: "CycloneDX 1.5".into(), packages: 2, top_level: vec!["a@1".into()] }
+        );
+        let tv = Value::String("SPDXVersion: SPDX-2.2\nPackageName: busybox\nPackageName: musl\n".into());
+        assert_eq!(
+            summarize("https://spdx.dev/Document", &tv),
+            Summary::Sbom { format: "SPDX-2.2".into(), packages: 2, top_level: vec!["busybox".into(), "musl".into()] }
+        );
+        let vuln = json!({"scanner": {"uri": "pkg:github/aquasecurity/trivy", "version": "0.50.0",
+            "result": {"Results": [{"Vulnerabilities": [{"Severity": "CRITICAL"}, {"Severity": "LOW"}, {"Severity": "LOW"}]}]}}});
+        let Summary::Vulnerabilities { by_severity, total, .. } =
+            summarize("https://cosign.sigstore.dev/attestation/vuln/v1", &vuln)
+        else {
+            panic!("not vuln")
+        };
+        assert_eq!(total, 3);
+        assert_eq!(by_severity.get("low"), Some(&2));
+        assert_eq!(summarize("https://example.com/x", &json!({})), Summary::Other);
+    }
+}
