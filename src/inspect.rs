@@ -293,12 +293,15 @@ pub async fn audit<S: Store, T: Store>(
             }
             for entry in crate::referrers::list_referrers(image_store, digest, None).await? {
                 let artifact_type = entry.artifact_type.clone().unwrap_or_default();
+                if !crate::oci::manifest::is_sbom_artifact(&artifact_type) {
+                    continue;
+                }
                 let read = async {
                     let layer = crate::referrers::artifact_layer(image_store, &entry, digest).await?;
                     let body = image_store.get_blob(&layer.digest, max_blob_bytes).await?;
-                    serde_json::from_slice::<serde_json::Value>(&body)
-                        .map(|v| (layer.size, crate::report::summarize_sbom(&artifact_type, &v)))
-                        .map_err(|e| StoreError::Malformed(format!("not JSON: {e}")))
+                    crate::report::summarize_sbom(&layer.media_type, &body)
+                        .map(|s| (layer.size, s))
+                        .ok_or_else(|| StoreError::Malformed(format!("not a {} document", layer.media_type)))
                 };
                 let (size, summary, reason) = match read.await {
                     Ok((size, s)) => (size, Some(s), None),

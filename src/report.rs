@@ -172,11 +172,15 @@ pub fn summarize(predicate_type: &str, predicate: &Value) -> Summary {
 }
 
 /// An SBOM document as attached (not attested): summarised by its media type.
-pub fn summarize_sbom(media_type: &str, document: &Value) -> Summary {
-    match media_type {
-        "application/vnd.cyclonedx+json" => cyclonedx(document),
-        _ => spdx_json(document),
+pub fn summarize_sbom(media_type: &str, document: &[u8]) -> Option<Summary> {
+    if media_type == "text/spdx" {
+        return std::str::from_utf8(document).ok().map(spdx_tag_value);
     }
+    let v: Value = serde_json::from_slice(document).ok()?;
+    Some(match media_type {
+        "application/vnd.cyclonedx+json" => cyclonedx(&v),
+        _ => spdx_json(&v),
+    })
 }
 
 fn spdx_json(v: &Value) -> Summary {

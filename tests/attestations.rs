@@ -184,3 +184,119 @@ fn attestations_interoperate_with_cosign() {
         0
     );
 }
+
+/// The wrapped predicate kinds, both ways with cosign: SPDX tag-value text (`--type spdx`:
+/// the predicate is the text as a JSON string), cosign's generic `custom` predicate
+/// (`{"Data", "Timestamp"}`), and a whole statement given with `--statement`.
+#[test]
+fn spdx_text_custom_and_whole_statements_interoperate() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair", "--output-key-prefix", "s"]), 0);
+    let tv = "SPDXVersion: SPDX-2.3\nDataLicense: CC0-1.0\nPackageName: busybox\nPackageName: musl\n";
+    std::fs::write(d.join("tv.spdx"), tv).unwrap();
+    std::fs::write(d.join("notes.txt"), "built on a Tuesday\n").unwrap();
+    let store = reg.store("att/wrapped");
+    let a = rt().block_on(push_image(&store, Some("a"), "wa", "amd64"));
+    let b = rt().block_on(push_image(&store, Some("b"), "wb", "amd64"));
+    let img_a = format!("{}/att/wrapped@{a}", reg.host());
+    let img_b = format!("{}/att/wrapped@{b}", reg.host());
+    let sigil_attest = |t: &str, f: &str, img: &str| {
+        sigil(d, &["attest", "--allow-http-registry", "--key", "s.key", "--type", t, "--predicate", f, img])
+    };
+    let cosign_attest = |t: &str, f: &str, img: &str| {
+        cosign(
+            d,
+            &[
+                "attest",
+                "--key",
+                "s.key",
+                "--tlog-upload=false",
+                "--yes",
+                "--allow-http-registry",
+                "--type",
+                t,
+                "--predicate",
+                f,
+                img,
+            ],
+        )
+    };
+    let cosign_verify = |t: &str, img: &str| {
+        cosign(
+            d,
+            &[
+                "verify-attestation",
+                "--key",
+                "s.pub",
+                "--insecure-ignore-tlog=true",
+                "--allow-http-registry",
+                "--type",
+                t,
+                img,
+            ],
+        )
+    };
+    let sigil_verify = |t: &str, img: &str| {
+        sigil(d, &["verify-attestation", "--allow-http-registry", "--key", "s.pub", "--type", t, img])
+    };
+    let statement = |out: &std::process::Output| -> Value {
+        serde_json::from_str(stdout(out).lines().next().expect("a statement")).unwrap()
+    };
+
+    // sigil -> cosign.
+    assert_code(&sigil_attest("spdx", "tv.spdx", &img_a), 0);
+    assert_code(&sigil_attest("custom", "notes.txt", &img_a), 0);
+    assert_code(&cosign_verify("spdx", &img_a), 0);
+    assert_code(&cosign_verify("custom", &img_a), 0);
+    let st = statement(&sigil_verify("spdx", &img_a));
+    assert_eq!(st["predicate"], tv);
+    let st = statement(&sigil_verify("custom", &img_a));
+    assert_eq!(st["predicateType"], "https://cosign.sigstore.dev/attestation/v1");
+    assert_eq!(st["predicate"]["Data"], "built on a Tuesday\n");
+    assert!(st["predicate"]["Timestamp"].as_str().unwrap().ends_with('Z'));
+
+    // cosign -> sigil.
+    assert_code(&cosign_attest("spdx", "tv.spdx", &img_b), 0);
+    assert_code(&cosign_attest("custom", "notes.txt", &img_b), 0);
+    assert_eq!(statement(&sigil_verify("spdx", &img_b))["predicate"], tv);
+    assert_eq!(statement(&sigil_verify("custom", &img_b))["predicate"]["Data"], "built on a Tuesday\n");
+
+    // A whole statement: signed as given when its subject names the image.
+    let whole = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "app", "digest": {"sha256": a.hex()}}],
+        "predicateType": "https://example.com/test-result/v1",
+        "predicate": {"passed": 412, "failed": 0}
+    });
+    std::fs::write(d.join("st.json"), whole.to_string()).unwrap();
+    let out = sigil(d, &["attest", "--allow-http-registry", "--key", "s.key", "--statement", "st.json", &img_a]);
+    assert_code(&out, 0);
+    assert_code(&cosign_verify("https://example.com/test-result/v1", &img_a), 0);
+    let out = sigil(
+        d,
+        &[
+            "verify-attestation",
+            "--allow-http-registry",
+            "--key",
+            "s.pub",
+            "--type",
+            "https://example.com/test-result/v1",
+            "--check",
+            "predicate.failed=0",
+            &img_a,
+        ],
+    );
+    assert_code(&out, 0);
+    assert_eq!(statement(&out), whole);
+    // ... and refused when it does not.
+    let out = sigil(d, &["attest", "--allow-http-registry", "--key", "s.key", "--statement", "st.json", &img_b]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("does not name"), "{}", stderr(&out));
+    // SPDX JSON given as tag-value is refused before signing, with the way out.
+    std::fs::write(d.join("j.json"), r#"{"spdxVersion":"SPDX-2.3"}"#).unwrap();
+    let out = sigil_attest("spdx", "j.json", &img_b);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("spdxjson"), "{}", stderr(&out));
+}

@@ -179,3 +179,63 @@ fn a_foreign_referrers_tag_is_not_overwritten() {
     let raw = rt().block_on(store.get_manifest(&ManifestRef::Tag(digest.tag_stem()))).unwrap().unwrap();
     assert_eq!(raw.digest, squatter);
 }
+
+/// SBOMs attached by cosign 2.5 — as an OCI 1.1 referrer (`--registry-referrers-mode
+/// oci-1-1`, artifact type `application/vnd.dev.cosign.artifact.sbom.v1+json`) and the legacy
+/// `.sbom` tag — are found and printed by `sigil download sbom`.
+#[test]
+fn sboms_attached_by_cosign_are_read() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("s.json"), SPDX).unwrap();
+    std::fs::write(d.join("c.json"), CDX).unwrap();
+    let store = reg.store("sbom/cosign");
+    rt().block_on(push_image(&store, Some("oci11"), "oci11", "amd64"));
+    rt().block_on(push_image(&store, Some("legacy"), "legacy", "amd64"));
+    let oci11 = format!("{}/sbom/cosign:oci11", reg.host());
+    let legacy = format!("{}/sbom/cosign:legacy", reg.host());
+    let out = cosign_env(
+        d,
+        &[
+            "attach",
+            "sbom",
+            "--allow-http-registry",
+            "--registry-referrers-mode=oci-1-1",
+            "--type",
+            "spdx",
+            "--input-format",
+            "json",
+            "--sbom",
+            "s.json",
+            &oci11,
+        ],
+        &[("COSIGN_EXPERIMENTAL", "1")],
+    );
+    assert_code(&out, 0);
+    let out =
+        cosign(d, &["attach", "sbom", "--allow-http-registry", "--type", "cyclonedx", "--sbom", "c.json", &legacy]);
+    assert_code(&out, 0);
+
+    let out = sigil(d, &["download", "sbom", "--allow-http-registry", &oci11]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), format!("{SPDX}\n"));
+    assert!(stderr(&out).contains("text/spdx+json"), "{}", stderr(&out));
+    let out = sigil(d, &["download", "sbom", "--allow-http-registry", &legacy]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), format!("{CDX}\n"));
+    let t: Value =
+        serde_json::from_str(stdout(&sigil(d, &["tree", "--allow-http-registry", "-o", "json", &oci11])).trim())
+            .unwrap();
+    assert_eq!(t["referrers"][0]["artifactType"], "application/vnd.dev.cosign.artifact.sbom.v1+json");
+    // The auditor's view: listed, summarised, and marked unverified.
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    let out = sigil(
+        d,
+        &["inspect", "--allow-http-registry", "--key", "sigil.pub", "--include-unverified", "-o", "json", &oci11],
+    );
+    assert_code(&out, 0);
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["report"]["sboms"][0]["verified"], false);
+    assert_eq!(v["report"]["sboms"][0]["summary"]["packages"], 2);
+}

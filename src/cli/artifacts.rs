@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use sigil::oci::manifest::{Manifest, CYCLONEDX_JSON, SPDX_JSON};
+use sigil::oci::manifest::{is_sbom_artifact, Manifest, CYCLONEDX_JSON, SPDX_JSON};
 use sigil::oci::{attachment_tag, BlobFile, ManifestRef, Progress, Store, ATTESTATION_SUFFIX, SBOM_SUFFIX};
 use sigil::referrers::{self, Indexing};
 use sigil::verify;
@@ -81,12 +81,8 @@ pub fn attach_sbom(args: AttachSbomArgs) -> Result<ExitCode, Failure> {
     let mut conn = Connector::new(&args.registry)?;
     let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), None, Access::Write)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    let annotations =
-        [(sigil::oci::manifest::CREATED_ANNOTATION.to_owned(), sigil::intoto::rfc3339_utc(now))].into_iter().collect();
+    // No timestamp annotation: the same SBOM attached twice is the same artifact (one entry).
+    let annotations = Default::default();
     let name = args.sbom.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let prog = progress(name, file.size);
     let rt = runtime()?;
@@ -201,13 +197,12 @@ pub fn download_sbom(args: DownloadSbomArgs) -> Result<ExitCode, Failure> {
             }
         };
         for entry in referrers::list_referrers(&p.image_store, &digest, None).await? {
-            let Some(t) = entry.artifact_type.as_deref() else { continue };
-            if t != SPDX_JSON && t != CYCLONEDX_JSON {
+            if !entry.artifact_type.as_deref().is_some_and(is_sbom_artifact) {
                 continue;
             }
             let layer = referrers::artifact_layer(&p.image_store, &entry, &digest).await?;
             check(layer.size)?;
-            out.push((t.to_owned(), p.image_store.get_blob(&layer.digest, limit).await?));
+            out.push((layer.media_type.clone(), p.image_store.get_blob(&layer.digest, limit).await?));
         }
         // cosign's (deprecated) `attach sbom` tag.
         let tag = attachment_tag(&digest, SBOM_SUFFIX);

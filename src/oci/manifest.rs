@@ -255,6 +255,14 @@ pub const EMPTY_JSON: &[u8] = b"{}";
 pub const SPDX_JSON: &str = "application/spdx+json";
 /// CycloneDX JSON documents.
 pub const CYCLONEDX_JSON: &str = "application/vnd.cyclonedx+json";
+/// The artifact type cosign gives SBOMs it attaches as OCI 1.1 referrers.
+pub const COSIGN_SBOM_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sbom.v1+json";
+
+/// Whether a referrer's artifact type is an SBOM (ours, or cosign's).
+pub fn is_sbom_artifact(artifact_type: &str) -> bool {
+    matches!(artifact_type, SPDX_JSON | CYCLONEDX_JSON | COSIGN_SBOM_ARTIFACT | "text/spdx+json" | "text/spdx")
+}
+
 /// The annotation recording when an artifact was made.
 pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
 

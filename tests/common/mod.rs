@@ -262,7 +262,13 @@ pub fn sigil_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// Runs cosign offline: no TUF, no tlog, password from the environment.
 pub fn cosign(cwd: &Path, args: &[&str]) -> Output {
+    cosign_env(cwd, args, &[])
+}
+
+/// Runs cosign with extra environment variables.
+pub fn cosign_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(cosign_bin())
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .args(args)
         .env("COSIGN_PASSWORD", PASSWORD)
