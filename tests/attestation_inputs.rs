@@ -1,6 +1,6 @@
 //! Attestation inputs sigil must refuse, each with a clear message and exit code, without
 //! losing what is already attached: the in-toto/DSSE vectors of `testdata/intoto` (pure API
-//! and CLI) and malformed predicates.
+//! and CLI), malformed predicates, oversized `.att` manifests and layers.
 
 mod attestation_support;
 mod common;
@@ -441,4 +441,270 @@ fn cosign_v01_and_two_signature_envelopes_verify() {
     assert_code(&out, 0);
     assert_eq!(stdout(&out).lines().count(), 1);
     assert!(stderr(&out).contains("no DSSE signature verifies with the key (1 signature(s) tried)"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Oversized `.att` manifests and layers: clear error, bounded memory and time, nothing lost.
+
+const GIB: u64 = 1 << 30;
+/// Address-space limit for runs that must not read a 1 GiB blob (sigil needs ~20 MiB).
+const VMEM_KIB: u64 = 256 << 10;
+/// What "bounded time" means here: far below what reading or hashing 1 GiB would take.
+const QUICK: Duration = Duration::from_secs(5);
+
+fn sparse_file(path: &Path, len: u64) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let f = std::fs::File::create(path).unwrap();
+    f.set_len(len).unwrap();
+}
+
+#[test]
+fn att_manifest_with_10000_layers_fails_cleanly_and_attest_refuses_to_append() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = reg.store("inputs/many");
+    let digest = rt().block_on(push_vector_image(&store, "v1"));
+    let image = format!("{}/inputs/many:v1", reg.host());
+    let signer = vector_path("signer.pub");
+    let verify = || sigil(d, &["verify-attestation", "--allow-http-registry", "--key", &signer, &image]);
+    let envelope = vector("envelope-v1.json");
+    rt().block_on(attach_envelope(&store, &digest, envelope.clone(), SLSA1_URI));
+    assert_code(&verify(), 0);
+
+    // 10,000 layers (the valid one, repeated: the registry checks that each blob exists).
+    let many = rt().block_on(put_att_manifest(&store, &digest, vec![att_layer(&envelope, SLSA1_URI); 10_000]));
+    let limit_message = "manifest has 10000 layers or entries, over the limit of 1000 per manifest";
+    let start = std::time::Instant::now();
+    let out = verify();
+    assert!(start.elapsed() < QUICK, "verify-attestation took {:?}", start.elapsed());
+    assert_code(&out, 14);
+    assert!(stdout(&out).is_empty());
+    let err = stderr(&out);
+    assert!(err.contains("could not check: signature manifest is malformed: "), "{err}");
+    assert!(err.contains(limit_message), "{err}");
+    assert!(err.contains("NOT VERIFIED"), "{err}");
+    // tree says the same, with the same code.
+    let out = sigil(d, &["tree", "--allow-http-registry", &image]);
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains(limit_message), "{}", stderr(&out));
+
+    // attest must not rewrite a manifest it cannot read (that would drop 10,000 layers).
+    std::fs::write(d.join("slsa.json"), SLSA1_OK).unwrap();
+    let password = example_password();
+    let out = sigil_env(
+        d,
+        &[
+            "attest",
+            "--allow-http-registry",
+            "--key",
+            &example_key(),
+            "--type",
+            "slsaprovenance1",
+            "--predicate",
+            "slsa.json",
+            &image,
+        ],
+        &[("SIGIL_PASSWORD", &password)],
+    );
+    assert_code(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains(limit_message) && err.contains("nothing was written"), "{err}");
+    // cosign refuses it too.
+    let out = cosign(
+        d,
+        &["verify-attestation", "--key", &signer, "--insecure-ignore-tlog=true", "--allow-http-registry", &image],
+    );
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("number of layers (10000) exceeded the limit (1000)"), "{}", stderr(&out));
+    let now = rt().block_on(att_manifest(&store, &digest)).expect(".att manifest still there");
+    assert_eq!(now.digest, many, "the .att manifest was replaced");
+    assert_eq!(rt().block_on(att_layers(&store, &digest)).len(), 10_000);
+}
+
+#[test]
+#[ignore = "bug: sign::attach_layer appends to a .att manifest that already holds MAX_LAYERS (1000) layers and writes 1001, which sigil (and cosign) then refuse to read: every attestation of the image stops verifying"]
+fn attest_on_a_full_att_manifest_refuses_rather_than_make_it_unreadable() {
+    let case = LayoutCase::new();
+    let envelope = vector("envelope-v1.json");
+    store_blob(&case.store, envelope.clone());
+    rt().block_on(put_att_manifest(&case.store, &case.digest, vec![att_layer(&envelope, SLSA1_URI); 1000]));
+    let signer = vector_path("signer.pub");
+    let out = case.verify(&signer, &[]);
+    assert_code(&out, 0);
+    let before = case.snapshot();
+    let out = case.attest("slsaprovenance1", SLSA1_OK.as_bytes());
+    if code(&out) == 0 {
+        let after = case.verify(&signer, &[]);
+        panic!(
+            "attest appended to a full .att manifest (now {} layers); verify-attestation now exits {}:\n{}",
+            case.layers().len(),
+            code(&after),
+            stderr(&after)
+        );
+    }
+    // Expected: refused like the 10,000-layer case (exit 1, a message naming the limit),
+    // with the manifest left as it was and its attestations still verifying.
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("1000"), "{}", stderr(&out));
+    assert_eq!(case.snapshot(), before);
+    assert_code(&case.verify(&signer, &[]), 0);
+}
+
+#[test]
+fn layer_claiming_1_gib_is_not_read_and_nothing_is_lost() {
+    let case = LayoutCase::new();
+    // A descriptor claiming 1 GiB, and a 1 GiB (sparse) blob behind it.
+    let huge = Digest::sha256(b"sigil test: a 1 GiB envelope");
+    sparse_file(&case.path().join("img/blobs/sha256").join(huge.hex()), GIB);
+    let mut layer = att_layer(b"", SLSA1_URI);
+    layer.size = GIB;
+    layer.digest = huge.clone();
+    rt().block_on(put_att_manifest(&case.store, &case.digest, vec![layer.clone()]));
+    let verify =
+        |key: &str| sigil_limited(case.path(), &["verify-attestation", "--key", key, "oci:img:v1"], &[], VMEM_KIB);
+    let too_big = format!("envelope {huge} is 1073741824 bytes, over the limit of 16777216");
+
+    let (out, took) = verify(&example_pub());
+    assert!(took < QUICK, "took {took:?}");
+    assert_code(&out, 14);
+    let err = stderr(&out);
+    assert!(err.contains(&too_big) && err.contains("NOT VERIFIED"), "{err}");
+    // The limit cannot be raised past the envelope cap (16 MiB): a usage error.
+    let out = sigil(
+        case.path(),
+        &["verify-attestation", "--key", &example_pub(), "--max-blob-size", "1073741824", "oci:img:v1"],
+    );
+    assert_code(&out, 2);
+
+    // attest appends next to it, keeping it.
+    assert_code(&case.attest("slsaprovenance1", SLSA1_OK.as_bytes()), 0);
+    let layers = case.layers();
+    assert_eq!(layers.len(), 2);
+    assert_eq!(layers[0], layer, "the 1 GiB descriptor was kept as it was");
+    let (out, took) = verify(&example_pub());
+    assert!(took < QUICK, "took {took:?}");
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).lines().count(), 1);
+    assert!(stderr(&out).contains(&too_big), "{}", stderr(&out));
+}
+
+#[test]
+fn blob_larger_than_its_descriptor_in_a_layout_is_refused_without_reading_it_all() {
+    let case = LayoutCase::new();
+    case.attach("envelope-v1.json");
+    // A descriptor with an envelope's size whose blob is 1 GiB (sparse).
+    let big = Digest::sha256(b"sigil test: blob larger than its descriptor");
+    sparse_file(&case.path().join("img/blobs/sha256").join(big.hex()), GIB);
+    let mut layer = att_layer(&vector("envelope-v1.json"), SLSA1_URI);
+    layer.digest = big.clone();
+    let good = case.layers();
+    let mut layers = good.clone();
+    layers.push(layer.clone());
+    rt().block_on(put_att_manifest(&case.store, &case.digest, layers));
+    let args = ["verify-attestation", "--key", &vector_path("signer.pub"), "oci:img:v1"];
+
+    let (out, took) = sigil_limited(case.path(), &args, &[], VMEM_KIB);
+    assert!(took < QUICK, "took {took:?}");
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).lines().count(), 1, "the valid attestation still verifies");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "? attestation {big} could not be checked: envelope {big}: blob is larger than the limit"
+        )),
+        "{err}"
+    );
+
+    // Alone, it makes the answer "could not check".
+    rt().block_on(put_att_manifest(&case.store, &case.digest, vec![layer]));
+    let (out, took) = sigil_limited(case.path(), &args, &[], VMEM_KIB);
+    assert!(took < QUICK, "took {took:?}");
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("blob is larger than the limit"), "{}", stderr(&out));
+}
+
+/// Puts a sparse `len`-byte file into the registry's storage as blob `digest` of `repo` (the
+/// registry serves it; its content does not hash to `digest`).
+fn plant_registry_blob(reg: &Registry, repo: &str, digest: &Digest, len: u64) {
+    let root = reg.log.parent().unwrap().join("data/docker/registry/v2");
+    let hex = digest.hex();
+    sparse_file(&root.join("blobs/sha256").join(&hex[..2]).join(hex).join("data"), len);
+    let link = root.join("repositories").join(repo).join("_layers/sha256").join(hex).join("link");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::fs::write(link, digest.to_string()).unwrap();
+}
+
+#[test]
+fn blob_served_larger_than_its_descriptor_by_a_registry_is_refused_without_reading_it() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = reg.store("inputs/big");
+    let digest = rt().block_on(push_vector_image(&store, "v1"));
+    let envelope = vector("envelope-v1.json");
+    rt().block_on(attach_envelope(&store, &digest, envelope.clone(), SLSA1_URI));
+    // The registry serves 1 GiB for a layer whose descriptor gives an envelope's size.
+    let big = Digest::sha256(b"sigil test: a registry blob larger than its descriptor");
+    plant_registry_blob(&reg, "inputs/big", &big, GIB);
+    let mut layer = att_layer(&envelope, SLSA1_URI);
+    layer.digest = big.clone();
+    let mut layers = rt().block_on(att_layers(&store, &digest));
+    layers.push(layer.clone());
+    rt().block_on(put_att_manifest(&store, &digest, layers));
+    let image = format!("{}/inputs/big:v1", reg.host());
+    let signer = vector_path("signer.pub");
+    let args = ["verify-attestation", "--allow-http-registry", "--key", &signer, &image];
+
+    let (out, took) = sigil_limited(d, &args, &[], VMEM_KIB);
+    assert!(took < QUICK, "took {took:?}");
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).lines().count(), 1, "the valid attestation still verifies");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "? attestation {big} could not be checked: envelope {big}: blob is larger than the limit"
+        )),
+        "{err}"
+    );
+
+    // Alone: could not check.
+    rt().block_on(put_att_manifest(&store, &digest, vec![layer]));
+    let (out, took) = sigil_limited(d, &args, &[], VMEM_KIB);
+    assert!(took < QUICK, "took {took:?}");
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("blob is larger than the limit"), "{}", stderr(&out));
+}
+
+#[test]
+#[ignore = "bug: verify::attestation::check_layer reads a layer up to --max-blob-size instead of its descriptor's size and never compares the two, so a blob larger than its descriptor is accepted (the OCI spec says such content SHOULD NOT be trusted; cosign refuses it)"]
+fn blob_that_differs_from_its_descriptor_size_is_refused() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = reg.store("inputs/size");
+    let digest = rt().block_on(push_vector_image(&store, "v1"));
+    let envelope = vector("envelope-v1.json");
+    store_blob(&store, envelope.clone());
+    // The valid envelope, under a descriptor that says it is one byte shorter.
+    let mut layer = att_layer(&envelope, SLSA1_URI);
+    layer.size -= 1;
+    let short = layer.size;
+    rt().block_on(put_att_manifest(&store, &digest, vec![layer]));
+    let image = format!("{}/inputs/size:v1", reg.host());
+    let signer = vector_path("signer.pub");
+    let out = cosign(
+        d,
+        &["verify-attestation", "--key", &signer, "--insecure-ignore-tlog=true", "--allow-http-registry", &image],
+    );
+    // cosign reads no more than the descriptor says, and then the digest does not match.
+    assert_ne!(code(&out), 0, "cosign refuses it:\n{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("after reading {short} bytes")), "{}", stderr(&out));
+    let out = sigil(d, &["verify-attestation", "--allow-http-registry", "--key", &signer, &image]);
+    assert_ne!(code(&out), 0, "sigil accepted a blob larger than its descriptor:\n{}", stderr(&out));
+    assert!(stderr(&out).contains("size"), "{}", stderr(&out));
+}
+
+fn store_blob<S: sigil::oci::Store>(store: &S, bytes: Vec<u8>) {
+    rt().block_on(store.put_blob(bytes)).expect("push blob");
 }
