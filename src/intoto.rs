@@ -161,7 +161,7 @@ fn require(
         Some(x) if want(x) => Ok(()),
         Some(_) => Err(StatementError::Predicate {
             kind: kind.into(),
-            field: path.join("."),
+            field: if path.is_empty() { "(document)".into() } else { path.join(".") },
             reason: format!("must be {what}"),
         }),
         None => Err(StatementError::Predicate { kind: kind.into(), field: path.join("."), reason: "missing".into() }),

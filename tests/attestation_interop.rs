@@ -300,7 +300,7 @@ fn vectors_agree_with_cosign() {
     let key = sigil::keys::PublicKey::from_pem(&vector("signer.pub")).unwrap();
     let slsa = sigil::policy::SlsaExpectations::default();
     let policy = AttestationPolicy {
-        key: &key,
+        signer: sigil::verify::ImageSigner::Key(&key),
         predicate_type: Some(SLSA1_URI),
         max_blob_bytes: 1 << 20,
         slsa: &slsa,
@@ -314,7 +314,7 @@ fn vectors_agree_with_cosign() {
     files.sort();
     assert_eq!(files.len(), 9, "{files:?}");
     for f in &files {
-        let sigil_ok = check_envelope(&vector(f), &vector_image_digest(), &policy).is_ok();
+        let sigil_ok = check_envelope(&vector(f), &Default::default(), &vector_image_digest(), &policy).is_ok();
         let out = cosign(
             dir.path(),
             &[
