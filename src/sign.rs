@@ -81,6 +81,14 @@ pub enum SignError {
     /// Registry or layout failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The attachment manifest already holds as many layers as sigil and cosign read.
+    #[error("{what} already holds {layers} layers, the most sigil and cosign read (1000); adding one would make every one unreadable, so nothing was written")]
+    Full {
+        /// Which manifest.
+        what: String,
+        /// Its layer count.
+        layers: usize,
+    },
     /// A statement given whole does not name the digest being attested.
     #[error("the statement's subject does not name {0}; nothing was written")]
     StatementNotAbout(Digest),
@@ -193,6 +201,9 @@ pub async fn attach_layer<T: Store>(
             signature_manifest: digest_of_existing,
             outcome: SignOutcome::AlreadyPresent,
         });
+    }
+    if layers.len() >= crate::oci::manifest::MAX_LAYERS {
+        return Err(SignError::Full { what: what(), layers: layers.len() });
     }
     layers.push(layer);
     sig_store.put_blob(blob).await?;

@@ -272,6 +272,99 @@ mod schema {
         pub image: String,
         pub digest: String,
         pub attachments: Vec<Attachment>,
+        pub referrers: Vec<Referrer>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Referrer {
+        #[serde(rename = "mediaType")]
+        pub media_type: String,
+        pub size: u64,
+        pub digest: String,
+        #[serde(rename = "artifactType")]
+        pub artifact_type: String,
+        pub annotations: Option<std::collections::BTreeMap<String, String>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Attested {
+        pub image: String,
+        pub digest: String,
+        pub attestation: String,
+        #[serde(rename = "predicateType")]
+        pub predicate_type: String,
+        pub outcome: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct SbomAttached {
+        pub image: String,
+        pub attached: SbomArtifact,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct SbomArtifact {
+        pub image: String,
+        pub manifest: String,
+        #[serde(rename = "artifactType")]
+        pub artifact_type: String,
+        pub blob: String,
+        pub size: u64,
+        pub indexing: serde_json::Value,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Inspected {
+        pub image: String,
+        pub report: Report,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Report {
+        pub digest: String,
+        pub signatures: Vec<SignatureEntry>,
+        pub attestations: Vec<AttestationEntry>,
+        pub sboms: Vec<serde_json::Value>,
+        #[serde(rename = "hiddenUnverified")]
+        pub hidden_unverified: usize,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct SignatureEntry {
+        pub verified: bool,
+        pub layer: String,
+        pub signer: Option<serde_json::Value>,
+        pub time: Option<String>,
+        pub payload: Option<Payload>,
+        pub reason: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct AttestationEntry {
+        pub verified: bool,
+        pub layer: String,
+        #[serde(rename = "predicateType")]
+        pub predicate_type: Option<String>,
+        pub signer: Option<serde_json::Value>,
+        pub time: Option<String>,
+        pub summary: Option<serde_json::Value>,
+        pub reason: Option<String>,
     }
 
     #[derive(Deserialize)]
@@ -318,6 +411,29 @@ fn json_output_schema_is_pinned() {
     // One JSON document per line and image.
     let out = sigil(d, &["verify", "--key", "sigil.pub", &image, &image]);
     assert_eq!(stdout(&out).lines().count(), 2);
+}
+
+#[test]
+fn json_output_schema_of_attestations_sboms_and_inspect_is_pinned() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    assert_code(&sigil(d, &["sign", "--key", "sigil.key", &image]), 0);
+    std::fs::write(d.join("p.json"), r#"{"spdxVersion":"SPDX-2.3","packages":[{"name":"a"}]}"#).unwrap();
+    let out = sigil(d, &["attest", "--key", "sigil.key", "--type", "spdxjson", "--predicate", "p.json", &image]);
+    assert_code(&out, 0);
+    let a: schema::Attested = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(a.predicate_type, "https://spdx.dev/Document");
+    let out = sigil(d, &["attach", "sbom", "--sbom", "p.json", &image]);
+    assert_code(&out, 0);
+    let s: schema::SbomAttached = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(s.attached.artifact_type, "application/spdx+json");
+    let out = sigil(d, &["tree", "-o", "json", &image]);
+    let t: schema::Tree = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(t.referrers.len(), 1);
+    let out = sigil(d, &["inspect", "--key", "sigil.pub", "--include-unverified", "-o", "json", &image]);
+    assert_code(&out, 0);
+    let r: schema::Inspected = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!((r.report.signatures.len(), r.report.attestations.len(), r.report.sboms.len()), (1, 1, 1));
 }
 
 #[test]

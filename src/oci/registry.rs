@@ -241,7 +241,8 @@ impl RegistryStore {
                 if resp.content_length().is_some_and(|n| n > limit) {
                     return Err(StoreError::TooLarge { what, limit });
                 }
-                let mut body = Vec::new();
+                // Reserved once when the length is announced (within the limit): no doubling.
+                let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(limit) as usize);
                 let mut stream = resp.bytes_stream();
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(|e| map_error(e.into()))?;

@@ -6,11 +6,9 @@
 //! (the layer annotation is unsigned and only a hint). Verification fails when no attestation
 //! of the requested type verifies (CVE-2022-35929).
 
-use futures_util::future::join_all;
-
 use super::{
-    attachment_layers, bundle, cosign_keyless, image_digest, incomplete, sort_results, Examined, ImageSigner, Problem,
-    Rejection, Verified, VerifyError, MAX_SIGNATURES,
+    attachment_layers, bounded, bundle, cosign_keyless, fetch_layer, image_digest, incomplete, sort_results, Examined,
+    ImageSigner, Problem, Rejection, Verified, VerifyError, MAX_SIGNATURES,
 };
 use crate::digest::Digest;
 use crate::dsse::{Envelope, DSSE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE};
@@ -88,7 +86,8 @@ pub async fn verify_attestations<S: Store, T: Store>(
         return Ok(AttestationVerdict::NoAttestations { digest });
     }
     let layers = &layers[layers.len().saturating_sub(MAX_SIGNATURES)..];
-    let results = join_all(layers.iter().map(|l| check_layer(sig_store, l, &digest, policy))).await;
+    let results =
+        bounded(layers.iter().map(|l| check_layer(sig_store, l, &digest, policy)), policy.max_blob_bytes).await;
     let (statements, rejected) = sort_results(layers, results);
     if !statements.is_empty() {
         return Ok(AttestationVerdict::Verified { digest, statements, rejected });
@@ -118,10 +117,7 @@ async fn check_layer<T: Store>(
             layer.digest, layer.size, policy.max_blob_bytes
         )));
     }
-    let blob = store
-        .get_blob(&layer.digest, policy.max_blob_bytes)
-        .await
-        .map_err(|e| Problem::CouldNotCheck(format!("envelope {}: {e}", layer.digest)))?;
+    let blob = fetch_layer(store, layer, "envelope").await?;
     let annotations = layer.annotations.clone().unwrap_or_default();
     check_envelope(&blob, &annotations, image, policy).map_err(Problem::Rejected).map(
         |(statement, predicate_type, keyless)| VerifiedStatement {

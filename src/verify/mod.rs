@@ -11,7 +11,7 @@ pub mod cosign_keyless;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use futures_util::future::join_all;
+use futures_util::StreamExt;
 
 use crate::digest::Digest;
 use crate::keys::{PublicKey, SignatureError};
@@ -109,6 +109,14 @@ pub enum Rejection {
     /// The keyless verification (certificate, identity, transparency log, signature) said no.
     #[error("{0}")]
     Keyless(bundle::BundleRejection),
+    /// The blob is not the size its descriptor states (content that should not be trusted).
+    #[error("blob size does not match its descriptor's size of {descriptor} bytes ({actual})")]
+    SizeMismatch {
+        /// The descriptor's size.
+        descriptor: u64,
+        /// What was found.
+        actual: String,
+    },
     /// An attestation was refused (envelope, signature, statement, subject or type).
     #[error("attestation: {0}")]
     Attestation(String),
@@ -172,10 +180,10 @@ pub enum VerifyError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The signature manifest is malformed.
-    #[error("signature manifest is malformed: {0}")]
+    #[error("attachment manifest (sha256-<hex>.sig or .att) is malformed: {0}")]
     MalformedSignatureManifest(ManifestError),
     /// Some signatures could not be fetched and none that could be fetched passed.
-    #[error("could not check {count} signature(s): {first}")]
+    #[error("could not check {count} attached signature(s) or attestation(s): {first}")]
     Incomplete {
         /// How many.
         count: usize,
@@ -257,7 +265,9 @@ pub async fn verify_digest<T: Store>(
     let unread = layers.len().saturating_sub(MAX_SIGNATURES);
     let layers = &layers[unread..];
     let candidates = hints.candidates(digest, policy.annotations);
-    let results = join_all(layers.iter().map(|l| check_layer(sig_store, l, digest, policy, &candidates))).await;
+    let results =
+        bounded(layers.iter().map(|l| check_layer(sig_store, l, digest, policy, &candidates)), policy.max_blob_bytes)
+            .await;
     let (signatures, rejected) = sort_results(layers, results);
     if !signatures.is_empty() {
         return Ok(Verdict::Verified { digest: digest.clone(), signatures, rejected, unread });
@@ -266,6 +276,34 @@ pub async fn verify_digest<T: Store>(
         return Err(e);
     }
     Ok(Verdict::NoMatchingSignature { digest: digest.clone(), rejected, unread })
+}
+
+/// Bytes of layer blobs fetched at once, at most (with at least one blob in flight).
+pub const IN_FLIGHT_BYTES: u64 = 64 << 20;
+
+/// Runs the per-layer checks in order, as many at once as keep the blobs in flight under
+/// [`IN_FLIGHT_BYTES`] (at most 16), so that 100 layers of the largest size allowed never sit
+/// in memory together.
+async fn bounded<F: std::future::Future>(checks: impl Iterator<Item = F>, max_blob_bytes: u64) -> Vec<F::Output> {
+    let at_once = (IN_FLIGHT_BYTES / max_blob_bytes.max(1)).clamp(1, 16) as usize;
+    futures_util::stream::iter(checks).buffered(at_once).collect().await
+}
+
+/// Fetches a layer's blob: exactly the size its descriptor states (the caller has checked it
+/// is within the limit), else rejected as content not to be trusted.
+async fn fetch_layer<T: Store>(store: &T, layer: &Descriptor, what: &str) -> Result<Vec<u8>, Problem> {
+    let mismatch = |actual: String| {
+        Problem::Rejected(Rejection::SizeMismatch {
+            descriptor: layer.size,
+            actual: format!("{what} {}: {actual}", layer.digest),
+        })
+    };
+    match store.get_blob(&layer.digest, layer.size).await {
+        Ok(b) if b.len() as u64 == layer.size => Ok(b),
+        Ok(b) => Err(mismatch(format!("{} bytes", b.len()))),
+        Err(StoreError::TooLarge { .. }) => Err(mismatch("more bytes than that".into())),
+        Err(e) => Err(Problem::CouldNotCheck(format!("{what} {}: {e}", layer.digest))),
+    }
 }
 
 /// The layers of the attachment manifest `tag` (none when the tag is absent).
@@ -334,10 +372,7 @@ async fn check_layer<T: Store>(
     let payload = match known {
         Some(bytes) => bytes,
         None => {
-            fetched = store
-                .get_blob(&layer.digest, policy.max_blob_bytes)
-                .await
-                .map_err(|e| Problem::CouldNotCheck(format!("payload blob {}: {e}", layer.digest)))?;
+            fetched = fetch_layer(store, layer, "payload blob").await?;
             &fetched
         }
     };
