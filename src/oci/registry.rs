@@ -340,6 +340,12 @@ impl Store for RegistryStore {
         use tokio::io::AsyncReadExt;
         let reference = self.reference(&ManifestRef::Digest(file.digest.clone()));
         self.ensure_auth(&reference).await;
+        // A large blob already there (the same SBOM attached to another image) is not sent again.
+        let digest = file.digest.to_string();
+        if self.deadline(self.conn.oci().blob_exists(&reference, &digest)).await? {
+            progress(file.size);
+            return Ok(());
+        }
         let src = tokio::fs::File::open(&file.path)
             .await
             .map_err(|e| StoreError::Io(format!("opening {}: {e}", file.path.display())))?;
@@ -362,7 +368,6 @@ impl Store for RegistryStore {
         });
         // The deadline grows with the size: the per-request timeout, plus a second per MiB.
         let deadline = self.timeout + Duration::from_secs(size >> 20);
-        let digest = file.digest.to_string();
         let push = self.conn.oci().push_blob_stream(&reference, stream, &digest, Some(size));
         match tokio::time::timeout(deadline, push).await {
             Ok(r) => r.map(|_| ()).map_err(map_error),
