@@ -93,6 +93,33 @@ pub fn attestation(data: &[u8]) {
     for t in ["https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v0.2", "https://openvex.dev/ns"] {
         let _ = crate::intoto::check_predicate(t, data);
     }
+    // Auditor summaries of any predicate, and SBOM documents as attached.
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        let predicate = v.get("predicate").unwrap_or(&v);
+        for t in [
+            "https://slsa.dev/provenance/v1",
+            "https://slsa.dev/provenance/v0.2",
+            "https://spdx.dev/Document",
+            "https://cyclonedx.org/bom",
+            "https://cosign.sigstore.dev/attestation/vuln/v1",
+            "https://openvex.dev/ns/v0.2.0",
+        ] {
+            let _ = crate::report::summarize(t, predicate);
+        }
+    }
+    for mt in ["application/spdx+json", "application/vnd.cyclonedx+json", "text/spdx"] {
+        let _ = crate::report::summarize_sbom(mt, data);
+    }
+    // Keyless attestation material: the data as the Rekor bundle annotation and as the envelope.
+    if let Ok(text) = std::str::from_utf8(data) {
+        let ann = [
+            (crate::verify::cosign_keyless::CERTIFICATE_ANNOTATION.to_owned(), text.to_owned()),
+            (crate::verify::cosign_keyless::BUNDLE_ANNOTATION.to_owned(), text.to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let _ = crate::verify::cosign_keyless::dsse_bundle_from_annotations(&ann, data);
+    }
     for name in ["spdx", "custom"] {
         if let Some(t) = crate::intoto::predicate_type(name) {
             let _ = crate::intoto::build_predicate(&t, data, "2026-01-01T00:00:00Z");

@@ -84,6 +84,21 @@ fn attest_and_verify_on_a_layout() {
     );
     assert_code(&out, 1);
     assert!(stderr(&out).contains("runDetails.builder.id"), "{}", stderr(&out));
+    // download attestation: the envelopes as stored (unverified), filtered by the signed type.
+    let out = sigil(d, &["download", "attestation", "oci:img:v1"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).lines().count(), 2);
+    let env: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(env["payloadType"], "application/vnd.in-toto+json");
+    let out = sigil(d, &["download", "attestation", "--predicate-type", "openvex", "oci:img:v1"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).lines().count(), 1);
+    let out = sigil(d, &["download", "attestation", "--predicate-type", "cyclonedx", "oci:img:v1"]);
+    assert_code(&out, 10);
+    assert!(stdout(&out).is_empty());
+    let out = sigil(d, &["download", "attestation", "--max-size", "100", "oci:img:v1"]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("limit of 100 bytes") && stderr(&out).contains("--max-size"), "{}", stderr(&out));
     let out = sigil(d, &["tree", "-o", "json", "oci:img:v1"]);
     let t: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     let att = t["attachments"].as_array().unwrap().iter().find(|a| a["kind"] == "att").unwrap();

@@ -102,3 +102,24 @@ fn conformance_bundles_and_mutations_do_not_panic() {
         }
     }
 }
+
+/// The in-toto and DSSE vectors of `testdata/intoto` (read in place) and mutations, through
+/// the attestation entry point (envelopes, statements, predicates, summaries, keyless material).
+#[test]
+fn intoto_vectors_and_mutations_do_not_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/intoto");
+    let mut rng = XorShift(0x1a70_70de_55e0_0003);
+    let mut seeds = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "json") {
+            let seed = std::fs::read(&path).unwrap();
+            sigil::fuzzing::attestation(&seed);
+            for _ in 0..200 {
+                sigil::fuzzing::attestation(&mutate(&seed, &mut rng));
+            }
+            seeds += 1;
+        }
+    }
+    assert!(seeds >= 8, "only {seeds} vectors in {}", dir.display());
+}

@@ -239,3 +239,32 @@ fn sboms_attached_by_cosign_are_read() {
     assert_eq!(v["report"]["sboms"][0]["verified"], false);
     assert_eq!(v["report"]["sboms"][0]["summary"]["packages"], 2);
 }
+
+/// On a terminal, `attach sbom` shows upload progress (stderr, one line rewritten); piped,
+/// it shows none. The terminal is a pseudo-terminal from util-linux `script`.
+#[test]
+fn sbom_upload_progress_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    layout_with_image(&d.join("lay"), "v1", "progress");
+    let mut doc = String::from(r#"{"spdxVersion":"SPDX-2.3","pad":""#);
+    doc.push_str(&"x".repeat(3 << 20));
+    doc.push_str(r#""}"#);
+    std::fs::write(d.join("p.json"), &doc).unwrap();
+    let cmd = format!("{} attach sbom --sbom p.json oci:lay:v1", sigil_bin().display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(d)
+        .env("DOCKER_CONFIG", d)
+        .output()
+        .expect("util-linux script");
+    assert_code(&out, 0);
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("uploading p.json: 100% (3 of 3 MiB)"), "{tty}");
+    assert!(tty.contains("uploading p.json:  33%"), "{tty}");
+    // Piped: no progress lines.
+    std::fs::write(d.join("q.json"), doc.replace("SPDX-2.3", "SPDX-2.2")).unwrap();
+    let out = sigil(d, &["attach", "sbom", "--sbom", "q.json", "oci:lay:v1"]);
+    assert_code(&out, 0);
+    assert!(!stderr(&out).contains("uploading"), "{}", stderr(&out));
+}

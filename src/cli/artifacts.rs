@@ -109,6 +109,16 @@ pub fn attach_sbom(args: AttachSbomArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::Ok)
 }
 
+/// Over --max-size is the user's limit (exit 1, raise it); the rest is "could not read".
+fn download_failure(e: sigil::oci::StoreError) -> Failure {
+    match e {
+        e @ sigil::oci::StoreError::TooLarge { .. } => {
+            Failure::new(ExitCode::Error, e.to_string(), "raise --max-size to read it")
+        }
+        e => store_failure(&e),
+    }
+}
+
 fn not_found(image: &str) -> Failure {
     Failure::new(ExitCode::ImageNotFound, format!("image {image} not found"), "check the reference and tag")
 }
@@ -146,7 +156,7 @@ pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, F
     let envelopes = match res {
         Ok(Some(e)) => e,
         Ok(None) => return Err(not_found(&args.image)),
-        Err(e) => return Err(store_failure(&e)),
+        Err(e) => return Err(download_failure(e)),
     };
     let mut printed = 0;
     let mut stdout = std::io::stdout().lock();
@@ -222,10 +232,7 @@ pub fn download_sbom(args: DownloadSbomArgs) -> Result<ExitCode, Failure> {
     let sboms = match res {
         Ok(Some(s)) => s,
         Ok(None) => return Err(not_found(&args.image)),
-        Err(e @ sigil::oci::StoreError::TooLarge { .. }) => {
-            return Err(Failure::new(ExitCode::Error, e.to_string(), "raise --max-size to read it"))
-        }
-        Err(e) => return Err(store_failure(&e)),
+        Err(e) => return Err(download_failure(e)),
     };
     let mut stdout = std::io::stdout().lock();
     for (media_type, body) in &sboms {
