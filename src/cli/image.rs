@@ -303,17 +303,8 @@ pub(super) fn sign_failure(display: &str, e: SignError) -> Failure {
 pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     let mut conn = Connector::new(&args.registry)?;
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::ReadOnly)?;
-    let (identity, issuer) = super::blob::keyless_matchers(&args.keyless)?;
-    let key = match &args.key {
-        Some(k) if identity.is_none() && issuer.is_none() => Some(keyfiles::load_public_key(k)?),
-        Some(_) => return Err(key_and_identity()),
-        None => None,
-    };
-    let trust = match key {
-        Some(_) => None,
-        None => Some(super::blob::load_trust(&args.keyless.trust)?),
-    };
-    let signer = image_signer(key.as_ref(), identity.as_ref(), issuer.as_ref(), trust.as_ref())?;
+    let flags = SignerFlags::load(args.key.as_deref(), &args.keyless)?;
+    let signer = flags.signer()?;
     let ann = annotations(&args.annotations)?;
     let policy = Policy { signer, annotations: &ann, max_blob_bytes: args.max_blob_size };
     let rt = runtime()?;
@@ -333,29 +324,46 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     Ok(worst)
 }
 
-fn key_and_identity() -> Failure {
-    Failure::new(
-        ExitCode::Usage,
-        "--key cannot be combined with certificate identity flags",
-        "choose key-based or keyless verification",
-    )
+/// The verification material named by `--key` or the keyless flags, loaded once.
+struct SignerFlags {
+    key: Option<sigil::keys::PublicKey>,
+    identity: Option<sigil::identity::Matcher>,
+    issuer: Option<sigil::identity::Matcher>,
+    trust: Option<sigil::trust::Trust>,
 }
 
-/// Key-based or keyless, from the flags given.
-fn image_signer<'a>(
-    key: Option<&'a sigil::keys::PublicKey>,
-    identity: Option<&'a sigil::identity::Matcher>,
-    issuer: Option<&'a sigil::identity::Matcher>,
-    trust: Option<&'a sigil::trust::Trust>,
-) -> Result<ImageSigner<'a>, Failure> {
-    match (key, identity, issuer, trust) {
-        (Some(k), _, _, _) => Ok(ImageSigner::Key(k)),
-        (None, Some(identity), Some(issuer), Some(trust)) => Ok(ImageSigner::Keyless { identity, issuer, trust }),
-        _ => Err(Failure::new(
-            ExitCode::Usage,
-            "verification needs --key, or a certificate identity and an OIDC issuer",
-            "pass --key PUB, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]",
-        )),
+impl SignerFlags {
+    fn load(key: Option<&str>, keyless: &super::KeylessArgs) -> Result<Self, Failure> {
+        let (identity, issuer) = super::blob::keyless_matchers(keyless)?;
+        let key = match key {
+            Some(k) if identity.is_none() && issuer.is_none() => Some(keyfiles::load_public_key(k)?),
+            Some(_) => {
+                return Err(Failure::new(
+                    ExitCode::Usage,
+                    "--key cannot be combined with certificate identity flags",
+                    "choose key-based or keyless verification",
+                ))
+            }
+            None => None,
+        };
+        let trust = match key {
+            Some(_) => None,
+            None => Some(super::blob::load_trust(&keyless.trust)?),
+        };
+        Ok(SignerFlags { key, identity, issuer, trust })
+    }
+
+    /// Key-based or keyless, from the flags given.
+    fn signer(&self) -> Result<ImageSigner<'_>, Failure> {
+        match (&self.key, &self.identity, &self.issuer, &self.trust) {
+            (Some(k), _, _, _) => Ok(ImageSigner::Key(k)),
+            (None, Some(identity), Some(issuer), Some(trust)) => Ok(ImageSigner::Keyless { identity, issuer, trust }),
+            _ => Err(Failure::new(
+                ExitCode::Usage,
+                "verification needs --key, or a certificate identity and an OIDC issuer",
+                "pass --key PUB, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]",
+            )),
+        }
     }
 }
 
@@ -611,17 +619,8 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
     let uri = args.predicate_type.as_deref().map(predicate_uri).transpose()?;
     let mut conn = Connector::new(&args.registry)?;
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::ReadOnly)?;
-    let (identity, issuer) = super::blob::keyless_matchers(&args.keyless)?;
-    let key = match &args.key {
-        Some(k) if identity.is_none() && issuer.is_none() => Some(keyfiles::load_public_key(k)?),
-        Some(_) => return Err(key_and_identity()),
-        None => None,
-    };
-    let trust = match key {
-        Some(_) => None,
-        None => Some(super::blob::load_trust(&args.keyless.trust)?),
-    };
-    let signer = image_signer(key.as_ref(), identity.as_ref(), issuer.as_ref(), trust.as_ref())?;
+    let flags = SignerFlags::load(args.key.as_deref(), &args.keyless)?;
+    let signer = flags.signer()?;
     let slsa = sigil::policy::SlsaExpectations {
         builder_id: args.builder_id.clone(),
         source_uri: args.source_uri.clone(),
@@ -711,17 +710,8 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode, Failure> {
     let mut prepared =
         prepare(&mut conn, std::slice::from_ref(&args.image), args.signature_repository.as_deref(), Access::ReadOnly)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
-    let (identity, issuer) = super::blob::keyless_matchers(&args.keyless)?;
-    let key = match &args.key {
-        Some(k) if identity.is_none() && issuer.is_none() => Some(keyfiles::load_public_key(k)?),
-        Some(_) => return Err(key_and_identity()),
-        None => None,
-    };
-    let trust = match key {
-        Some(_) => None,
-        None => Some(super::blob::load_trust(&args.keyless.trust)?),
-    };
-    let signer = image_signer(key.as_ref(), identity.as_ref(), issuer.as_ref(), trust.as_ref())?;
+    let flags = SignerFlags::load(args.key.as_deref(), &args.keyless)?;
+    let signer = flags.signer()?;
     let unverified = if args.include_unverified { Unverified::Show } else { Unverified::Hide };
     let rt = runtime()?;
     let res = rt.block_on(async {

@@ -107,22 +107,8 @@ pub async fn put_att_manifest<S: Store>(store: &S, image: &Digest, layers: Vec<D
 /// Runs sigil as `common::sigil_env` does, under an address-space limit (KiB) and timed.
 pub fn sigil_limited(cwd: &Path, args: &[&str], env: &[(&str, &str)], vmem_kib: u64) -> (Output, std::time::Duration) {
     let mut c = Command::new("sh");
-    c.current_dir(cwd)
-        .arg("-c")
-        .arg(format!("ulimit -v {vmem_kib} && exec \"$0\" \"$@\""))
-        .arg(env!("CARGO_BIN_EXE_sigil"))
-        .args(args)
-        .env_remove("SIGIL_PASSWORD")
-        .env_remove("COSIGN_PASSWORD")
-        .env_remove("SIGIL_REPOSITORY")
-        .env("DOCKER_CONFIG", cwd.join(".docker-none"))
-        .env("SIGIL_TUF_CACHE", cwd.join(".tuf-none"))
-        .env_remove("SIGIL_TRUSTED_ROOT")
-        .env_remove("SIGIL_TUF_URL")
-        .env_remove("SIGIL_TUF_ROOT");
-    for (k, v) in env {
-        c.env(k, v);
-    }
+    c.arg("-c").arg(format!("ulimit -v {vmem_kib} && exec \"$0\" \"$@\"")).arg(env!("CARGO_BIN_EXE_sigil")).args(args);
+    crate::common::isolate(&mut c, cwd, env);
     let start = std::time::Instant::now();
     let out = c.stdin(Stdio::null()).output().expect("run sigil under ulimit");
     (out, start.elapsed())

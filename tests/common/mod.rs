@@ -244,8 +244,15 @@ pub fn sigil(cwd: &Path, args: &[&str]) -> Output {
 
 pub fn sigil_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(sigil_bin());
+    c.args(args);
+    isolate(&mut c, cwd, env);
+    c.stdin(Stdio::null()).output().expect("run sigil")
+}
+
+/// Runs in `cwd` with no sigil or cosign settings from the caller's environment (no
+/// password, Docker config, TUF cache or trusted root), then with `env`.
+pub fn isolate(c: &mut Command, cwd: &Path, env: &[(&str, &str)]) {
     c.current_dir(cwd)
-        .args(args)
         .env_remove("SIGIL_PASSWORD")
         .env_remove("COSIGN_PASSWORD")
         .env_remove("SIGIL_REPOSITORY")
@@ -257,7 +264,6 @@ pub fn sigil_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         c.env(k, v);
     }
-    c.stdin(Stdio::null()).output().expect("run sigil")
 }
 
 /// Runs cosign offline: no TUF, no tlog, password from the environment.
