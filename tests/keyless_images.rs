@@ -356,3 +356,92 @@ fn keyless_attestation_with_production_material() {
     assert_code(&out, 12);
     assert!(stderr(&out).contains("Rekor"), "{}", stderr(&out));
 }
+
+/// cosign's keyless attestations are logged as Rekor `intoto` 0.0.2 entries. Three
+/// sigstore-conformance cases carry exactly that material (certificate, intoto/0.0.2 entry
+/// with its SET, envelope), each with its own trusted root: written into `.att` layers the
+/// cosign way, the happy case verifies end to end and the two `_fail` cases are refused.
+#[test]
+fn keyless_attestations_with_intoto_entries_as_cosign_logs_them() {
+    let Some(vectors) = vectors() else { return };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = reg.store("keyless/intoto");
+    for (case, want, why) in [
+        ("intoto-with-custom-trust-root", 0, ""),
+        ("intoto-log-entry-mismatch_fail", 12, "rejected: transparency log"),
+        ("intoto-expired-certificate_fail", 12, "rejected: certificate"),
+    ] {
+        let case = vectors.join("sigstore-conformance/bundle-verify").join(case);
+        let b: Value = serde_json::from_slice(&std::fs::read(case.join("bundle.sigstore.json")).unwrap()).unwrap();
+        let vm = &b["verificationMaterial"];
+        let t = &vm["tlogEntries"][0];
+        assert_eq!(t["kindVersion"], serde_json::json!({"kind": "intoto", "version": "0.0.2"}));
+        let leaf = b64.decode(vm["x509CertificateChain"]["certificates"][0]["rawBytes"].as_str().unwrap()).unwrap();
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            b64.encode(leaf)
+                .as_bytes()
+                .chunks(64)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let rekor = serde_json::json!({
+            "SignedEntryTimestamp": t["inclusionPromise"]["signedEntryTimestamp"],
+            "Payload": {
+                "body": t["canonicalizedBody"],
+                "integratedTime": t["integratedTime"].as_str().unwrap().parse::<i64>().unwrap(),
+                "logIndex": t["logIndex"].as_str().unwrap().parse::<i64>().unwrap(),
+                "logID": hex::encode(b64.decode(t["logId"]["keyId"].as_str().unwrap()).unwrap()),
+            }
+        });
+        let digest = sigil::digest::Digest::sha256(&std::fs::read(case.join("artifact")).unwrap());
+        let envelope = serde_json::to_vec(&b["dsseEnvelope"]).unwrap();
+        let ann: std::collections::BTreeMap<String, String> = [
+            (SIGNATURE_ANNOTATION.to_owned(), String::new()),
+            ("predicateType".to_owned(), "https://slsa.dev/provenance/v1".to_owned()),
+            ("dev.sigstore.cosign/certificate".to_owned(), pem),
+            ("dev.sigstore.cosign/bundle".to_owned(), rekor.to_string()),
+        ]
+        .into_iter()
+        .collect();
+        rt().block_on(async {
+            store.put_blob(envelope.clone()).await.unwrap();
+            let mut layer = Descriptor::of("application/vnd.dsse.envelope.v1+json", &envelope);
+            layer.annotations = Some(ann);
+            let (manifest, config) = signature_manifest(vec![layer]);
+            store.put_blob(config).await.unwrap();
+            let tag = ManifestRef::Tag(format!("{}.att", digest.tag_stem()));
+            store.put_manifest(&tag, OCI_MANIFEST, manifest).await.unwrap();
+        });
+        let root = case.join("trusted_root.json");
+        let image = format!("{}/keyless/intoto@{digest}", reg.host());
+        let out = sigil(
+            d,
+            &[
+                "verify-attestation",
+                "--allow-http-registry",
+                "--trusted-root",
+                root.to_str().unwrap(),
+                "--certificate-identity",
+                IDENTITY,
+                "--certificate-oidc-issuer",
+                ISSUER,
+                "--type",
+                "slsaprovenance1",
+                &image,
+            ],
+        );
+        assert_code(&out, want);
+        if want == 0 {
+            let st: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+            assert_eq!(st["subject"][0]["digest"]["sha256"], digest.hex());
+        } else {
+            assert!(stdout(&out).is_empty());
+            assert!(stderr(&out).contains(why), "{}", stderr(&out));
+        }
+    }
+}
