@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::digest::Digest;
-use crate::oci::manifest::Manifest;
+use crate::oci::manifest::{is_sbom_artifact, Manifest};
 use crate::oci::{attachment_tag, ManifestRef, Store, StoreError, ATTESTATION_SUFFIX, SBOM_SUFFIX, SIGNATURE_SUFFIX};
 
 /// One attached layer.
@@ -175,6 +175,8 @@ pub struct AuditReport {
     /// Unverified items left out of the report ([`Unverified::Hide`]).
     #[serde(rename = "hiddenUnverified")]
     pub hidden_unverified: usize,
+    /// What could not be looked at (the report is complete for the rest).
+    pub notes: Vec<String>,
 }
 
 fn signed_by(keyless: &Option<crate::verify::bundle::BundleFacts>) -> (SignedBy, Option<String>) {
@@ -266,10 +268,17 @@ pub async fn audit<S: Store, T: Store>(
         })
         .collect();
     let mut sboms = Vec::new();
+    let mut notes = Vec::new();
     match unverified {
         Unverified::Hide => {
             hidden += rejected.len();
-            hidden += crate::referrers::list_referrers(image_store, digest, None).await?.len();
+            // Only counted: a registry that cannot list referrers does not spoil the report.
+            match crate::referrers::list_referrers(image_store, digest, None).await {
+                Ok(r) => {
+                    hidden += r.iter().filter(|e| e.artifact_type.as_deref().is_some_and(is_sbom_artifact)).count()
+                }
+                Err(e) => notes.push(format!("SBOM referrers could not be listed: {e}")),
+            }
         }
         Unverified::Show => {
             for e in &rejected {
@@ -293,7 +302,7 @@ pub async fn audit<S: Store, T: Store>(
             }
             for entry in crate::referrers::list_referrers(image_store, digest, None).await? {
                 let artifact_type = entry.artifact_type.clone().unwrap_or_default();
-                if !crate::oci::manifest::is_sbom_artifact(&artifact_type) {
+                if !is_sbom_artifact(&artifact_type) {
                     continue;
                 }
                 let read = async {
@@ -311,5 +320,5 @@ pub async fn audit<S: Store, T: Store>(
             }
         }
     }
-    Ok(AuditReport { digest: digest.clone(), signatures, attestations, sboms, hidden_unverified: hidden })
+    Ok(AuditReport { digest: digest.clone(), signatures, attestations, sboms, hidden_unverified: hidden, notes })
 }

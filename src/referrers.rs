@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::digest::Digest;
 use crate::oci::manifest::{
-    artifact_manifest, referrers_index_with, referrers_tag, Descriptor, ImageIndex, Manifest, EMPTY_JSON, OCI_INDEX,
-    OCI_MANIFEST,
+    artifact_manifest, referrers_index_with, referrers_tag, Descriptor, ImageIndex, Manifest, EMPTY_JSON, MAX_LAYERS,
+    OCI_INDEX, OCI_MANIFEST,
 };
 use crate::oci::{BlobFile, ManifestRef, Progress, Store, StoreError};
 use crate::sign::SignError;
@@ -152,8 +152,12 @@ async fn read_tag_index<S: Store>(store: &S, tag: &str) -> Result<Option<ImageIn
     }
 }
 
-/// Read, merge, write, then re-read after `settle`: a concurrent writer that replaced the
-/// index in between is caught and merged with, until the entry stays.
+/// Read, merge, write, then check twice that the entry stayed. Registries have no
+/// conditional writes, so a concurrent writer that read before this write and writes after it
+/// replaces the index with one lacking this entry: each check waits at least `settle` and at
+/// least twice as long as this writer's own read-and-write took (another writer's read→write
+/// window is of the same order), and a lost entry is merged in again. Best effort without
+/// conditional writes, but entries are only ever added by sigil, never removed.
 async fn add_to_tag_schema<S: Store>(
     store: &S,
     image: &Digest,
@@ -163,7 +167,10 @@ async fn add_to_tag_schema<S: Store>(
     let tag = referrers_tag(image);
     let mut writes = 0;
     let mut read_failures = 0;
+    let mut confirmed = 0;
+    let mut wait = settle;
     loop {
+        let started = tokio::time::Instant::now();
         let current = match read_tag_index(store, &tag).await {
             Ok(c) => c,
             // The file-system registry answers 500 while another writer replaces the tag:
@@ -177,13 +184,26 @@ async fn add_to_tag_schema<S: Store>(
         };
         if current.as_ref().is_some_and(|i| i.manifests.iter().any(|m| m.digest == entry.digest)) {
             // Listed (writes is 0 when it already was: the same artifact attached twice).
-            return Ok(Indexing::TagSchema { tag, writes });
+            if writes == 0 || confirmed == 1 {
+                return Ok(Indexing::TagSchema { tag, writes });
+            }
+            confirmed += 1;
+            tokio::time::sleep(wait).await;
+            continue;
         }
+        confirmed = 0;
         if writes >= MAX_INDEX_WRITES {
             return Err(SignError::Store(StoreError::Transport(format!(
                 "the referrers index {tag} kept being overwritten by other writers ({writes} attempts); \
                  the artifact is pushed but not listed"
             ))));
+        }
+        let listed = current.as_ref().map_or(0, |i| i.manifests.len());
+        if listed >= MAX_LAYERS {
+            return Err(SignError::Full {
+                what: format!("referrers index {}:{tag}", store.location()),
+                layers: listed,
+            });
         }
         let index = referrers_index_with(current, entry.clone());
         let bytes = serde_json::to_vec(&index).map_err(|e| StoreError::Malformed(e.to_string()))?;
@@ -191,7 +211,8 @@ async fn add_to_tag_schema<S: Store>(
         writes += 1;
         // Spread concurrent writers apart a little, then check the entry stayed.
         let jitter = Duration::from_millis(u64::from(entry.digest.hex().as_bytes()[writes as usize % 64] % 32));
-        tokio::time::sleep(settle + jitter * writes).await;
+        wait = settle.max(started.elapsed() * 2) + jitter * writes;
+        tokio::time::sleep(wait).await;
     }
 }
 

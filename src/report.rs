@@ -245,9 +245,31 @@ fn cyclonedx(v: &Value) -> Summary {
     }
 }
 
-/// Counts findings by severity anywhere in a scanner's result: objects with a string
-/// `Severity` or `severity` (Trivy, Grype and most others).
+/// Counts findings by severity: Trivy's `Results[].Vulnerabilities[].Severity`, Grype's
+/// `matches[].vulnerability.severity`; otherwise any object with a string `Severity` or
+/// `severity`, not counting `relatedVulnerabilities` (restatements of a finding).
 fn severities(result: &Value) -> (BTreeMap<String, u64>, u64) {
+    let mut by: BTreeMap<String, u64> = BTreeMap::new();
+    let mut count =
+        |sev: Option<String>| *by.entry(sev.unwrap_or_else(|| "unknown".into()).to_lowercase()).or_default() += 1;
+    if let Some(results) = result.get("Results").and_then(Value::as_array) {
+        for r in results {
+            for v in arr(r, &["Vulnerabilities"]) {
+                count(s(v, &["Severity"]));
+            }
+        }
+    } else if let Some(matches) = result.get("matches").and_then(Value::as_array) {
+        for m in matches {
+            count(s(m, &["vulnerability", "severity"]));
+        }
+    } else {
+        return severities_anywhere(result);
+    }
+    let total = by.values().sum();
+    (by, total)
+}
+
+fn severities_anywhere(result: &Value) -> (BTreeMap<String, u64>, u64) {
     let mut by = BTreeMap::new();
     let mut total = 0;
     let mut stack = vec![result];
@@ -258,7 +280,7 @@ fn severities(result: &Value) -> (BTreeMap<String, u64>, u64) {
                     *by.entry(sev.to_lowercase()).or_default() += 1;
                     total += 1;
                 }
-                stack.extend(m.values());
+                stack.extend(m.iter().filter(|(k, _)| k.as_str() != "relatedVulnerabilities").map(|(_, v)| v));
             }
             Value::Array(a) => stack.extend(a.iter()),
             _ => {}
@@ -326,6 +348,15 @@ mod tests {
         };
         assert_eq!(total, 3);
         assert_eq!(by_severity.get("low"), Some(&2));
+        let grype = json!({"scanner": {"result": {"matches": [
+            {"vulnerability": {"severity": "High"}, "relatedVulnerabilities": [{"severity": "High"}]},
+            {"vulnerability": {"severity": "Medium"}}]}}});
+        let Summary::Vulnerabilities { by_severity, total, .. } =
+            summarize("https://cosign.sigstore.dev/attestation/vuln/v1", &grype)
+        else {
+            panic!("not vuln")
+        };
+        assert_eq!((total, by_severity.get("high")), (2, Some(&1)), "related vulnerabilities are not findings");
         assert_eq!(summarize("https://example.com/x", &json!({})), Summary::Other);
     }
 }

@@ -82,7 +82,7 @@ pub enum SignError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The attachment manifest already holds as many layers as sigil and cosign read.
-    #[error("{what} already holds {layers} layers, the most sigil and cosign read (1000); adding one would make every one unreadable, so nothing was written")]
+    #[error("{what} already holds {layers} entries, the most sigil and cosign read (1000); adding one would make every one unreadable, so nothing was added to it")]
     Full {
         /// Which manifest.
         what: String,
@@ -252,6 +252,12 @@ pub async fn attest_image<S: Store, T: Store>(
     let mut digests = vec![digest];
     if let (Recursion::IndexAndChildren, Manifest::Index(idx)) = (recursion, &manifest) {
         digests.extend(idx.manifests.iter().map(|c| c.digest.clone()));
+    }
+    // A whole statement must name every digest attested, checked before anything is written.
+    if let Attestation::Statement { parsed, .. } = what {
+        if let Some(d) = digests.iter().find(|d| !parsed.is_about(d)) {
+            return Err(SignError::StatementNotAbout(d.clone()));
+        }
     }
     let mut out = Vec::with_capacity(digests.len());
     for d in digests {

@@ -309,6 +309,23 @@ fn spdx_text_custom_and_whole_statements_interoperate() {
     let out = sigil(d, &["attest", "--allow-http-registry", "--key", "s.key", "--statement", "st.json", &img_b]);
     assert_code(&out, 1);
     assert!(stderr(&out).contains("does not name"), "{}", stderr(&out));
+    // --recursive on an index: the statement must name every digest, checked before any write.
+    let (index, _children) = rt().block_on(push_index(&store, "multi", "wm"));
+    let about_index = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "app", "digest": {"sha256": index.hex()}}],
+        "predicateType": "https://example.com/test-result/v1",
+        "predicate": {}
+    });
+    std::fs::write(d.join("idx.json"), about_index.to_string()).unwrap();
+    let multi = format!("{}/att/wrapped:multi", reg.host());
+    let out = sigil(
+        d,
+        &["attest", "--allow-http-registry", "--key", "s.key", "--recursive", "--statement", "idx.json", &multi],
+    );
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("nothing was written"), "{}", stderr(&out));
+    assert_code(&sigil(d, &["download", "attestation", "--allow-http-registry", &multi]), 10);
     // SPDX JSON given as tag-value is refused before signing, with the way out.
     std::fs::write(d.join("j.json"), r#"{"spdxVersion":"SPDX-2.3"}"#).unwrap();
     let out = sigil_attest("spdx", "j.json", &img_b);

@@ -339,6 +339,7 @@ mod schema {
         pub sboms: Vec<serde_json::Value>,
         #[serde(rename = "hiddenUnverified")]
         pub hidden_unverified: usize,
+        pub notes: Vec<String>,
     }
 
     #[derive(Deserialize)]

@@ -268,3 +268,30 @@ fn sbom_upload_progress_on_a_terminal_only() {
     assert_code(&out, 0);
     assert!(!stderr(&out).contains("uploading"), "{}", stderr(&out));
 }
+
+/// A referrers index already at 1000 entries (the most sigil and cosign read) is not grown
+/// into one nobody can read: attach refuses and the index is unchanged. (In a layout: a
+/// registry checks that index entries exist, and 1000 artifacts would be slow to push.)
+#[test]
+fn a_full_referrers_index_is_not_made_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let digest = layout_with_image(&d.join("lay"), "v1", "full");
+    let store = sigil::oci::layout::LayoutStore::open(&d.join("lay")).unwrap();
+    let entries: Vec<_> = (0..1000)
+        .map(|i| sigil::oci::manifest::Descriptor {
+            artifact_type: Some("application/spdx+json".into()),
+            ..sigil::oci::manifest::Descriptor::of(OCI_MANIFEST, format!("artifact {i}").as_bytes())
+        })
+        .collect();
+    let index =
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}))
+            .unwrap();
+    let before = rt().block_on(store.put_manifest(&ManifestRef::Tag(digest.tag_stem()), OCI_INDEX, index)).unwrap();
+    std::fs::write(d.join("s.json"), SPDX).unwrap();
+    let out = sigil(d, &["attach", "sbom", "--sbom", "s.json", "oci:lay:v1"]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("already holds 1000 entries"), "{}", stderr(&out));
+    let raw = rt().block_on(store.get_manifest(&ManifestRef::Tag(digest.tag_stem()))).unwrap().unwrap();
+    assert_eq!(raw.digest, before);
+}

@@ -109,14 +109,43 @@ pub fn attach_sbom(args: AttachSbomArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::Ok)
 }
 
+/// Why a download stopped.
+enum DownloadError {
+    /// Reading from the registry or layout.
+    Store(sigil::oci::StoreError),
+    /// Writing to stdout (a closed pipe, a full disk).
+    Write(std::io::Error),
+}
+
+impl From<sigil::oci::StoreError> for DownloadError {
+    fn from(e: sigil::oci::StoreError) -> Self {
+        DownloadError::Store(e)
+    }
+}
+
 /// Over --max-size is the user's limit (exit 1, raise it); the rest is "could not read".
-fn download_failure(e: sigil::oci::StoreError) -> Failure {
+fn download_failure(e: DownloadError) -> Failure {
     match e {
-        e @ sigil::oci::StoreError::TooLarge { .. } => {
+        DownloadError::Store(e @ sigil::oci::StoreError::TooLarge { .. }) => {
             Failure::new(ExitCode::Error, e.to_string(), "raise --max-size to read it")
         }
-        e => store_failure(&e),
+        DownloadError::Store(e) => store_failure(&e),
+        DownloadError::Write(e) => Failure::new(
+            ExitCode::Error,
+            format!("could not write to stdout: {e}"),
+            "what was printed is incomplete; check the pipe or disk and run again",
+        ),
     }
+}
+
+/// Writes one document and a newline (unless it ends with one), as soon as it is read: the
+/// downloads hold one blob in memory at a time.
+fn emit(out: &mut impl Write, body: &[u8]) -> Result<(), DownloadError> {
+    out.write_all(body).map_err(DownloadError::Write)?;
+    if !body.ends_with(b"\n") {
+        out.write_all(b"\n").map_err(DownloadError::Write)?;
+    }
+    out.flush().map_err(DownloadError::Write)
 }
 
 fn not_found(image: &str) -> Failure {
@@ -131,61 +160,58 @@ pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, F
         prepare(&mut conn, std::slice::from_ref(&args.image), args.signature_repository.as_deref(), Access::ReadOnly)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
     let rt = runtime()?;
-    let res: Result<Option<Vec<Vec<u8>>>, sigil::oci::StoreError> = rt.block_on(async {
+    let res: Result<Option<usize>, DownloadError> = rt.block_on(async {
         let Some(digest) = verify::image_digest(&p.image_store, &p.subject.reference).await? else {
             return Ok(None);
         };
         let tag = attachment_tag(&digest, ATTESTATION_SUFFIX);
         let Some(raw) = p.sig_store.get_manifest(&ManifestRef::Tag(tag.clone())).await? else {
-            return Ok(Some(vec![]));
+            return Ok(Some(0));
         };
         let layers = match Manifest::parse(&raw.bytes) {
             Ok(Manifest::Image(m)) => m.layers,
-            Ok(Manifest::Index(_)) => return Err(sigil::oci::StoreError::Malformed(format!("{tag} is an index"))),
-            Err(e) => return Err(sigil::oci::StoreError::Malformed(format!("{tag}: {e}"))),
+            Ok(Manifest::Index(_)) => {
+                return Err(sigil::oci::StoreError::Malformed(format!("{tag} is an index")).into())
+            }
+            Err(e) => return Err(sigil::oci::StoreError::Malformed(format!("{tag}: {e}")).into()),
         };
-        let mut out = Vec::new();
+        let mut printed = 0;
+        let mut stdout = std::io::stdout().lock();
         for l in layers {
             if l.size > args.max_size {
-                return Err(sigil::oci::StoreError::TooLarge { what: "attestation envelope", limit: args.max_size });
+                return Err(
+                    sigil::oci::StoreError::TooLarge { what: "attestation envelope", limit: args.max_size }.into()
+                );
             }
-            out.push(p.sig_store.get_blob(&l.digest, args.max_size).await?);
+            let blob = p.sig_store.get_blob(&l.digest, args.max_size).await?;
+            if let Some(want) = &want {
+                // The signed statement's predicate type, not the layer annotation (unverified
+                // either way: download does not check signatures).
+                let pt = sigil::dsse::Envelope::parse(&blob)
+                    .ok()
+                    .and_then(|e| e.payload_bytes().ok())
+                    .and_then(|p| sigil::intoto::Statement::parse(&p).ok())
+                    .map(|s| s.predicate_type);
+                if pt.as_deref() != Some(want.as_str()) {
+                    continue;
+                }
+            }
+            emit(&mut stdout, &blob)?;
+            printed += 1;
         }
-        Ok(Some(out))
+        Ok(Some(printed))
     });
-    let envelopes = match res {
-        Ok(Some(e)) => e,
+    let printed = match res {
+        Ok(Some(n)) => n,
         Ok(None) => return Err(not_found(&args.image)),
         Err(e) => return Err(download_failure(e)),
     };
-    let mut printed = 0;
-    let mut stdout = std::io::stdout().lock();
-    for blob in envelopes {
-        if let Some(want) = &want {
-            // The signed statement's predicate type, not the layer annotation (unverified
-            // either way: download does not check signatures).
-            let pt = sigil::dsse::Envelope::parse(&blob)
-                .ok()
-                .and_then(|e| e.payload_bytes().ok())
-                .and_then(|p| sigil::intoto::Statement::parse(&p).ok())
-                .map(|s| s.predicate_type);
-            if pt.as_deref() != Some(want.as_str()) {
-                continue;
-            }
-        }
-        let _ = stdout.write_all(&blob);
-        let _ = stdout.write_all(b"\n");
-        printed += 1;
-    }
     eprintln!("{printed} attestation(s) printed (unverified; use verify-attestation to check them)");
     if printed == 0 {
         return Ok(ExitCode::NoSignatures);
     }
     Ok(ExitCode::Ok)
 }
-
-/// An SBOM as downloaded: media type and content.
-type Sbom = (String, Vec<u8>);
 
 /// `sigil download sbom`.
 pub fn download_sbom(args: DownloadSbomArgs) -> Result<ExitCode, Failure> {
@@ -194,11 +220,17 @@ pub fn download_sbom(args: DownloadSbomArgs) -> Result<ExitCode, Failure> {
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
     let rt = runtime()?;
     let limit = args.max_size;
-    let res: Result<Option<Vec<Sbom>>, sigil::oci::StoreError> = rt.block_on(async {
+    let res: Result<Option<usize>, DownloadError> = rt.block_on(async {
         let Some(digest) = verify::image_digest(&p.image_store, &p.subject.reference).await? else {
             return Ok(None);
         };
-        let mut out = Vec::new();
+        let mut stdout = std::io::stdout().lock();
+        let mut printed = 0;
+        let mut print = |media_type: &str, body: Vec<u8>| {
+            eprintln!("SBOM {media_type}, {} bytes (unsigned unless attested)", body.len());
+            printed += 1;
+            emit(&mut stdout, &body)
+        };
         let check = |size: u64| {
             if size > limit {
                 Err(sigil::oci::StoreError::TooLarge { what: "SBOM", limit })
@@ -212,7 +244,7 @@ pub fn download_sbom(args: DownloadSbomArgs) -> Result<ExitCode, Failure> {
             }
             let layer = referrers::artifact_layer(&p.image_store, &entry, &digest).await?;
             check(layer.size)?;
-            out.push((layer.media_type.clone(), p.image_store.get_blob(&layer.digest, limit).await?));
+            print(&layer.media_type, p.image_store.get_blob(&layer.digest, limit).await?)?;
         }
         // cosign's (deprecated) `attach sbom` tag.
         let tag = attachment_tag(&digest, SBOM_SUFFIX);
@@ -221,30 +253,21 @@ pub fn download_sbom(args: DownloadSbomArgs) -> Result<ExitCode, Failure> {
                 Ok(Manifest::Image(m)) => {
                     for l in m.layers {
                         check(l.size)?;
-                        out.push((l.media_type.clone(), p.image_store.get_blob(&l.digest, limit).await?));
+                        print(&l.media_type, p.image_store.get_blob(&l.digest, limit).await?)?;
                     }
                 }
-                _ => return Err(sigil::oci::StoreError::Malformed(format!("{tag} is not an image manifest"))),
+                _ => return Err(sigil::oci::StoreError::Malformed(format!("{tag} is not an image manifest")).into()),
             }
         }
-        Ok(Some(out))
+        Ok(Some(printed))
     });
-    let sboms = match res {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(not_found(&args.image)),
-        Err(e) => return Err(download_failure(e)),
-    };
-    let mut stdout = std::io::stdout().lock();
-    for (media_type, body) in &sboms {
-        eprintln!("SBOM {media_type}, {} bytes (unsigned unless attested)", body.len());
-        let _ = stdout.write_all(body);
-        if !body.ends_with(b"\n") {
-            let _ = stdout.write_all(b"\n");
+    match res {
+        Ok(Some(0)) => {
+            eprintln!("no SBOM attached to {}", args.image);
+            Ok(ExitCode::NoSignatures)
         }
+        Ok(Some(_)) => Ok(ExitCode::Ok),
+        Ok(None) => Err(not_found(&args.image)),
+        Err(e) => Err(download_failure(e)),
     }
-    if sboms.is_empty() {
-        eprintln!("no SBOM attached to {}", args.image);
-        return Ok(ExitCode::NoSignatures);
-    }
-    Ok(ExitCode::Ok)
 }

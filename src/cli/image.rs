@@ -836,6 +836,9 @@ fn print_report(image: &str, r: &sigil::inspect::AuditReport) {
             _ => {}
         }
     }
+    for n in &r.notes {
+        println!("! {n}");
+    }
     if r.hidden_unverified > 0 {
         println!(
             "({} unverified item(s) not shown; pass --include-unverified to see them marked as such)",

@@ -190,6 +190,16 @@ impl Store for LayoutStore {
             ManifestRef::Tag(t) => t.clone(),
         };
         let _guard = self.index_lock.lock().map_err(|_| StoreError::Io("index lock poisoned".into()))?;
+        // Other processes writing the same layout: an exclusive lock on a file next to
+        // index.json for the read-modify-write (released when the file is closed).
+        let lock_path = self.root.join(".index.json.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_err("opening", &lock_path, e))?;
+        lock.lock().map_err(|e| io_err("locking", &lock_path, e))?;
         let mut index = self.read_index()?;
         index.manifests.retain(|m| m.annotation(REF_NAME) != Some(tag.as_str()));
         let entry = Descriptor {

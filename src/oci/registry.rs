@@ -136,6 +136,15 @@ enum ReadAuth {
     Header(String),
 }
 
+/// Which answers mean "not there" for a read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Absent {
+    /// 404 only.
+    NotFound,
+    /// An optional API: 404, and 400, 405 or 501 from registries that do not route it.
+    NoSuchApi,
+}
+
 /// One repository in one registry.
 pub struct RegistryStore {
     conn: Connection,
@@ -216,6 +225,7 @@ impl RegistryStore {
         accept: Option<&str>,
         limit: u64,
         what: &'static str,
+        absent: Absent,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let host = self.reference(r).resolve_registry().to_owned();
         let url = format!("{}://{}/v2/{}/{}", self.conn.scheme, host, self.repository, path);
@@ -235,14 +245,18 @@ impl RegistryStore {
                 if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::NOT_FOUND {
                     return Ok(Err(status));
                 }
+                if absent == Absent::NoSuchApi && matches!(status.as_u16(), 400 | 405 | 501) {
+                    return Ok(Err(reqwest::StatusCode::NOT_FOUND));
+                }
                 if !status.is_success() {
                     return Err(StoreError::Transport(format!("{url}: HTTP {status}")));
                 }
                 if resp.content_length().is_some_and(|n| n > limit) {
                     return Err(StoreError::TooLarge { what, limit });
                 }
-                // Reserved once when the length is announced (within the limit): no doubling.
-                let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(limit) as usize);
+                // Reserved up front when the length is announced, but never more than 8 MiB
+                // before the bytes arrive.
+                let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(limit).min(8 << 20) as usize);
                 let mut stream = resp.bytes_stream();
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(|e| map_error(e.into()))?;
@@ -304,7 +318,9 @@ impl Store for RegistryStore {
             ManifestRef::Digest(d) => format!("manifests/{d}"),
         };
         let accept = ACCEPTED_MANIFESTS.join(", ");
-        let Some(body) = self.read(r, &path, Some(&accept), MAX_MANIFEST_BYTES as u64, "manifest").await? else {
+        let Some(body) =
+            self.read(r, &path, Some(&accept), MAX_MANIFEST_BYTES as u64, "manifest", Absent::NotFound).await?
+        else {
             return Ok(None);
         };
         let raw = RawManifest::new(body);
@@ -319,7 +335,7 @@ impl Store for RegistryStore {
     async fn get_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>, StoreError> {
         let r = ManifestRef::Digest(digest.clone());
         let out = self
-            .read(&r, &format!("blobs/{digest}"), None, limit, "blob")
+            .read(&r, &format!("blobs/{digest}"), None, limit, "blob", Absent::NotFound)
             .await?
             .ok_or_else(|| StoreError::BlobNotFound(digest.clone()))?;
         if !digest.matches(&out) {
@@ -379,7 +395,14 @@ impl Store for RegistryStore {
         let r = ManifestRef::Digest(digest.clone());
         let accept = super::manifest::OCI_INDEX;
         let body = self
-            .read(&r, &format!("referrers/{digest}"), Some(accept), MAX_MANIFEST_BYTES as u64, "referrers index")
+            .read(
+                &r,
+                &format!("referrers/{digest}"),
+                Some(accept),
+                MAX_MANIFEST_BYTES as u64,
+                "referrers index",
+                Absent::NoSuchApi,
+            )
             .await?;
         Ok(body.map(RawManifest::new))
     }

@@ -117,6 +117,9 @@ pub enum Rejection {
         /// What was found.
         actual: String,
     },
+    /// The blob's content does not hash to its descriptor's digest.
+    #[error("{0}")]
+    ContentMismatch(String),
     /// An attestation was refused (envelope, signature, statement, subject or type).
     #[error("attestation: {0}")]
     Attestation(String),
@@ -302,6 +305,10 @@ async fn fetch_layer<T: Store>(store: &T, layer: &Descriptor, what: &str) -> Res
         Ok(b) if b.len() as u64 == layer.size => Ok(b),
         Ok(b) => Err(mismatch(format!("{} bytes", b.len()))),
         Err(StoreError::TooLarge { .. }) => Err(mismatch("more bytes than that".into())),
+        // The store answered, with other bytes than the descriptor names: "no", as above.
+        Err(StoreError::DigestMismatch(d)) => {
+            Err(Problem::Rejected(Rejection::ContentMismatch(format!("{what} {d}: content does not match its digest"))))
+        }
         Err(e) => Err(Problem::CouldNotCheck(format!("{what} {}: {e}", layer.digest))),
     }
 }
