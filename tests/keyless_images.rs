@@ -32,25 +32,20 @@ fn vectors() -> Option<PathBuf> {
     }
 }
 
-/// cosign's layer annotations for the conformance bundle, with `edit` applied.
-fn annotations(
-    vectors: &Path,
-    edit: impl FnOnce(&mut serde_json::Map<String, Value>),
-) -> std::collections::BTreeMap<String, String> {
+/// cosign's certificate (PEM) and Rekor bundle annotation values for a Sigstore bundle's
+/// verification material (leaf certificate, first tlog entry).
+fn cosign_material(b: &Value) -> (String, Value) {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let b: Value = serde_json::from_slice(
-        &std::fs::read(vectors.join("sigstore-conformance/bundle-verify/happy-path-v0.1/bundle.sigstore.json"))
-            .unwrap(),
-    )
-    .unwrap();
     let vm = &b["verificationMaterial"];
-    let leaf = b64.decode(vm["x509CertificateChain"]["certificates"][0]["rawBytes"].as_str().unwrap()).unwrap();
+    let cert =
+        if vm["certificate"].is_object() { &vm["certificate"] } else { &vm["x509CertificateChain"]["certificates"][0] };
+    let leaf = b64.decode(cert["rawBytes"].as_str().unwrap()).unwrap();
     let pem = format!(
         "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
         b64.encode(leaf).as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\n")
     );
     let t = &vm["tlogEntries"][0];
-    let mut rekor = serde_json::json!({
+    let rekor = serde_json::json!({
         "SignedEntryTimestamp": t["inclusionPromise"]["signedEntryTimestamp"],
         "Payload": {
             "body": t["canonicalizedBody"],
@@ -59,6 +54,20 @@ fn annotations(
             "logID": hex::encode(b64.decode(t["logId"]["keyId"].as_str().unwrap()).unwrap()),
         }
     });
+    (pem, rekor)
+}
+
+/// cosign's layer annotations for the conformance bundle, with `edit` applied.
+fn annotations(
+    vectors: &Path,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+) -> std::collections::BTreeMap<String, String> {
+    let b: Value = serde_json::from_slice(
+        &std::fs::read(vectors.join("sigstore-conformance/bundle-verify/happy-path-v0.1/bundle.sigstore.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let (pem, mut rekor) = cosign_material(&b);
     let mut m = serde_json::Map::new();
     m.insert(SIGNATURE_ANNOTATION.into(), b["messageSignature"]["signature"].clone());
     m.insert("dev.sigstore.cosign/certificate".into(), Value::String(pem));
@@ -231,22 +240,7 @@ fn keyless_attestation_with_production_material() {
     let root = root.to_str().unwrap();
     let case = vectors.join("sigstore-conformance/bundle-verify/happy-path-intoto-in-dsse-v3/bundle.sigstore.json");
     let b: Value = serde_json::from_slice(&std::fs::read(case).unwrap()).unwrap();
-    let vm = &b["verificationMaterial"];
-    let leaf = b64.decode(vm["certificate"]["rawBytes"].as_str().unwrap()).unwrap();
-    let pem = format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        b64.encode(leaf).as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\n")
-    );
-    let t = &vm["tlogEntries"][0];
-    let rekor = serde_json::json!({
-        "SignedEntryTimestamp": t["inclusionPromise"]["signedEntryTimestamp"],
-        "Payload": {
-            "body": t["canonicalizedBody"],
-            "integratedTime": t["integratedTime"].as_str().unwrap().parse::<i64>().unwrap(),
-            "logIndex": t["logIndex"].as_str().unwrap().parse::<i64>().unwrap(),
-            "logID": hex::encode(b64.decode(t["logId"]["keyId"].as_str().unwrap()).unwrap()),
-        }
-    });
+    let (pem, rekor) = cosign_material(&b);
     let a_txt = std::fs::read(vectors.join("sigstore-conformance/a.txt")).unwrap();
     let digest = sigil::digest::Digest::sha256(&a_txt);
     let store = reg.store("keyless/att");
@@ -364,7 +358,6 @@ fn keyless_attestation_with_production_material() {
 #[test]
 fn keyless_attestations_with_intoto_entries_as_cosign_logs_them() {
     let Some(vectors) = vectors() else { return };
-    let b64 = base64::engine::general_purpose::STANDARD;
     let reg = Registry::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -376,28 +369,9 @@ fn keyless_attestations_with_intoto_entries_as_cosign_logs_them() {
     ] {
         let case = vectors.join("sigstore-conformance/bundle-verify").join(case);
         let b: Value = serde_json::from_slice(&std::fs::read(case.join("bundle.sigstore.json")).unwrap()).unwrap();
-        let vm = &b["verificationMaterial"];
-        let t = &vm["tlogEntries"][0];
-        assert_eq!(t["kindVersion"], serde_json::json!({"kind": "intoto", "version": "0.0.2"}));
-        let leaf = b64.decode(vm["x509CertificateChain"]["certificates"][0]["rawBytes"].as_str().unwrap()).unwrap();
-        let pem = format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            b64.encode(leaf)
-                .as_bytes()
-                .chunks(64)
-                .map(|c| std::str::from_utf8(c).unwrap())
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        let rekor = serde_json::json!({
-            "SignedEntryTimestamp": t["inclusionPromise"]["signedEntryTimestamp"],
-            "Payload": {
-                "body": t["canonicalizedBody"],
-                "integratedTime": t["integratedTime"].as_str().unwrap().parse::<i64>().unwrap(),
-                "logIndex": t["logIndex"].as_str().unwrap().parse::<i64>().unwrap(),
-                "logID": hex::encode(b64.decode(t["logId"]["keyId"].as_str().unwrap()).unwrap()),
-            }
-        });
+        let kind = &b["verificationMaterial"]["tlogEntries"][0]["kindVersion"];
+        assert_eq!(*kind, serde_json::json!({"kind": "intoto", "version": "0.0.2"}));
+        let (pem, rekor) = cosign_material(&b);
         let digest = sigil::digest::Digest::sha256(&std::fs::read(case.join("artifact")).unwrap());
         let envelope = serde_json::to_vec(&b["dsseEnvelope"]).unwrap();
         let ann: std::collections::BTreeMap<String, String> = [
