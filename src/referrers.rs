@@ -210,7 +210,8 @@ async fn add_to_tag_schema<S: Store>(
         store.put_manifest(&ManifestRef::Tag(tag.clone()), OCI_INDEX, bytes).await?;
         writes += 1;
         // Spread concurrent writers apart a little, then check the entry stayed.
-        let jitter = Duration::from_millis(u64::from(entry.digest.hex().as_bytes()[writes as usize % 64] % 32));
+        let byte = entry.digest.hex().as_bytes().get(writes as usize % 64).copied().unwrap_or(0);
+        let jitter = Duration::from_millis(u64::from(byte % 32));
         wait = settle.max(started.elapsed() * 2) + jitter * writes;
         tokio::time::sleep(wait).await;
     }
