@@ -266,12 +266,8 @@ pub async fn attest_image<S: Store, T: Store>(
                 Statement::for_image(&subject.repository, &d, predicate_type, predicate.clone()).to_bytes(),
                 predicate_type.as_str(),
             ),
-            Attestation::Statement { bytes, parsed } => {
-                if !parsed.is_about(&d) {
-                    return Err(SignError::StatementNotAbout(d));
-                }
-                (bytes.clone(), parsed.predicate_type.as_str())
-            }
+            // Its subject was checked against every digest above.
+            Attestation::Statement { bytes, parsed } => (bytes.clone(), parsed.predicate_type.as_str()),
         };
         let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement, key).to_bytes();
         let mut layer = Descriptor::of(DSSE_MEDIA_TYPE, &envelope);

@@ -263,9 +263,6 @@ pub fn is_sbom_artifact(artifact_type: &str) -> bool {
     matches!(artifact_type, SPDX_JSON | CYCLONEDX_JSON | COSIGN_SBOM_ARTIFACT | "text/spdx+json" | "text/spdx")
 }
 
-/// The annotation recording when an artifact was made.
-pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
-
 /// An OCI 1.1 artifact manifest: `artifactType`, the empty config, one layer, and the
 /// `subject` it refers to.
 pub fn artifact_manifest(
