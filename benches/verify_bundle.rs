@@ -1,6 +1,6 @@
 //! In-process Sigstore bundle verification throughput, and its ratio to the crypto floor.
 //!
-//! `cargo bench --bench verify_bundle` (needs ../shared/vectors). For each bundle: bundles
+//! `cargo bench --bench verify_bundle` (on the vendored testdata/vectors). For each bundle: bundles
 //! verified per second on one core (the full `verify_bundle`: parse, sigil's checks,
 //! certificate chain, SCT, signature, transparency log), and the cost of just the signature
 //! verifications that bundle needs, measured in the same run with the same crypto library
@@ -50,11 +50,8 @@ fn verify_cost(
 }
 
 fn main() {
-    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/sigstore-conformance/bundle-verify");
-    if !suite.is_dir() {
-        eprintln!("../shared/vectors is absent: nothing to measure");
-        return;
-    }
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/vectors/sigstore-conformance/bundle-verify");
+    assert!(suite.is_dir(), "the vendored vectors are missing at {}", suite.display());
     let trust = Trust::embedded().expect("embedded root");
     let artifact = std::fs::read(suite.join("a.txt")).expect("a.txt");
     let id = Matcher::Exact(IDENTITY.into());

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: `sigil verify-blob` vs `cosign verify-blob --new-bundle-format` vs the Python
-# Sigstore client on the conformance suite's bundles (../shared/vectors), alternating, one
+# Sigstore client on the conformance suite's bundles (testdata/vectors), alternating, one
 # run. Prints medians and ratios (not a test). Then the in-process throughput bench.
 #   bash scripts/bench-blob.sh [ROUNDS]
 set -euo pipefail

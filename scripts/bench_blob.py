@@ -6,10 +6,10 @@ from benchlib import median, run  # noqa: E402
 
 sigil, cosign, pysig, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-suite = os.path.join(root, "../shared/vectors/sigstore-conformance/bundle-verify")
-trusted = os.path.join(root, "../shared/vectors/trust/public-good.trusted_root.json")
+suite = os.path.join(root, "testdata/vectors/sigstore-conformance/bundle-verify")
+trusted = os.path.join(root, "testdata/vectors/trust/public-good.trusted_root.json")
 if not os.path.isdir(suite):
-    sys.exit("../shared/vectors is absent")
+    sys.exit("testdata/vectors is missing: restore it from git")
 ident = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
 iss = "https://token.actions.githubusercontent.com"
 art = f"{suite}/a.txt"

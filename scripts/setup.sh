@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what sigil's tests and demo need, idempotently:
 #  - Debian's docker-registry (CNCF distribution), with apt;
-#  - cosign from Debian's next suite, downloaded with a private apt configuration whose mirror
-#    is read from this machine's own apt sources, unpacked into .tools/cosign (nothing else
-#    system-wide).
+#  - cosign and skopeo from Debian's next suite, downloaded with a private apt configuration
+#    whose mirror is read from this machine's own apt sources, unpacked into .tools/ (nothing
+#    else system-wide).
 # Prints the cosign path on success.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,30 +50,67 @@ next_suite() {
   esac
 }
 
-if [ ! -x "$cosign_bin" ]; then
-  uri=$(mirror_uri)
-  [ -n "$uri" ] || { log "cannot find a Debian mirror in /etc/apt/sources*"; exit 1; }
-  suite=$(next_suite)
-  log "fetching cosign from Debian $suite via $uri"
-  aptdir="$tools/apt"
-  mkdir -p "$aptdir"/{lists/partial,cache/archives/partial,etc/sources.list.d,etc/preferences.d,etc/apt.conf.d}
-  : > "$aptdir/etc/sources.list"
-  cat > "$aptdir/etc/sources.list.d/next.sources" <<SRC
+# A private apt configuration for Debian's next suite (nothing system-wide), updated once.
+aptdir="$tools/apt"
+next_apt_ready=0
+next_apt() {
+  if [ "$next_apt_ready" = 0 ]; then
+    local uri suite
+    uri=$(mirror_uri)
+    [ -n "$uri" ] || { log "cannot find a Debian mirror in /etc/apt/sources*"; exit 1; }
+    suite=$(next_suite)
+    log "reading Debian $suite via $uri (private apt configuration in $aptdir)"
+    mkdir -p "$aptdir"/{lists/partial,cache/archives/partial,etc/sources.list.d,etc/preferences.d,etc/apt.conf.d}
+    : > "$aptdir/etc/sources.list"
+    cat > "$aptdir/etc/sources.list.d/next.sources" <<SRC
 Types: deb
 URIs: $uri
 Suites: $suite
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-  opts=(-o "Dir::Etc=$aptdir/etc" -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache"
-        -o "Dir::State::status=/dev/null" -o "Debug::NoLocking=1" -o "APT::Architecture=$(dpkg --print-architecture)")
-  apt-get "${opts[@]}" update -qq >/dev/null
-  (cd "$aptdir" && rm -f cosign_*.deb && apt-get "${opts[@]}" download -qq cosign >/dev/null)
-  deb=$(ls "$aptdir"/cosign_*.deb | head -n1)
-  rm -rf "$tools/cosign"
-  dpkg-deb -x "$deb" "$tools/cosign"
+    apt_opts=(-o "Dir::Etc=$aptdir/etc" -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache"
+              -o "Dir::State::status=/dev/null" -o "Debug::NoLocking=1" -o "APT::Architecture=$(dpkg --print-architecture)")
+    apt-get "${apt_opts[@]}" update -qq >/dev/null
+    next_apt_ready=1
+  fi
+}
+
+# Downloads Debian packages from the next suite and unpacks them all into one folder.
+unpack_next() {
+  local dest=$1; shift
+  next_apt
+  local debs="$aptdir/debs"
+  rm -rf "$debs" "$dest" && mkdir -p "$debs" "$dest"
+  (cd "$debs" && apt-get "${apt_opts[@]}" download -qq "$@" >/dev/null 2>&1) || {
+    log "could not download $* from Debian's next suite"; exit 1; }
+  local deb
+  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$dest"; done
+  rm -rf "$debs"
+}
+
+if [ ! -x "$cosign_bin" ]; then
+  log "fetching cosign from Debian's next suite"
+  unpack_next "$tools/cosign" cosign
 fi
 "$cosign_bin" version >/dev/null 2>&1 || { log "cosign at $cosign_bin does not run"; exit 1; }
+
+# skopeo (containers/image, what podman and CRI-O verify with) from the next suite, with the C
+# libraries it links and that suite's C library and loader: a newer suite's binary needs a
+# newer glibc than this machine may have, so it runs under its own loader (.tools/skopeo/skopeo).
+skopeo_bin="$tools/skopeo/skopeo"
+if [ ! -x "$skopeo_bin" ] || ! "$skopeo_bin" --version >/dev/null 2>&1; then
+  log "fetching skopeo and its libraries from Debian's next suite"
+  unpack_next "$tools/skopeo/root" skopeo libgpgme11t64 libassuan9 libgpg-error0 libsqlite3-0 libc6 libgcc-s1
+  loader=$(ls "$tools"/skopeo/root/usr/lib/*/ld-linux*.so.* | head -n1)
+  lib=$(dirname "$loader")
+  cat > "$skopeo_bin" <<WRAP
+#!/bin/sh
+exec "$loader" --library-path "$lib" "$tools/skopeo/root/usr/bin/skopeo" "\$@"
+WRAP
+  chmod +x "$skopeo_bin"
+fi
+"$skopeo_bin" --version >/dev/null 2>&1 || { log "skopeo at $skopeo_bin does not run"; exit 1; }
 
 # Python tools in a project-local virtualenv (PyPI): python-tuf builds the TUF repository test
 # double; the sigstore client is the benchmark's third peer (it brings python-tuf along).

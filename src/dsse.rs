@@ -48,6 +48,9 @@ pub enum EnvelopeError {
     /// Not an envelope.
     #[error("not a DSSE envelope: {0}")]
     Json(#[from] serde_json::Error),
+    /// Two object keys that a case-insensitive reader (Go's) takes for one.
+    #[error("DSSE envelope is ambiguous: {0}")]
+    AmbiguousKeys(crate::json::AmbiguousKeys),
     /// Payload not base64.
     #[error("DSSE payload is not base64")]
     PayloadBase64,
@@ -79,7 +82,9 @@ impl Envelope {
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(EnvelopeError::TooLarge);
         }
-        Ok(serde_json::from_slice(bytes)?)
+        let envelope = serde_json::from_slice(bytes)?;
+        crate::json::reject_ambiguous_keys(bytes).map_err(EnvelopeError::AmbiguousKeys)?;
+        Ok(envelope)
     }
 
     /// The serialised envelope.

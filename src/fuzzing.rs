@@ -20,8 +20,16 @@ pub fn public_key(data: &[u8]) {
     let _ = keys::PublicKey::from_der(data);
 }
 
-/// Simple-signing payloads: what parses serialises and parses back to the same value.
+/// Simple-signing payloads: what parses serialises and parses back to the same value. Also
+/// the ambiguous-key check every signed JSON document goes through: what it accepts keeps
+/// being accepted once re-serialised.
 pub fn payload(data: &[u8]) {
+    if crate::json::reject_ambiguous_keys(data).is_ok() {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+            let again = serde_json::to_vec(&v).unwrap_or_default();
+            assert!(crate::json::reject_ambiguous_keys(&again).is_ok(), "ambiguous-key check round trip");
+        }
+    }
     if let Ok(p) = SimpleSigning::parse(data) {
         let again = SimpleSigning::parse(&p.to_bytes());
         assert!(matches!(again, Ok(ref q) if *q == p), "payload round trip");

@@ -220,6 +220,9 @@ impl Statement {
     /// Parses a statement, accepting only known statement types.
     pub fn parse(bytes: &[u8]) -> Result<Self, StatementError> {
         let s: Statement = serde_json::from_slice(bytes).map_err(|e| StatementError::Malformed(e.to_string()))?;
+        // Go verifiers match keys case-insensitively (last wins): refuse what they could read
+        // differently, anywhere in the statement.
+        crate::json::reject_ambiguous_keys(bytes).map_err(|e| StatementError::Malformed(e.to_string()))?;
         if s.kind != STATEMENT_V1 && s.kind != STATEMENT_V01 {
             return Err(StatementError::UnknownType(s.kind));
         }

@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod identity;
 pub mod inspect;
 pub mod intoto;
+pub mod json;
 pub mod keys;
 pub mod oci;
 pub mod payload;

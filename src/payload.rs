@@ -70,6 +70,9 @@ pub enum PayloadError {
     /// `critical.type` is not a container image signature.
     #[error("payload type is {0:?}, not {COSIGN_SIGNATURE_TYPE:?}")]
     WrongType(String),
+    /// Two object keys that a case-insensitive reader (Go's) takes for one.
+    #[error("payload is ambiguous: {0}")]
+    AmbiguousKeys(#[from] crate::json::AmbiguousKeys),
     /// `docker-manifest-digest` is not a digest.
     #[error("payload docker-manifest-digest is malformed: {0}")]
     Digest(#[from] crate::digest::DigestError),
@@ -103,6 +106,8 @@ impl SimpleSigning {
             return Err(PayloadError::TooLarge(bytes.len()));
         }
         let wire: Wire = serde_json::from_slice(bytes)?;
+        // cosign and skopeo read this with Go's case-insensitive matching: one meaning only.
+        crate::json::reject_ambiguous_keys(bytes)?;
         if wire.critical.kind != COSIGN_SIGNATURE_TYPE {
             return Err(PayloadError::WrongType(wire.critical.kind));
         }

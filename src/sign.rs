@@ -139,9 +139,12 @@ pub async fn sign_image<S: Store, T: Store>(
     let (digest, manifest) = resolve(image_store, subject).await?;
     let mut targets = vec![(digest.clone(), subject.docker_reference(&digest))];
     if let (Recursion::IndexAndChildren, Manifest::Index(idx)) = (recursion, &manifest) {
-        let child_subject = Subject { tag: None, ..subject.clone() };
+        // Each child's payload names the reference the user signed (`repo:tag` when signed by
+        // tag): `skopeo copy --all repo:tag` checks every instance's signatures against that
+        // reference under matchRepoDigestOrExact, and a pull of `repo@child` accepts any
+        // identity in the repository.
         for child in &idx.manifests {
-            targets.push((child.digest.clone(), child_subject.docker_reference(&child.digest)));
+            targets.push((child.digest.clone(), subject.docker_reference(&child.digest)));
         }
     }
     let mut out = Vec::with_capacity(targets.len());

@@ -745,3 +745,30 @@ fn many_large_layers_are_not_all_held_in_memory_at_once() {
     assert!(stderr(&out).contains("does not match its digest"), "{}", stderr(&out));
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }
+
+/// A statement whose `subject` names this image and whose `Subject` names another reads as
+/// two different claims to sigil and to Go verifiers: refused (12), the key named.
+// see: issue 8 §6
+#[test]
+fn statement_with_keys_differing_only_in_case_is_rejected() {
+    let case = LayoutCase::new();
+    let pem = std::fs::read(example_key()).unwrap();
+    let key =
+        sigil::keys::decrypt_private_key(&pem, &sigil::keys::Password::new(example_password().into_bytes())).unwrap();
+    let subject = |hex: &str| format!(r#"[{{"name":"img","digest":{{"sha256":"{hex}"}}}}]"#);
+    let statement = format!(
+        r#"{{"_type":"{STATEMENT_V1}","subject":{},"predicateType":"{SLSA1_URI}","predicate":{{}},"Subject":{}}}"#,
+        subject(case.digest.hex()),
+        subject(&"0".repeat(64))
+    );
+    let envelope = Envelope::sign(sigil::dsse::INTOTO_PAYLOAD_TYPE, statement.as_bytes(), &key).to_bytes();
+    rt().block_on(attach_envelope(&case.store, &case.digest, envelope, SLSA1_URI));
+    let out = case.verify(&example_pub(), &[]);
+    assert_code(&out, 12);
+    let err = stderr(&out);
+    assert!(err.contains("\"Subject\" appears twice"), "{err}");
+    // Through the pure API too.
+    assert!(
+        matches!(Statement::parse(statement.as_bytes()), Err(StatementError::Malformed(m)) if m.contains("Subject"))
+    );
+}

@@ -1,10 +1,10 @@
 //! sigil's own checks on Sigstore bundles, beyond the conformance suite, on bundles derived in
-//! memory from the suite's real production data (../shared/vectors, read by path), plus bad
+//! memory from the suite's real production data (vendored in testdata/vectors), plus bad
 //! input at the CLI.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use common::*;
@@ -12,17 +12,6 @@ use serde_json::Value;
 
 const IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
-
-fn suite() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/sigstore-conformance/bundle-verify");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("\n!!!! ../shared/vectors is ABSENT: bundle checks on production data did NOT run !!!!\n");
-        assert!(std::env::var_os("CI").is_none(), "CI must have ../shared/vectors");
-        None
-    }
-}
 
 fn public_good(suite: &Path) -> String {
     suite.join("../../trust/public-good.trusted_root.json").to_str().unwrap().to_string()
@@ -45,7 +34,7 @@ fn verify_keyless(d: &Path, suite: &Path, bundle: &Value, extra: &[&str]) -> std
 
 #[test]
 fn root_certificate_in_bundle_chain_is_rejected() {
-    let Some(suite) = suite() else { return };
+    let suite = conformance_suite();
     let dir = tempfile::tempdir().unwrap();
     let mut b = bundle(&suite, "happy-path-v0.1");
     let ids = ["--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER];
@@ -62,7 +51,7 @@ fn root_certificate_in_bundle_chain_is_rejected() {
 
 #[test]
 fn unknown_intoto_statement_type_is_rejected() {
-    let Some(suite) = suite() else { return };
+    let suite = conformance_suite();
     let dir = tempfile::tempdir().unwrap();
     let mut b = bundle(&suite, "happy-path-intoto-in-dsse-v3");
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -81,7 +70,7 @@ fn unknown_intoto_statement_type_is_rejected() {
 
 #[test]
 fn identity_regexps_are_anchored() {
-    let Some(suite) = suite() else { return };
+    let suite = conformance_suite();
     let dir = tempfile::tempdir().unwrap();
     let b = bundle(&suite, "happy-path-v0.3");
     let whole = r"https://github\.com/sigstore-conformance/.*@refs/heads/main";
@@ -137,7 +126,7 @@ fn identity_regexps_are_anchored() {
 
 #[test]
 fn bad_bundles_and_usage() {
-    let Some(suite) = suite() else { return };
+    let suite = conformance_suite();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let root = public_good(&suite);
@@ -209,7 +198,7 @@ fn bad_bundles_and_usage() {
 /// proof) and dropping its proof must not pass.
 #[test]
 fn rewritten_media_type_does_not_relax_checks() {
-    let Some(suite) = suite() else { return };
+    let suite = conformance_suite();
     let dir = tempfile::tempdir().unwrap();
     let mut b = bundle(&suite, "happy-path-v0.3");
     b["mediaType"] = Value::String("application/vnd.dev.sigstore.bundle+json;version=0.1".into());

@@ -228,3 +228,76 @@ fn both_tools_agree_on_rejections() {
     tamper(&store, &f, &g, |_| None);
     check_both_reject(&format!("{}/reject/app@{g}", reg.host()), "a signature copied from another digest");
 }
+
+// ---------------------------------------------------------------------------------------
+// skopeo (containers/image: what podman and CRI-O verify with), from Debian's next suite.
+
+/// `skopeo copy --all docker://REPO:TAG` under a `sigstoreSigned` policy with the default
+/// `matchRepoDigestOrExact` identity rule and sigstore attachments on.
+fn skopeo_copy_all(d: &std::path::Path, reg: &Registry, pubkey: &str, image: &str, dest: &str) -> std::process::Output {
+    let policy = serde_json::json!({
+        "default": [{"type": "reject"}],
+        "transports": {"docker": {reg.host(): [{
+            "type": "sigstoreSigned",
+            "keyPath": d.join(pubkey),
+            "signedIdentity": {"type": "matchRepoDigestOrExact"}
+        }]}}
+    });
+    std::fs::write(d.join("policy.json"), serde_json::to_vec(&policy).unwrap()).unwrap();
+    std::fs::create_dir_all(d.join("registries.d")).unwrap();
+    std::fs::write(
+        d.join("registries.d/sigil-test.yaml"),
+        format!("docker:\n  {}:\n    use-sigstore-attachments: true\n", reg.host()),
+    )
+    .unwrap();
+    let policy = d.join("policy.json");
+    let registries = d.join("registries.d");
+    std::process::Command::new(skopeo_bin())
+        .current_dir(d)
+        .env("HOME", d)
+        .args(["--policy", policy.to_str().unwrap(), "--registries.d", registries.to_str().unwrap()])
+        // The destination layout cannot hold signatures: they are checked, then not copied.
+        .args(["copy", "--all", "--remove-signatures", "--src-tls-verify=false", &format!("docker://{image}"), dest])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run skopeo")
+}
+
+/// After `sigil sign --recursive REPO:TAG` on a multi-arch index, skopeo's default policy
+/// accepts `copy --all REPO:TAG`: every child's payload names `REPO:TAG`, which
+/// matchRepoDigestOrExact requires for a pull by tag. Signing the index alone is refused by
+/// skopeo (its children carry no signature): the check is real.
+// see: issue 8 §7
+#[test]
+fn recursive_signature_is_accepted_by_skopeo_copy_all_by_tag() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair", "--output-key-prefix", "s"]), 0);
+    let (_idx, children) = rt().block_on(push_index(&reg.store("multi/app"), "v1", "sk"));
+    let image = format!("{}/multi/app:v1", reg.host());
+
+    // The index alone signed: skopeo refuses the unsigned children.
+    assert_code(&sigil(d, &["sign", HTTP, "--key", "s.key", &image]), 0);
+    let out = skopeo_copy_all(d, &reg, "s.pub", &image, &format!("oci:{}:v1", d.join("out-refused").display()));
+    assert_ne!(code(&out), 0, "skopeo copied an index whose children are unsigned");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("A signature was required, but no signature exists"), "{err}");
+
+    // Recursive: every child names repo:tag, and skopeo accepts the copy.
+    assert_code(&sigil(d, &["sign", HTTP, "--recursive", "--key", "s.key", &image]), 0);
+    for child in &children {
+        let sigs = sigil(d, &["verify", HTTP, "--key", "s.pub", &format!("{}/multi/app@{child}", reg.host())]);
+        assert_code(&sigs, 0);
+        let payload: Value = serde_json::from_str(stdout(&sigs).lines().next().unwrap()).unwrap();
+        let refs: Vec<&str> = payload["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["critical"]["identity"]["docker-reference"].as_str().unwrap())
+            .collect();
+        assert_eq!(refs, [format!("{}/multi/app:v1", reg.host())], "child {child}");
+    }
+    let out = skopeo_copy_all(d, &reg, "s.pub", &image, &format!("oci:{}:v1", d.join("out").display()));
+    assert_code(&out, 0);
+}

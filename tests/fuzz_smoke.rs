@@ -85,22 +85,23 @@ fn corpus_and_mutations_do_not_panic() {
     }
 }
 
-/// The real bundles of the conformance suite (read by path, when present) and mutations.
+/// The real bundles of the conformance suite (vendored in testdata/vectors) and mutations.
 #[test]
 fn conformance_bundles_and_mutations_do_not_panic() {
-    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/sigstore-conformance/bundle-verify");
-    let Ok(entries) = std::fs::read_dir(&suite) else {
-        eprintln!("!!!! ../shared/vectors is ABSENT: conformance bundles not fuzzed !!!!");
-        return;
-    };
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/vectors/sigstore-conformance/bundle-verify");
+    let entries = std::fs::read_dir(&suite)
+        .unwrap_or_else(|e| panic!("the vendored conformance vectors are missing at {}: {e}", suite.display()));
     let mut rng = XorShift(0x0b0d_1e5e_ed00_0002);
+    let mut seeds = 0;
     for e in entries {
         let Ok(seed) = std::fs::read(e.unwrap().path().join("bundle.sigstore.json")) else { continue };
+        seeds += 1;
         sigil::fuzzing::bundle(&seed);
         for _ in 0..10 {
             sigil::fuzzing::bundle(&mutate(&seed, &mut rng));
         }
     }
+    assert_eq!(seeds, 70, "the conformance suite has 70 bundles")
 }
 
 /// The in-toto and DSSE vectors of `testdata/intoto` (read in place) and mutations, through

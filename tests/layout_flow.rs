@@ -475,3 +475,40 @@ fn review_regressions_duplicate_annotations_and_read_only_verify() {
     assert_code(&sigil(d, &["sign", "--key", "sigil.key", "--signature-repository", "oci:sigs", &image]), 0);
     assert_code(&sigil(d, &["verify", "--key", "sigil.pub", "--signature-repository", "oci:sigs", &image]), 0);
 }
+
+/// A payload with both `critical` and `Critical` reads as one claim to sigil and, through Go's
+/// case-insensitive matching (last key wins), as another to cosign and skopeo: it has no single
+/// meaning, so it is refused although its signature is good.
+// see: issue 8 §6
+#[test]
+fn payload_with_keys_differing_only_in_case_is_rejected() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    let store = sigil::oci::layout::LayoutStore::open(&d.join("img")).unwrap();
+    let digest = stdout(&sigil(d, &["tree", "-o", "json", &image]));
+    let digest = serde_json::from_str::<Value>(&digest).unwrap()["digest"].as_str().unwrap().to_owned();
+    let other = format!("sha256:{}", "0".repeat(64));
+    let claim = |d: &str| {
+        format!(
+            r#"{{"identity":{{"docker-reference":"oci:img"}},"image":{{"docker-manifest-digest":"{d}"}},"type":"cosign container image signature"}}"#
+        )
+    };
+    let payload = format!(r#"{{"critical":{},"Critical":{},"optional":null}}"#, claim(&digest), claim(&other));
+    let pem = std::fs::read(d.join("sigil.key")).unwrap();
+    let key =
+        sigil::keys::decrypt_private_key(&pem, &sigil::keys::Password::new(PASSWORD.as_bytes().to_vec())).unwrap();
+    let sig = key.sign(payload.as_bytes());
+    let parsed = sigil::digest::Digest::parse(&digest).unwrap();
+    rt().block_on(sigil::sign::attach_signature(&store, &parsed, payload.into_bytes(), &sig)).unwrap();
+    let out = sigil(d, &["verify", "--key", "sigil.pub", &image]);
+    assert_code(&out, 12);
+    let err = stderr(&out);
+    assert!(err.contains("payload is ambiguous") && err.contains("\"Critical\" appears twice"), "{err}");
+    // Annotations are signed JSON too: keys differing only in case there are refused as well.
+    let payload = format!(r#"{{"critical":{},"optional":{{"env":"prod","ENV":"dev"}}}}"#, claim(&digest));
+    let sig = key.sign(payload.as_bytes());
+    rt().block_on(sigil::sign::attach_signature(&store, &parsed, payload.into_bytes(), &sig)).unwrap();
+    let out = sigil(d, &["verify", "--key", "sigil.pub", "-a", "env=prod", &image]);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("\"ENV\" appears twice"), "{}", stderr(&out));
+}

@@ -1,6 +1,6 @@
 //! Refreshing the trusted root through TUF, against a TUF repository test double (built with
 //! python-tuf, served over loopback HTTP): tuf-repo-cdn.sigstore.dev cannot be reached here.
-//! The repository serves the Sigstore staging trusted root from ../shared/vectors (by path).
+//! The repository serves the Sigstore staging trusted root from the vendored testdata/vectors.
 
 mod common;
 
@@ -49,12 +49,7 @@ fn tuf_double(dir: &Path, trusted_root: &Path) -> (Server, String, PathBuf) {
 
 #[test]
 fn trusted_root_update_through_tuf_and_offline_use() {
-    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/sigstore-conformance/bundle-verify");
-    if !vectors.is_dir() {
-        eprintln!("\n!!!! ../shared/vectors is ABSENT: TUF test did NOT run !!!!\n");
-        assert!(std::env::var_os("CI").is_none(), "CI must have ../shared/vectors");
-        return;
-    }
+    let vectors = conformance_suite();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // rekor2-happy-path is signed on staging and ships the staging trusted root.

@@ -227,6 +227,24 @@ pub fn layout_with_image(dir: &Path, tag: &str, seed: &str) -> Digest {
     rt().block_on(push_image(&store, Some(tag), seed, "amd64"))
 }
 
+/// The vendored third-party vectors (`testdata/vectors`, see its README): the
+/// sigstore-conformance suite and Sigstore trusted roots. Missing data fails the test: a
+/// clone must run the same suite CI runs.
+pub fn vectors() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/vectors");
+    assert!(
+        p.join("sigstore-conformance/bundle-verify").is_dir() && p.join("trust").is_dir(),
+        "the vendored vectors are missing at {}: restore testdata/vectors from git",
+        p.display()
+    );
+    p
+}
+
+/// The sigstore-conformance `bundle-verify` cases.
+pub fn conformance_suite() -> PathBuf {
+    vectors().join("sigstore-conformance/bundle-verify")
+}
+
 pub fn sigil_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sigil"))
 }
@@ -234,6 +252,13 @@ pub fn sigil_bin() -> PathBuf {
 pub fn cosign_bin() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/cosign/usr/bin/cosign");
     assert!(p.exists(), "cosign is not installed at {}: run scripts/setup.sh", p.display());
+    p
+}
+
+/// skopeo 1.18 from Debian's next suite (scripts/setup.sh), run under its own loader.
+pub fn skopeo_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/skopeo/skopeo");
+    assert!(p.exists(), "skopeo is not installed at {}: run scripts/setup.sh", p.display());
     p
 }
 

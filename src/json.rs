@@ -1,0 +1,146 @@
+//! Signed JSON read the way every peer reads it: no object key twice, not even in another case.
+//!
+//! Why this module exists: cosign, skopeo and the other Go verifiers read signed documents
+//! with Go's `encoding/json`, which matches object keys to struct fields case-insensitively
+//! and lets the last of several matching keys win. serde matches exactly, and keeps the last
+//! duplicate in a map. A document holding both `"critical"` and `"Critical"` (or a key twice)
+//! can therefore say one thing to sigil and another to a Go verifier, under one signature. Such
+//! a document has no single meaning, so it is refused before it is interpreted at all, at any
+//! depth (payload, `optional` annotations, statement, predicate).
+//!
+//! Keys are compared after case folding each character (its uppercase form, lowercased:
+//! `K`, `k` and the Kelvin sign fold together, as do `s`, `S` and the long s), which covers
+//! Go's simple Unicode case folding (`bytes.EqualFold`); where a character's uppercase form is
+//! several characters (`ß`), it is only lowercased. Pure: bytes in, a verdict out; serde_json's
+//! own recursion limit bounds the depth.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// Two keys of one JSON object that a case-insensitive reader takes for the same key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AmbiguousKeys(String);
+
+/// Refuses JSON in which any object has two keys equal under case folding (exact duplicates
+/// included). Syntax errors are reported too (the caller's typed parse would reject them anyway).
+pub fn reject_ambiguous_keys(bytes: &[u8]) -> Result<(), AmbiguousKeys> {
+    serde_json::from_slice::<Checked>(bytes).map(|_| ()).map_err(|e| AmbiguousKeys(e.to_string()))
+}
+
+/// The case-folded form of a key.
+fn fold(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars() {
+        let mut upper = c.to_uppercase();
+        match (upper.next(), upper.next()) {
+            (Some(u), None) => out.extend(u.to_lowercase()),
+            _ => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// A JSON value walked only to check its objects' keys.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        let mut seen: HashSet<String> = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(fold(&key)) {
+                return Err(de::Error::custom(format_args!(
+                    "object key {key:?} appears twice (keys that differ only in case count as the same key, \
+                     as Go's encoding/json reads them)"
+                )));
+            }
+            map.next_value::<Checked>()?;
+        }
+        Ok(Checked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_keys_pass() {
+        assert!(reject_ambiguous_keys(br#"{"a":1,"b":{"c":[{"d":1,"e":2}]},"A1":null}"#).is_ok());
+        assert!(reject_ambiguous_keys(b"[1,\"x\",true,null,1.5]").is_ok());
+    }
+
+    #[test]
+    fn exact_duplicates_are_refused_at_any_depth() {
+        assert!(reject_ambiguous_keys(br#"{"a":1,"a":2}"#).is_err());
+        assert!(reject_ambiguous_keys(br#"{"x":[{"y":{"k":1,"k":1}}]}"#).is_err());
+    }
+
+    #[test]
+    fn keys_differing_only_in_case_are_refused() {
+        // see: issue 8 §6
+        let e = reject_ambiguous_keys(br#"{"critical":{},"Critical":{}}"#).unwrap_err();
+        assert!(e.to_string().contains("Critical"), "{e}");
+        assert!(reject_ambiguous_keys(br#"{"o":{"Docker-Reference":1,"docker-reference":2}}"#).is_err());
+    }
+
+    #[test]
+    fn unicode_folding_covers_gos_special_cases() {
+        // U+212A KELVIN SIGN folds with k; U+017F LATIN SMALL LETTER LONG S with s.
+        assert!(reject_ambiguous_keys("{\"kind\":1,\"\u{212A}ind\":2}".as_bytes()).is_err());
+        assert!(reject_ambiguous_keys("{\"subject\":1,\"\u{17F}ubject\":2}".as_bytes()).is_err());
+        assert!(reject_ambiguous_keys("{\"\u{3C3}\":1,\"\u{3A3}\":2}".as_bytes()).is_err());
+        // Different letters stay different.
+        assert!(reject_ambiguous_keys("{\"stra\u{DF}e\":1,\"strasse\":2}".as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn escaped_keys_are_compared_unescaped() {
+        assert!(reject_ambiguous_keys(br#"{"critical":1,"\u0043ritical":2}"#).is_err());
+    }
+
+    #[test]
+    fn not_json_is_an_error() {
+        assert!(reject_ambiguous_keys(b"{").is_err());
+    }
+}
