@@ -8,11 +8,10 @@
 //! a document has no single meaning, so it is refused before it is interpreted at all, at any
 //! depth (payload, `optional` annotations, statement, predicate).
 //!
-//! Keys are compared after case folding each character (its uppercase form, lowercased:
-//! `K`, `k` and the Kelvin sign fold together, as do `s`, `S` and the long s), which covers
-//! Go's simple Unicode case folding (`bytes.EqualFold`); where a character's uppercase form is
-//! several characters (`ß`), it is only lowercased. Pure: bytes in, a verdict out; serde_json's
-//! own recursion limit bounds the depth.
+//! Keys are compared as Go compares them ([`go_fold`]: `K`, `k` and the Kelvin sign fold
+//! together, as do `s`, `S` and the long s, `i` and `İ`). The OCI layout's `index.json` check
+//! uses the same fold. Pure: bytes in, a verdict out; serde_json's own recursion limit bounds
+//! the depth.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -30,14 +29,19 @@ pub fn reject_ambiguous_keys(bytes: &[u8]) -> Result<(), AmbiguousKeys> {
     serde_json::from_slice::<Checked>(bytes).map(|_| ()).map_err(|e| AmbiguousKeys(e.to_string()))
 }
 
-/// The case-folded form of a key.
-fn fold(key: &str) -> String {
+/// A key as Go's `encoding/json` folds it to match struct fields (its `foldName`: each
+/// character lowercased, then uppercased, with Unicode's one-to-one mappings). Two keys with
+/// the same fold are the same key to cosign, skopeo and every Go verifier. Rust's mappings are
+/// the full ones; where one yields several characters, the one-to-one mapping is its first
+/// character (lowercase: `İ` gives `i`) or none (uppercase: `ß` stays `ß`).
+pub fn go_fold(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     for c in key.chars() {
-        let mut upper = c.to_uppercase();
+        let lower = c.to_lowercase().next().unwrap_or(c);
+        let mut upper = lower.to_uppercase();
         match (upper.next(), upper.next()) {
-            (Some(u), None) => out.extend(u.to_lowercase()),
-            _ => out.extend(c.to_lowercase()),
+            (Some(u), None) => out.push(u),
+            _ => out.push(lower),
         }
     }
     out
@@ -88,7 +92,7 @@ impl<'de> Visitor<'de> for CheckedVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
         let mut seen: HashSet<String> = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(fold(&key)) {
+            if !seen.insert(go_fold(&key)) {
                 return Err(de::Error::custom(format_args!(
                     "object key {key:?} appears twice (keys that differ only in case count as the same key, \
                      as Go's encoding/json reads them)"
@@ -130,8 +134,10 @@ mod tests {
         assert!(reject_ambiguous_keys("{\"kind\":1,\"\u{212A}ind\":2}".as_bytes()).is_err());
         assert!(reject_ambiguous_keys("{\"subject\":1,\"\u{17F}ubject\":2}".as_bytes()).is_err());
         assert!(reject_ambiguous_keys("{\"\u{3C3}\":1,\"\u{3A3}\":2}".as_bytes()).is_err());
+        assert!(reject_ambiguous_keys("{\"digest\":1,\"d\u{130}gest\":2}".as_bytes()).is_err());
         // Different letters stay different.
         assert!(reject_ambiguous_keys("{\"stra\u{DF}e\":1,\"strasse\":2}".as_bytes()).is_ok());
+        assert_eq!(go_fold("annotation\u{17F}"), go_fold("ANNOTATIONS"));
     }
 
     #[test]

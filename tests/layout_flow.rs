@@ -512,3 +512,201 @@ fn payload_with_keys_differing_only_in_case_is_rejected() {
     assert_code(&out, 12);
     assert!(stderr(&out).contains("\"ENV\" appears twice"), "{}", stderr(&out));
 }
+
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+fn read_index(layout: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap()
+}
+
+fn write_index(layout: &std::path::Path, index: &Value) {
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(index).unwrap()).unwrap();
+}
+
+/// The `index.json` entry named `name`.
+fn entry_named(index: &Value, name: &str) -> Value {
+    index["manifests"].as_array().unwrap().iter().find(|m| m["annotations"][REF_NAME] == name).unwrap().clone()
+}
+
+/// The blob of the signature manifest of the layout's image.
+fn signature_manifest_blob(layout: &std::path::Path) -> std::path::PathBuf {
+    let index = read_index(layout);
+    let sig = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"][REF_NAME].as_str().is_some_and(|n| n.ends_with(".sig")))
+        .unwrap()
+        .clone();
+    layout.join("blobs/sha256").join(sig["digest"].as_str().unwrap().trim_start_matches("sha256:"))
+}
+
+/// Runs sigil, failing the test if it is still running after `limit` (a hang is the defect).
+fn sigil_within(cwd: &std::path::Path, args: &[&str], limit: std::time::Duration) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let mut c = Command::new(sigil_bin());
+    c.args(args);
+    isolate(&mut c, cwd, &[("SIGIL_PASSWORD", PASSWORD)]);
+    let mut child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sigil {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Every file under `dir` with its contents (to show nothing was written there).
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(snapshot(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// skopeo, where scripts/setup.sh or the system installed it (optional: a comparison only).
+fn skopeo_bin() -> Option<std::path::PathBuf> {
+    [std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/skopeo/skopeo"), "/usr/bin/skopeo".into()]
+        .into_iter()
+        .find(|p| p.exists())
+}
+
+// see: issue 8 §2
+#[test]
+fn layout_tag_resolves_as_containers_image() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    let img = d.join("img");
+    assert_code(&sigil(d, &["sign", "--key", "sigil.key", &image]), 0);
+    let store = sigil::oci::layout::LayoutStore::open(&img).unwrap();
+    let unsigned = rt().block_on(push_image(&store, Some("other"), "two", "amd64"));
+    let signed_index = read_index(&img);
+    let signed = entry_named(&signed_index, "v1");
+
+    // An unsigned entry named v1 ahead of the signed one: containers/image takes the first.
+    let mut first = entry_named(&signed_index, "other");
+    first["annotations"][REF_NAME] = "v1".into();
+    let mut two = signed_index.clone();
+    two["manifests"].as_array_mut().unwrap().insert(0, first.clone());
+    write_index(&img, &two);
+    if let Some(skopeo) = skopeo_bin() {
+        let out = std::process::Command::new(skopeo)
+            .current_dir(d)
+            .args(["inspect", "--raw", "oci:img:v1"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(sigil::digest::Digest::sha256(&out.stdout), unsigned, "skopeo takes the first entry");
+    }
+    let out = sigil(d, &["verify", "--key", "sigil.pub", &image]);
+    assert_code(&out, 14);
+    assert!(stdout(&out).is_empty());
+    let err = stderr(&out);
+    assert!(err.contains("\"v1\"") && err.contains("twice"), "{err}");
+    assert!(err.contains(&unsigned.to_string()) && err.contains(signed["digest"].as_str().unwrap()), "{err}");
+    // sign refuses too, rather than signing either.
+    assert_ne!(code(&sigil(d, &["sign", "--key", "sigil.key", &image])), 0);
+
+    // An entry of the name that is not a manifest or index is skipped, as containers/image does.
+    two["manifests"][0]["mediaType"] = "application/vnd.oci.image.config.v1+json".into();
+    write_index(&img, &two);
+    assert_code(&sigil(d, &["verify", "--key", "sigil.pub", &image]), 0);
+
+    // A key Go reads case-insensitively: "Annotations" names the unsigned entry v1 for skopeo.
+    let mut spelled = signed_index.clone();
+    let mut hidden = entry_named(&signed_index, "other");
+    hidden.as_object_mut().unwrap().remove("annotations");
+    hidden["Annotations"] = serde_json::json!({ REF_NAME: "v1" });
+    spelled["manifests"].as_array_mut().unwrap().insert(0, hidden);
+    write_index(&img, &spelled);
+    let out = sigil(d, &["verify", "--key", "sigil.pub", &image]);
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("\"Annotations\""), "{}", stderr(&out));
+
+    // The normal case; without a tag, two images are one too many.
+    write_index(&img, &signed_index);
+    assert_code(&sigil(d, &["verify", "--key", "sigil.pub", &image]), 0);
+    let out = sigil(d, &["verify", "--key", "sigil.pub", "oci:img"]);
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("no tag was given"), "{}", stderr(&out));
+}
+
+// see: issue 8 §4
+#[test]
+fn layout_fifo_blob_does_not_block_verify() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    assert_code(&sigil(d, &["sign", "--key", "sigil.key", &image]), 0);
+    let blob = signature_manifest_blob(&d.join("img"));
+    std::fs::remove_file(&blob).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&blob).status().unwrap().success());
+    let out = sigil_within(d, &["verify", "--key", "sigil.pub", &image], std::time::Duration::from_secs(20));
+    assert_code(&out, 14);
+    assert!(stdout(&out).is_empty());
+    assert!(stderr(&out).contains("is a FIFO, not a regular file"), "{}", stderr(&out));
+}
+
+// see: issue 8 §4
+#[test]
+fn layout_symlink_lock_file_is_refused() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    let victim = d.join("victim");
+    // Writing the image left a lock file; a hostile layout has a link in its place.
+    let lock = d.join("img/.index.json.lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    let out = sigil(d, &["sign", "--key", "sigil.key", &image]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains(".index.json.lock is a symbolic link"), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(&victim).is_err(), "sign created a file through the link");
+    // Pointing at an existing file outside: not followed either, the file is untouched.
+    std::fs::write(&victim, b"precious").unwrap();
+    assert_ne!(code(&sigil(d, &["sign", "--key", "sigil.key", &image])), 0);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+}
+
+// see: issue 8 §4
+#[test]
+fn layout_symlinked_blob_dir_outside_is_refused() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    let img = d.join("img");
+    for (link, target) in [("blobs/sha256", "outside-sha256"), ("blobs", "outside-blobs")] {
+        // The layout's directory moved out and linked back in.
+        std::fs::rename(img.join(link), d.join(target)).unwrap();
+        std::os::unix::fs::symlink(d.join(target), img.join(link)).unwrap();
+        let before = snapshot(&d.join(target));
+        let out = sigil(d, &["sign", "--key", "sigil.key", &image]);
+        assert_ne!(code(&out), 0);
+        assert!(stderr(&out).contains("refusing the OCI layout"), "{}", stderr(&out));
+        assert!(stderr(&out).contains("symbolic link leading outside the layout"), "{}", stderr(&out));
+        assert_eq!(snapshot(&d.join(target)), before, "sign wrote outside the layout through {link}");
+        let out = sigil(d, &["verify", "--key", "sigil.pub", &image]);
+        assert_code(&out, 14);
+        assert!(stderr(&out).contains("outside the layout"), "{}", stderr(&out));
+        // Put it back.
+        std::fs::remove_file(img.join(link)).unwrap();
+        std::fs::rename(d.join(target), img.join(link)).unwrap();
+    }
+    // A layout created for signatures never creates its directories through a link.
+    std::fs::create_dir_all(d.join("sigs")).unwrap();
+    std::fs::create_dir_all(d.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(d.join("elsewhere"), d.join("sigs/blobs")).unwrap();
+    let out = sigil(d, &["sign", "--key", "sigil.key", "--signature-repository", "oci:sigs", &image]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("outside the layout"), "{}", stderr(&out));
+    assert!(snapshot(&d.join("elsewhere")).is_empty() && !d.join("elsewhere/sha256").exists());
+    assert_code(&sigil(d, &["verify", "--key", "sigil.pub", &image]), 10);
+}

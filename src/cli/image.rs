@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use serde_json::json;
 
 use sigil::oci::auth::{self, Credentials};
-use sigil::oci::layout::LayoutStore;
+use sigil::oci::layout::{LayoutError, LayoutStore};
 use sigil::oci::registry::{self, RegistryOptions, RegistryStore, Transport};
 use sigil::oci::{Backend, ManifestRef, StoreError};
 use sigil::payload::Annotations;
@@ -102,7 +102,7 @@ impl Connector {
                     Access::Write => LayoutStore::create(l.path()),
                     Access::ReadOnly => LayoutStore::open(l.path()),
                 }
-                .map(Backend::Layout)
+                .map(|s| Backend::Layout(s.with_timeout(self.opts.timeout)))
                 .map_err(|e| store_failure(&e)),
             },
         }
@@ -111,13 +111,15 @@ impl Connector {
     fn image_store(&mut self, image: &ImageRef) -> Result<Backend, Failure> {
         match image {
             ImageRef::Registry(r) => self.registry_store(r),
-            ImageRef::Layout(l) => LayoutStore::open(l.path()).map(Backend::Layout).map_err(|e| {
-                Failure::new(
+            ImageRef::Layout(l) => match LayoutStore::open(l.path()) {
+                Ok(s) => Ok(Backend::Layout(s.with_timeout(self.opts.timeout))),
+                Err(e @ StoreError::Layout(_)) => Err(store_failure(&e)),
+                Err(e) => Err(Failure::new(
                     ExitCode::ImageNotFound,
                     e.to_string(),
                     "check the oci: path; it must be an OCI image layout directory",
-                )
-            }),
+                )),
+            },
         }
     }
 }
@@ -139,6 +141,11 @@ pub(super) fn store_failure(e: &StoreError) -> Failure {
             "check the registry address and network; for a plain-HTTP registry pass --allow-http-registry"
         }
         StoreError::TooLarge { .. } => "the registry served more data than sigil accepts; it may be misbehaving",
+        StoreError::Layout(LayoutError::Timeout { .. }) => "check the file system holding the layout, or raise --timeout",
+        StoreError::Layout(LayoutError::NoImageNamed { .. }) => "name the image: oci:PATH:TAG or oci:PATH@DIGEST",
+        StoreError::Layout(_) => {
+            "sigil reads only regular files inside the layout, and one image manifest or index per tag; repair or re-create the layout"
+        }
         _ => "check the registry or layout contents",
     };
     Failure::new(ExitCode::CouldNotCheck, e.to_string(), hint)
@@ -169,10 +176,19 @@ fn subject_of(image: &ImageRef, store: &Backend) -> Result<Subject, Failure> {
                 Some(Selector::Tag(t)) => ManifestRef::Tag(t.clone()),
                 Some(Selector::Digest(d)) | Some(Selector::TagAndDigest(_, d)) => ManifestRef::Digest(d.clone()),
                 None => match store {
-                    // No tag given: the layout's only image, else "latest" (as skopeo does).
-                    Backend::Layout(s) => match s.image_entries().map_err(|e| store_failure(&e))?.as_slice() {
-                        [one] => ManifestRef::Digest(one.digest.clone()),
-                        _ => ManifestRef::Tag("latest".into()),
+                    // No tag given: the layout's only image (as containers/image resolves it).
+                    Backend::Layout(s) => match runtime()?.block_on(s.only_image()).map_err(|e| {
+                        let f = store_failure(&e);
+                        Failure { message: format!("{image}: {}", f.message), ..f }
+                    })? {
+                        Some(d) => ManifestRef::Digest(d),
+                        None => {
+                            return Err(Failure::new(
+                                ExitCode::ImageNotFound,
+                                format!("{image}: the layout holds no image"),
+                                "check the oci: path",
+                            ))
+                        }
                     },
                     Backend::Registry(_) => ManifestRef::Tag("latest".into()),
                 },

@@ -94,6 +94,9 @@ pub enum StoreError {
     /// A malformed layout or registry answer.
     #[error("malformed data: {0}")]
     Malformed(String),
+    /// An OCI layout sigil will not read (or could not read in time).
+    #[error(transparent)]
+    Layout(#[from] layout::LayoutError),
 }
 
 /// A file to upload as a blob, hashed beforehand (the upload streams it from disk).
