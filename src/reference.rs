@@ -90,6 +90,9 @@ pub enum ReferenceError {
     /// The digest part is malformed.
     #[error("invalid digest in reference: {0}")]
     InvalidDigest(#[from] DigestError),
+    /// An `oci:` path holding `:` (containers/image ends the path at the first `:`).
+    #[error("oci:{0}: a layout path may not contain ':' (skopeo and podman end the path at the first ':' and would read another layout); rename or link the directory")]
+    LayoutPathColon(String),
     /// `oci:` with no path.
     #[error("oci: reference has no layout path")]
     EmptyLayoutPath,
@@ -286,23 +289,31 @@ impl fmt::Display for RegistryRef {
 }
 
 impl LayoutRef {
-    /// Parses what follows `oci:`.
+    /// Parses what follows `oci:` as containers/image (skopeo, podman) does: the path ends at
+    /// the first `:`, and what follows is the tag, so a path holding `:` is refused rather than
+    /// read as a different layout than those tools read. `PATH@DIGEST` (sigil's: containers/image
+    /// has no digest form) selects a manifest by digest.
     pub fn parse(s: &str) -> Result<Self, ReferenceError> {
-        let (path, selector) = if let Some((p, d)) = s.rsplit_once('@') {
-            (p, Some(Selector::Digest(Digest::parse(d)?)))
-        } else {
-            let last_slash = s.rfind('/').map_or(0, |i| i + 1);
-            match s[last_slash..].rfind(':') {
-                Some(i) => {
-                    let tag = &s[last_slash + i + 1..];
+        let (path, selector) = match s.rsplit_once('@') {
+            Some((p, d)) if d.starts_with("sha256:") || d.starts_with("sha512:") => {
+                (p, Some(Selector::Digest(Digest::parse(d)?)))
+            }
+            _ => match s.split_once(':') {
+                Some((p, tag)) => {
+                    if tag.contains(':') || tag.contains('/') {
+                        return Err(ReferenceError::LayoutPathColon(s.to_owned()));
+                    }
                     if !is_valid_tag(tag) {
                         return Err(ReferenceError::InvalidTag(tag.to_owned()));
                     }
-                    (&s[..last_slash + i], Some(Selector::Tag(tag.to_owned())))
+                    (p, Some(Selector::Tag(tag.to_owned())))
                 }
                 None => (s, None),
-            }
+            },
         };
+        if path.contains(':') {
+            return Err(ReferenceError::LayoutPathColon(s.to_owned()));
+        }
         if path.is_empty() {
             return Err(ReferenceError::EmptyLayoutPath);
         }
@@ -440,5 +451,24 @@ mod tests {
         let r = LayoutRef::parse("/tmp/x").unwrap();
         assert_eq!(r.selector(), None);
         assert_eq!(LayoutRef::parse(""), Err(ReferenceError::EmptyLayoutPath));
+    }
+
+    /// `oci:/a:b/c:t` is the layout `/a` with the name `b/c:t` to skopeo; sigil used to read
+    /// the layout `/a:b/c` with the tag `t`. Now refused, as containers/image refuses it.
+    // see: issue 8 §2
+    #[test]
+    fn layout_path_with_colon_is_refused_as_containers_image_refuses_it() {
+        for s in ["/a:b/c:t", "/a:b/c", "dir:with:colons", &format!("/a:b@{}", d())] {
+            assert!(
+                matches!(LayoutRef::parse(s), Err(ReferenceError::LayoutPathColon(_))),
+                "{s}: {:?}",
+                LayoutRef::parse(s)
+            );
+        }
+        let r = LayoutRef::parse("./dir/img:v1.2_x").unwrap();
+        assert_eq!(
+            (r.path(), r.selector()),
+            (std::path::Path::new("./dir/img"), Some(&Selector::Tag("v1.2_x".into())))
+        );
     }
 }
