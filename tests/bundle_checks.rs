@@ -1,6 +1,8 @@
 //! sigil's own checks on Sigstore bundles, beyond the conformance suite, on bundles derived in
 //! memory from the suite's real production data (../shared/vectors, read by path), plus bad
-//! input at the CLI.
+//! input at the CLI; and, on bundles from a private Sigstore instance
+//! (testdata/bundle-profiles), the certificate-profile and timestamp checks where sigil must
+//! agree with the reference clients.
 
 mod common;
 
@@ -426,4 +428,35 @@ fn self_contradicting_trusted_root_exits_14() {
     .unwrap_err();
     assert_eq!(err.outcome, sigil::verify::bundle::Outcome::CouldNotCheck, "{err}");
     assert_eq!(err.check, "trusted root");
+}
+
+#[test]
+fn more_than_32_timestamps_are_refused() {
+    // see: issue 8 §9 (each timestamp is now verified on its own: the count is bounded first)
+    let dir = profiles().join("happy-path");
+    let mut b: Value = serde_json::from_slice(&std::fs::read(dir.join("bundle.sigstore.json")).unwrap()).unwrap();
+    let ts = &mut b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"];
+    let one = ts[0].clone();
+    *ts = Value::Array(vec![one; 33]);
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("b.json");
+    std::fs::write(&path, serde_json::to_vec(&b).unwrap()).unwrap();
+    let (root, artifact) = (dir.join("trusted_root.json"), profiles().join("artifact.txt"));
+    let out = sigil(
+        work.path(),
+        &[
+            "verify-blob",
+            "--bundle",
+            path.to_str().unwrap(),
+            "--trusted-root",
+            root.to_str().unwrap(),
+            "--certificate-identity",
+            PROFILE_IDENTITY,
+            "--certificate-oidc-issuer",
+            PROFILE_ISSUER,
+            artifact.to_str().unwrap(),
+        ],
+    );
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains("✗ timestamp: the bundle carries 33 RFC 3161 timestamps"), "{}", stderr(&out));
 }

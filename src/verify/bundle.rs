@@ -134,6 +134,7 @@ pub fn verify_bundle(
         Artifact::Sha256(d) => d.clone(),
     };
     let hash = Sha256Hash::from_hex(digest.hex()).map_err(|e| reject("artifact digest", e.to_string()))?;
+    // A root that contradicts itself or holds unparsable material: nothing can be judged.
     let verifier = Verifier::new(&trust.root).map_err(|e| unusable_trust(e.to_string()))?;
     let sifted = timestamps::sift(&parsed, &trust.root)?;
     let (parsed, tsa_times, ignored) = (sifted.bundle, sifted.times, sifted.ignored);
@@ -225,7 +226,10 @@ fn classify(e: sigstore_verify::Error) -> BundleRejection {
         E::TransparencyLog(_) => "transparency log",
         E::Timestamp(_) => "timestamp",
         E::InvalidBundle(_) | E::UnsupportedBundle(_) | E::Bundle(_) | E::Types(_) => "bundle format",
-        E::InvalidTrustRoot(_) | E::TrustRoot(_) | E::TrustedCertificate(_) => return unusable_trust(e.to_string()),
+        // Trust material this bundle needs but the root lacks (e.g. no CT key for its SCT's
+        // algorithm): the bundle cannot be verified with this root, a "no". A root that is
+        // unusable whatever the bundle is refused before (`Verifier::new`): "could not check".
+        E::InvalidTrustRoot(_) | E::TrustRoot(_) | E::TrustedCertificate(_) => "trusted root",
         _ => "verification",
     };
     reject(check, e.to_string())
