@@ -45,6 +45,13 @@ pub struct TrustError {
     pub reason: String,
 }
 
+/// Whether a parsed root can be used at all: every key and certificate parses, no log ID
+/// twice, and no validity window that ends before it starts (a root that contradicts itself).
+/// The verifier prepares the same material again for each bundle and fails closed the same way.
+pub fn check_usable(root: &TrustedRoot) -> Result<(), String> {
+    sigstore_verify::Verifier::new(root).map(drop).map_err(|e| e.to_string())
+}
+
 impl Trust {
     /// The embedded public-good root.
     pub fn embedded() -> Result<Self, TrustError> {
@@ -62,6 +69,7 @@ impl Trust {
         }
         let text = std::str::from_utf8(bytes).map_err(|_| err("not UTF-8".into()))?;
         let root = TrustedRoot::from_json(text).map_err(|e| err(e.to_string()))?;
+        check_usable(&root).map_err(err)?;
         Ok(Trust { root, source: TrustSource::File { path: path.to_owned() } })
     }
 

@@ -169,8 +169,11 @@ fn keyless_image_signatures_with_production_material() {
     assert_code(&out, 12);
     assert!(stderr(&out).contains("no Rekor bundle annotation"), "{}", stderr(&out));
 
-    // An RFC 3161 timestamp annotation is verified, not ignored: a real TSA token, but over
-    // another signature (from the managed-key case), makes verification fail on it.
+    // An RFC 3161 timestamp annotation that does not verify (a real TSA token, but over another
+    // signature, from the managed-key case) is ignored, as the reference clients do: it is no
+    // time source, and the SET's integrated time still is, so every keyless check passes and
+    // only the payload (a.txt) is refused, as for the good image above.
+    // see: issue 8 §9
     let tsa_bundle: Value = serde_json::from_slice(
         &std::fs::read(vectors.join("sigstore-conformance/bundle-verify/managed-key-happy-path/bundle.sigstore.json"))
             .unwrap(),
@@ -191,8 +194,8 @@ fn keyless_image_signatures_with_production_material() {
     );
     let out = verify(&image, IDENTITY);
     assert_code(&out, 12);
-    assert!(stderr(&out).contains("timestamp"), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("signed payload is invalid"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("rejected: timestamp"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("signed payload is invalid"), "{}", stderr(&out));
 
     // Usage: key and identity together, or identity without issuer.
     assert_code(

@@ -210,6 +210,9 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
             for t in &facts.timestamps {
                 eprintln!("  ✓ signed timestamp {t}");
             }
+            for t in &facts.ignored_timestamps {
+                eprintln!("  - ignored {t}");
+            }
             let mut out = serde_json::to_value(facts).unwrap_or_default();
             if let Some(o) = out.as_object_mut() {
                 o.insert("bundle".into(), args.bundle.display().to_string().into());
@@ -218,6 +221,11 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
             println!("{out}");
             Ok(ExitCode::Ok)
         }
+        Err(rejection) if rejection.outcome == bundle::Outcome::CouldNotCheck => Err(Failure::new(
+            ExitCode::CouldNotCheck,
+            format!("could not check: {rejection}"),
+            "pass a usable Sigstore trusted_root.json with --trusted-root",
+        )),
         Err(rejection) => {
             eprintln!("  ✗ {rejection}: NOT VERIFIED");
             Ok(ExitCode::NoMatchingSignature)

@@ -119,7 +119,7 @@ async fn check_layer<T: Store>(
     }
     let blob = fetch_layer(store, layer, "envelope").await?;
     let annotations = layer.annotations.clone().unwrap_or_default();
-    check_envelope(&blob, &annotations, image, policy).map_err(Problem::Rejected).map(
+    check_envelope(&blob, &annotations, image, policy).map_err(Problem::from).map(
         |(statement, predicate_type, keyless)| VerifiedStatement {
             statement,
             predicate_type,

@@ -7,16 +7,23 @@
 //! sigil adds, before and after it:
 //! - bounded input, parsed into the library's types (any parse error rejects);
 //! - no root certificate inside the bundle's chain: anchors come only from the trusted root;
-//! - an in-toto statement's `_type` must be a known in-toto statement type;
+//! - an in-toto statement's `_type` must be a known in-toto statement type, and no key may
+//!   appear twice in it, not even in another case (see [`crate::json`]);
+//! - RFC 3161 timestamps verified one by one, those that do not verify ignored and named, one
+//!   counted per authority (`timestamps`), and at least one verified time in the end;
+//! - the signing certificate's path to a root, with only roots as anchors, and its key usage
+//!   (`chain`);
 //! - identity and issuer matched again on the verified certificate, with anchored regular
 //!   expressions when asked.
 //!
-//! Every rejection names the check that failed.
+//! Every rejection names the check that failed, and says whether the bundle was judged
+//! ("no") or the trusted root made judging impossible ("could not check").
 
 use sigstore_verify::types::{Bundle, DerPublicKey, Sha256Hash};
 use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy, Verifier};
 
-use super::Verified;
+use super::timestamps::{self, IgnoredTimestamp};
+use super::{chain, Verified};
 use crate::digest::Digest;
 use crate::identity::Matcher;
 use crate::trust::Trust;
@@ -66,11 +73,23 @@ pub struct BundleFacts {
     /// Transparency-log integrated time, when the log gave one (RFC 3339).
     #[serde(rename = "integratedTime", skip_serializing_if = "Option::is_none")]
     pub integrated_time: Option<String>,
-    /// Verified RFC 3161 timestamps (RFC 3339).
+    /// Verified RFC 3161 timestamps (RFC 3339), one per timestamp authority.
     pub timestamps: Vec<String>,
+    /// RFC 3161 timestamps in the bundle that do not count, and why.
+    #[serde(rename = "ignoredTimestamps")]
+    pub ignored_timestamps: Vec<IgnoredTimestamp>,
     /// Whether a transparency-log entry was verified.
     #[serde(rename = "tlogVerified")]
     pub tlog_verified: bool,
+}
+
+/// Whether a rejected bundle was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Verification said no.
+    No,
+    /// The trust material is unusable (e.g. contradicts itself): nothing could be judged.
+    CouldNotCheck,
 }
 
 /// Why a bundle was rejected: the check that failed and the reason.
@@ -81,10 +100,18 @@ pub struct BundleRejection {
     pub check: &'static str,
     /// Details.
     pub reason: String,
+    /// "No", or "could not check".
+    pub outcome: Outcome,
 }
 
-fn reject(check: &'static str, reason: impl Into<String>) -> BundleRejection {
-    BundleRejection { check, reason: reason.into() }
+/// Verification said no.
+pub(super) fn reject(check: &'static str, reason: impl Into<String>) -> BundleRejection {
+    BundleRejection { check, reason: reason.into(), outcome: Outcome::No }
+}
+
+/// The trusted root cannot be used, so nothing was judged.
+fn unusable_trust(reason: impl Into<String>) -> BundleRejection {
+    BundleRejection { check: "trusted root", reason: reason.into(), outcome: Outcome::CouldNotCheck }
 }
 
 /// Verifies `bundle` (JSON bytes) for `artifact`, signed by `signer`, against `trust`.
@@ -108,7 +135,10 @@ pub fn verify_bundle(
         Artifact::Sha256(d) => d.clone(),
     };
     let hash = Sha256Hash::from_hex(digest.hex()).map_err(|e| reject("artifact digest", e.to_string()))?;
-    let verifier = Verifier::new(&trust.root).map_err(|e| reject("trusted root", e.to_string()))?;
+    // A root that contradicts itself or holds unparsable material: nothing can be judged.
+    let verifier = Verifier::new(&trust.root).map_err(|e| unusable_trust(e.to_string()))?;
+    let sifted = timestamps::sift(&parsed, &trust.root)?;
+    let (parsed, tsa_times, ignored) = (sifted.bundle, sifted.times, sifted.ignored);
     let result = match signer {
         Signer::Key(pem) => {
             let key = DerPublicKey::from_pem(pem).map_err(|e| reject("public key", e.to_string()))?;
@@ -130,7 +160,23 @@ pub fn verify_bundle(
             }
         }
     }
-    .map_err(classify)?;
+    .map_err(|e| with_ignored(classify(e), &ignored))?;
+
+    // sigstore-go's threshold: at least one verified time (a timestamp or a log's integrated
+    // time). The library demands it for certificates; managed keys get it here.
+    let times = result.verified_timestamps();
+    if times.is_empty() {
+        return Err(with_ignored(
+            reject(
+                "timestamp",
+                "no verified signing time: the bundle needs an RFC 3161 timestamp from a trusted authority or a transparency-log entry with an integrated time",
+            ),
+            &ignored,
+        ));
+    }
+    if let Signer::Identity { .. } = signer {
+        chain::check_signing_certificate(&parsed, &trust.root, times)?;
+    }
 
     let identity = result.identity().map(|s| s.as_str().to_owned());
     let issuer = result.issuer().map(str::to_owned);
@@ -153,9 +199,19 @@ pub fn verify_bundle(
         identity,
         issuer,
         integrated_time: result.integrated_time().map(|t| t.to_string()),
-        timestamps: result.verified_timestamps().iter().map(|t| t.to_string()).collect(),
+        timestamps: tsa_times.iter().map(ToString::to_string).collect(),
+        ignored_timestamps: ignored,
         tlog_verified: result.tlog_verified(),
     }))
+}
+
+/// A timestamp rejection also names the timestamps that were ignored.
+fn with_ignored(mut r: BundleRejection, ignored: &[IgnoredTimestamp]) -> BundleRejection {
+    if r.check == "timestamp" && !ignored.is_empty() {
+        let list: Vec<String> = ignored.iter().map(ToString::to_string).collect();
+        r.reason = format!("{} (ignored: {})", r.reason, list.join("; "));
+    }
+    r
 }
 
 /// Names the check behind a library error.
@@ -171,7 +227,10 @@ fn classify(e: sigstore_verify::Error) -> BundleRejection {
         E::TransparencyLog(_) => "transparency log",
         E::Timestamp(_) => "timestamp",
         E::InvalidBundle(_) | E::UnsupportedBundle(_) | E::Bundle(_) | E::Types(_) => "bundle format",
-        E::InvalidTrustRoot(_) | E::TrustRoot(_) => "trusted root",
+        // Trust material this bundle needs but the root lacks (e.g. no CT key for its SCT's
+        // algorithm): the bundle cannot be verified with this root, a "no". A root that is
+        // unusable whatever the bundle is refused before (`Verifier::new`): "could not check".
+        E::InvalidTrustRoot(_) | E::TrustRoot(_) | E::TrustedCertificate(_) => "trusted root",
         _ => "verification",
     };
     reject(check, e.to_string())
@@ -232,5 +291,8 @@ fn check_statement_type(bundle: &Bundle) -> Result<(), BundleRejection> {
     if !INTOTO_STATEMENT_TYPES.contains(&head.kind.as_str()) {
         return Err(reject("in-toto statement", format!("unknown statement _type {:?}", head.kind)));
     }
+    // Go verifiers read the statement with case-insensitive keys: one meaning only.
+    crate::json::reject_ambiguous_keys(env.payload.as_bytes())
+        .map_err(|e| reject("in-toto statement", format!("ambiguous statement: {e}")))?;
     Ok(())
 }

@@ -7,7 +7,9 @@
 
 pub mod attestation;
 pub mod bundle;
+pub mod chain;
 pub mod cosign_keyless;
+pub mod timestamps;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -139,8 +141,20 @@ pub struct Examined {
 pub enum Problem {
     /// Verification said no.
     Rejected(Rejection),
-    /// Its payload could not be fetched.
+    /// Its payload could not be fetched, or the trust material is unusable.
     CouldNotCheck(String),
+}
+
+impl From<Rejection> for Problem {
+    /// A keyless check that could not judge (unusable trusted root) is not a "no".
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::Keyless(b) if b.outcome == bundle::Outcome::CouldNotCheck => {
+                Problem::CouldNotCheck(b.to_string())
+            }
+            other => Problem::Rejected(other),
+        }
+    }
 }
 
 /// The result of verifying one image.
@@ -397,7 +411,7 @@ async fn check_layer<T: Store>(
                 .and_then(|facts| check_claims(payload, image, policy.annotations).map(|p| (p, Some(facts.0))))
         }
     };
-    checked.map_err(Problem::Rejected).map(|(p, keyless)| VerifiedSignature {
+    checked.map_err(Problem::from).map(|(p, keyless)| VerifiedSignature {
         payload: p,
         layer: layer.digest.clone(),
         keyless,
