@@ -134,6 +134,9 @@ pub(super) enum Access {
 pub(super) fn store_failure(e: &StoreError) -> Failure {
     let hint = match e {
         StoreError::Auth(_) => "log in (docker login) or pass --registry-username/--registry-password",
+        StoreError::InsecureRealm { .. } => {
+            "the registry's token service must be https:// (its operator sets the realm); sigil sends credentials to a plain-HTTP realm only for a plain-HTTP registry under --allow-http-registry"
+        }
         StoreError::Timeout(_) => "check the registry is reachable, or raise --timeout",
         StoreError::Transport(_) => {
             "check the registry address and network; for a plain-HTTP registry pass --allow-http-registry"
