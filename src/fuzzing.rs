@@ -51,6 +51,20 @@ pub fn reference(data: &[u8]) {
     }
 }
 
+/// Registry `WWW-Authenticate` challenges and token answers: a Bearer realm is always an
+/// absolute http(s) URL, and a token always a valid header value.
+pub fn challenge(data: &[u8]) {
+    use crate::oci::challenge::{Challenge, Token};
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Ok(Challenge::Bearer(b)) = Challenge::parse([s]) {
+            assert!(matches!(b.realm.scheme(), "http" | "https") && b.realm.host_str().is_some(), "realm {}", b.realm);
+        }
+    }
+    if let Ok(t) = Token::from_response(data) {
+        assert!(reqwest::header::HeaderValue::from_str(&format!("Bearer {}", t.as_str())).is_ok(), "token header");
+    }
+}
+
 /// Sigstore bundles: parsing, sigil's structural checks and the whole verification against
 /// the embedded trusted root (every path must end in a verdict, never a panic).
 pub fn bundle(data: &[u8]) {

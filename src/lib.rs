@@ -4,7 +4,7 @@
 //! Layering (dependencies point down):
 //! - `cli` — argument parsing, output, exit codes (binary only).
 //! - [`sign`], [`verify`] — the flows, generic over [`oci::Store`].
-//! - pure core: [`digest`], [`reference`], [`payload`], [`keys`], [`oci::manifest`].
+//! - pure core: [`digest`], [`reference`], [`payload`], [`keys`], [`oci::manifest`], [`oci::challenge`].
 //! - edges: [`oci::registry`], [`oci::layout`], [`oci::auth`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sigstore_verify::trust_root::{TrustedRoot, TufBootstrap, TufConfig};
+use sigstore_verify::trust_root::{TrustedRoot, TufBootstrap, TufConfig, TRUSTED_ROOT_TARGET};
+
+use crate::digest::Digest;
 
 /// The public-good TUF repository.
 pub const PUBLIC_GOOD_URL: &str = "https://tuf-repo-cdn.sigstore.dev";
@@ -76,8 +78,42 @@ pub async fn update(repo: &Repository, cache: &Path, timeout: Duration) -> Resul
     }
 }
 
+/// The trusted root read from the TUF cache, with the cached file and the sha256 of its bytes.
+pub struct Cached {
+    /// The root, verified through the cached TUF metadata.
+    pub root: TrustedRoot,
+    /// The cached `trusted_root.json` it was read from.
+    pub file: PathBuf,
+    /// sha256 of that file's bytes.
+    pub sha256: Digest,
+}
+
 /// The trusted root from the cache, without network: fails when there is no cache or its
 /// metadata has expired.
-pub async fn cached(repo: &Repository, cache: &Path) -> Result<TrustedRoot, String> {
-    TrustedRoot::from_tuf(repo.config(cache).offline()).await.map_err(|e| e.to_string())
+pub async fn cached(repo: &Repository, cache: &Path) -> Result<Cached, String> {
+    let root = TrustedRoot::from_tuf(repo.config(cache).offline()).await.map_err(|e| e.to_string())?;
+    // The TUF client does not hand out the bytes it verified: read the cached target and
+    // name its digest only when it is the root just verified (not a file a concurrent update
+    // put there since).
+    let file = repo.cache_folder(cache).join("targets").join(TRUSTED_ROOT_TARGET);
+    let bytes = read_small(&file, crate::trust::MAX_TRUSTED_ROOT_BYTES as u64)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let same = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|t| TrustedRoot::from_json(t).ok())
+        .is_some_and(|r| serde_json::to_value(&r).ok() == serde_json::to_value(&root).ok());
+    if !same {
+        return Err(format!("{} changed while it was read (a concurrent update?); run again", file.display()));
+    }
+    Ok(Cached { root, file, sha256: Digest::sha256(&bytes) })
+}
+
+fn read_small(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?.take(limit + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(std::io::Error::other(format!("larger than {limit} bytes")));
+    }
+    Ok(buf)
 }

@@ -217,6 +217,95 @@ fn bad_bundles_and_usage() {
     assert_eq!(t["source"]["kind"], "file");
 }
 
+/// verify-blob's JSON is a stable interface: unknown fields are refused here.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct BlobVerified {
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    artifact: String,
+    identity: Option<String>,
+    issuer: Option<String>,
+    #[serde(rename = "integratedTime")]
+    integrated_time: Option<String>,
+    timestamps: Vec<String>,
+    #[serde(rename = "ignoredTimestamps")]
+    ignored_timestamps: Vec<IgnoredTimestamp>,
+    #[serde(rename = "tlogVerified")]
+    tlog_verified: bool,
+    bundle: String,
+    verified: bool,
+    #[serde(rename = "trustRoot")]
+    trust_root: TrustRoot,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct IgnoredTimestamp {
+    index: u64,
+    kind: String,
+    reason: String,
+}
+
+#[derive(serde::Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct TrustRoot {
+    source: String,
+    path: Option<String>,
+    url: Option<String>,
+    sha256: String,
+}
+
+#[test]
+fn trusted_root_in_use_is_always_named() {
+    // see: issue 8 §5
+    let suite = conformance_suite();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bytes = std::fs::read(public_good(&suite)).unwrap();
+    let root = d.join("replaced-root.json");
+    std::fs::write(&root, &bytes).unwrap();
+    let root = root.to_str().unwrap();
+    let sha256 = sigil::digest::Digest::sha256(&bytes).to_string();
+    let b = suite.join("happy-path-v0.3/bundle.sigstore.json");
+    let a = suite.join("a.txt");
+    let args = |extra: &[&'static str]| {
+        let mut v: Vec<String> = vec!["verify-blob".into(), "--bundle".into(), b.display().to_string()];
+        v.extend(["--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER].map(String::from));
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v.push(a.display().to_string());
+        v
+    };
+    let run = |args: &[String], env: &[(&str, &str)]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut env = env.to_vec();
+        env.push(("SIGIL_PASSWORD", PASSWORD));
+        sigil_env(d, &args, &env)
+    };
+    let want = TrustRoot { source: "file".into(), path: Some(root.into()), url: None, sha256: sha256.clone() };
+    let mut with_flag = args(&[]);
+    with_flag.splice(3..3, ["--trusted-root".to_string(), root.to_string()]);
+    for out in [run(&with_flag, &[]), run(&args(&[]), &[("SIGIL_TRUSTED_ROOT", root)])] {
+        assert_code(&out, 0);
+        assert!(stderr(&out).contains(&format!("trusted root from the file {root} ({sha256})")), "{}", stderr(&out));
+        let v: BlobVerified = serde_json::from_str(stdout(&out).trim()).unwrap();
+        assert_eq!(v.trust_root, want);
+    }
+    // The embedded root: named with its digest on stderr and in JSON.
+    let out = run(&args(&[]), &[]);
+    assert_code(&out, 0);
+    let v: BlobVerified = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v.trust_root.source, "embedded");
+    assert!(stderr(&out).contains(&format!("embedded in this build ({})", v.trust_root.sha256)), "{}", stderr(&out));
+    // trusted-root show says the same.
+    let out = sigil_env(d, &["trusted-root", "show"], &[("SIGIL_TRUSTED_ROOT", root)]);
+    let t: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(t["trustRoot"], serde_json::json!({"source": "file", "path": root, "sha256": sha256}));
+    assert!(stderr(&out).contains(&sha256), "{}", stderr(&out));
+}
+
 /// The media type is unsigned: relabelling a v0.3 bundle as v0.1 (which needs no inclusion
 /// proof) and dropping its proof must not pass.
 #[test]
@@ -311,10 +400,12 @@ fn verify_blob_output_schema_is_pinned() {
             "mediaType",
             "timestamps",
             "tlogVerified",
+            "trustRoot",
             "verified"
         ],
         "a Rekor v2 bundle has no integratedTime"
     );
+    let _: BlobVerified = serde_json::from_value(v.clone()).unwrap();
     assert_eq!(v["identity"], PROFILE_IDENTITY);
     assert_eq!(v["issuer"], PROFILE_ISSUER);
     assert_eq!(v["timestamps"].as_array().unwrap().len(), 1);
@@ -325,8 +416,9 @@ fn verify_blob_output_schema_is_pinned() {
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["artifact", "bundle", "ignoredTimestamps", "mediaType", "timestamps", "tlogVerified", "verified"]
+        ["artifact", "bundle", "ignoredTimestamps", "mediaType", "timestamps", "tlogVerified", "trustRoot", "verified"]
     );
+    let _: BlobVerified = serde_json::from_value(v).unwrap();
 }
 
 #[test]

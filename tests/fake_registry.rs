@@ -1,6 +1,8 @@
-//! A tiny HTTP server on loopback plays registries that a real one would not: one that wants
-//! basic auth and redirects to "another host" (credentials must not follow), one that serves
-//! absurd sizes (reads must stop at the limit).
+//! A tiny HTTP server on loopback plays registries and token services that a real one would
+//! not: one that wants basic auth and redirects to "another host" (credentials must not
+//! follow), ones that serve absurd sizes or never finish (reads must stop at the limit and the
+//! deadline). The token exchange is also run against Debian's docker-registry with token
+//! auth, the test playing its token service (ES256 tokens from a test key).
 
 mod common;
 
@@ -186,4 +188,252 @@ fn oversized_manifest_is_refused_without_reading_it_all() {
     );
     assert_code(&out, 14);
     assert!(stderr(&out).contains("larger than the limit"), "{}", stderr(&out));
+}
+
+/// A token service for `Registry::start_token_auth`: a self-signed P-256 certificate (the
+/// registry's `rootcertbundle`) and its key, issuing tokens for whatever scope is asked.
+struct TokenIssuer {
+    cert: std::path::PathBuf,
+    key: p256::ecdsa::SigningKey,
+    x5c: String,
+}
+
+impl TokenIssuer {
+    fn new(dir: &std::path::Path) -> TokenIssuer {
+        let o = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+            .args(["-keyout", "token.key", "-out", "token.pem", "-days", "2", "-subj", "/CN=sigil-token-issuer"])
+            .output()
+            .expect("run openssl");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        use p256::pkcs8::DecodePrivateKey;
+        let key = p256::ecdsa::SigningKey::from_pkcs8_pem(&std::fs::read_to_string(dir.join("token.key")).unwrap())
+            .expect("token key");
+        let pem = std::fs::read_to_string(dir.join("token.pem")).unwrap();
+        let x5c: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        TokenIssuer { cert: dir.join("token.pem"), key, x5c }
+    }
+
+    /// A JWT for the `scope` query parameter of a token request path.
+    fn token_for(&self, path: &str) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+        use base64::Engine as _;
+        use p256::ecdsa::signature::Signer as _;
+        let query = path.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let mut access = Vec::new();
+        for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+            if k == "scope" {
+                let scope = percent_decode(v);
+                let parts: Vec<&str> = scope.split(':').collect();
+                if let [kind, name, actions] = parts.as_slice() {
+                    let actions: Vec<&str> = actions.split(',').collect();
+                    access.push(serde_json::json!({"type": kind, "name": name, "actions": actions}));
+                }
+            }
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [self.x5c]});
+        let claims = serde_json::json!({
+            "iss": "sigil-test-issuer", "sub": "user", "aud": "sigil-test", "exp": now + 600,
+            "nbf": now - 60, "iat": now - 60, "jti": format!("{now}"), "access": access,
+        });
+        let signed = format!("{}.{}", B64URL.encode(header.to_string()), B64URL.encode(claims.to_string()));
+        let sig: p256::ecdsa::Signature = self.key.sign(signed.as_bytes());
+        format!("{signed}.{}", B64URL.encode(sig.to_bytes()))
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(s.get(i + 1..i + 3).unwrap_or("zz"), 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// "user:secret"
+const GOOD_BASIC: &str = "Basic dXNlcjpzZWNyZXQ=";
+
+#[test]
+fn token_auth_registry_sign_and_verify() {
+    // see: issue 8 §3 — sigil's own token exchange serves reads and oci-client's pushes.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let issuer = Arc::new(TokenIssuer::new(d));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let realm = format!("http://127.0.0.1:{}/token", listener.local_addr().unwrap().port());
+    let iss = issuer.clone();
+    let seen = serve(listener, 100, move |s| {
+        if s.authorization.as_deref() != Some(GOOD_BASIC) {
+            return "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into();
+        }
+        let body = serde_json::json!({"token": iss.token_for(&s.path), "expires_in": 600}).to_string();
+        format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+    });
+    let (reg, _) = Registry::start_token_auth(&realm, &issuer.cert, false);
+    let opts = sigil::oci::registry::RegistryOptions {
+        transport: sigil::oci::registry::Transport::InsecureHttpAllowed,
+        ..Default::default()
+    };
+    let store = sigil::oci::Backend::Registry(sigil::oci::registry::RegistryStore::new(
+        sigil::oci::registry::Connection::new(&opts).unwrap(),
+        &sigil::oci::auth::Credentials::Basic { username: "user".into(), password: "secret".to_owned().into() },
+        &reg.host(),
+        "team/app",
+        std::time::Duration::from_secs(30),
+    ));
+    rt().block_on(push_image(&store, Some("v1"), "token", "amd64"));
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    let image = format!("{}/team/app:v1", reg.host());
+    let env = [("SIGIL_REGISTRY_PASSWORD", "secret"), ("SIGIL_PASSWORD", PASSWORD)];
+    let flags = ["--allow-http-registry", "--timeout", "10", "--registry-username", "user"];
+    let run = |cmd: &str, key: &str| {
+        let mut args = vec![cmd];
+        args.extend(flags);
+        args.extend(["--key", key, &image]);
+        sigil_env(d, &args, &env)
+    };
+    let out = run("sign", "sigil.key");
+    assert_code(&out, 0);
+    let out = run("verify", "sigil.pub");
+    assert_code(&out, 0);
+    assert!(!stderr(&out).contains("secret"));
+    let scopes: Vec<String> = seen.lock().unwrap().iter().map(|s| percent_decode(&s.path)).collect();
+    assert!(scopes.iter().any(|p| p.contains("scope=repository:team/app:pull,push")), "{scopes:?}");
+    assert!(scopes.iter().any(|p| p.contains("scope=repository:team/app:pull") && !p.contains("push")), "{scopes:?}");
+    assert!(scopes.iter().all(|p| p.contains("service=sigil-test")), "{scopes:?}");
+    // Without the password the token service refuses: access refused, exit 14.
+    let out = sigil(d, &["verify", "--allow-http-registry", "--timeout", "10", "--key", "sigil.pub", &image]);
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
+}
+
+#[test]
+fn token_realm_over_http_is_refused_for_https_registry() {
+    // see: issue 8 §3
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let issuer = TokenIssuer::new(d);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let realm = format!("http://127.0.0.1:{}/token", listener.local_addr().unwrap().port());
+    let seen = serve(listener, 10, |_| "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into());
+    let (reg, ca) = Registry::start_token_auth(&realm, &issuer.cert, true);
+    let ca = ca.unwrap();
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    let image = format!("{}/team/app:v1", reg.host());
+    // verify: could not check (14); sign: a failed write (1).
+    for (cmd, key, code) in [("verify", "sigil.pub", 14), ("sign", "sigil.key", 1)] {
+        let out = sigil_env(
+            d,
+            &[cmd, "--registry-cacert", ca.to_str().unwrap(), "--registry-username", "user", "--key", key, &image],
+            &[("SIGIL_REGISTRY_PASSWORD", "secret"), ("SIGIL_PASSWORD", PASSWORD)],
+        );
+        assert_code(&out, code);
+        let err = stderr(&out);
+        assert!(err.contains(&realm) && err.contains("plain-HTTP token service"), "{cmd}: {err}");
+        assert!(err.contains("https://"), "{cmd}: says what to do: {err}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(seen.lock().unwrap().is_empty(), "the plain-HTTP realm was contacted: {:?}", seen.lock().unwrap());
+}
+
+/// A registry that answers everything with a Bearer challenge naming `realm`.
+fn challenging_registry(realm: String) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    serve(l, 20, move |_| {
+        format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",service=\"fake\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    });
+    port
+}
+
+/// A token service that sends `head` and then `body` forever-ish: `chunk` bytes every
+/// `pause`, at most `total` bytes, stopping when the reader goes away.
+fn endless_token_service(head: &'static str, chunk: usize, pause: std::time::Duration, total: usize) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let realm = format!("http://127.0.0.1:{}/token", l.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        for stream in l.incoming().take(4) {
+            let Ok(mut stream) = stream else { break };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = std::io::Read::read(&mut stream, &mut buf);
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(b"{\"token\":\"");
+                let data = vec![b'a'; chunk];
+                let mut sent = 0;
+                while sent < total && stream.write_all(&data).is_ok() {
+                    sent += chunk;
+                    std::thread::sleep(pause);
+                }
+            });
+        }
+    });
+    realm
+}
+
+/// Runs sigil under an address-space limit (KiB), timed.
+fn sigil_limited(cwd: &std::path::Path, args: &[&str], vmem_kib: u64) -> (std::process::Output, std::time::Duration) {
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c").arg(format!("ulimit -v {vmem_kib} && exec \"$0\" \"$@\"")).arg(sigil_bin()).args(args);
+    isolate(&mut c, cwd, &[]);
+    let start = std::time::Instant::now();
+    let out = c.stdin(std::process::Stdio::null()).output().expect("run sigil under ulimit");
+    (out, start.elapsed())
+}
+
+#[test]
+fn token_response_is_bounded() {
+    // see: issue 8 §3 — a 256 MiB token answer once took 1.3 GB of memory.
+    let realm = endless_token_service(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+        1 << 20,
+        std::time::Duration::ZERO,
+        256 << 20,
+    );
+    let port = challenging_registry(realm);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    let image = format!("127.0.0.1:{port}/team/app:v1");
+    let args = ["verify", "--allow-http-registry", "--timeout", "30", "--key", "sigil.pub", &image];
+    let (out, took) = sigil_limited(d, &args, 256 << 10);
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("token response is larger than the limit of 1048576 bytes"), "{}", stderr(&out));
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+    eprintln!("256 MiB token answer refused in {took:?} under a 256 MiB address-space limit");
+}
+
+#[test]
+fn token_response_time_is_bounded() {
+    // see: issue 8 §3 — a token service that trickles a byte a second never finishes.
+    let realm = endless_token_service(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+        1,
+        std::time::Duration::from_millis(500),
+        usize::MAX,
+    );
+    let port = challenging_registry(realm);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    let image = format!("127.0.0.1:{port}/team/app:v1");
+    let start = std::time::Instant::now();
+    let out = sigil(d, &["verify", "--allow-http-registry", "--timeout", "3", "--key", "sigil.pub", &image]);
+    let took = start.elapsed();
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("timed out after 3 s"), "{}", stderr(&out));
+    assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
+    eprintln!("never-ending token answer cut off after {took:?} (--timeout 3)");
 }

@@ -16,6 +16,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("checkpoint", sigil::fuzzing::checkpoint),
     ("merkle", sigil::fuzzing::merkle),
     ("attestation", sigil::fuzzing::attestation),
+    ("challenge", sigil::fuzzing::challenge),
 ];
 
 struct XorShift(u64);

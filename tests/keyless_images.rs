@@ -217,6 +217,64 @@ fn keyless_image_signatures_with_production_material() {
     assert_code(&sigil(d, &["verify", "--certificate-identity", IDENTITY, &image]), 2);
 }
 
+/// Whatever trusted root a keyless check uses, stderr names it with its sha256, and JSON output
+/// carries the same as `trustRoot`: a deploy gate's replaced trust anchors are visible.
+#[test]
+fn trusted_root_in_use_is_always_named() {
+    // see: issue 8 §5
+    let vectors = vectors();
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bytes = std::fs::read(vectors.join("trust/public-good.trusted_root.json")).unwrap();
+    let root = d.join("gate-root.json");
+    std::fs::write(&root, &bytes).unwrap();
+    let root = root.to_str().unwrap();
+    let sha256 = sigil::digest::Digest::sha256(&bytes).to_string();
+    let a_txt = std::fs::read(vectors.join("sigstore-conformance/bundle-verify/a.txt")).unwrap();
+    let store = reg.store("keyless/named");
+    let digest = rt().block_on(push_image(&store, Some("v1"), "named", "amd64"));
+    attach(&store, &digest, &a_txt, annotations(&vectors, |_| {}));
+    let image = format!("{}/keyless/named@{digest}", reg.host());
+    let keyless = ["--allow-http-registry", "--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER];
+    let named = |out: &std::process::Output| {
+        let err = stderr(out);
+        assert!(err.contains(&format!("trusted root from the file {root} ({sha256})")), "{err}");
+        assert_eq!(err.matches("trusted root").count(), 1, "said once: {err}");
+    };
+    for (cmd, code) in [("verify", 12), ("verify-attestation", 10), ("inspect", 0)] {
+        // From the flag and from SIGIL_TRUSTED_ROOT alike.
+        let mut args = vec![cmd, "--trusted-root", root];
+        args.extend(keyless);
+        args.push(&image);
+        let out = sigil(d, &args);
+        assert_code(&out, code);
+        named(&out);
+        let mut args = vec![cmd];
+        args.extend(keyless);
+        args.push(&image);
+        let out = sigil_env(d, &args, &[("SIGIL_PASSWORD", PASSWORD), ("SIGIL_TRUSTED_ROOT", root)]);
+        assert_code(&out, code);
+        named(&out);
+    }
+    let mut args = vec!["inspect", "-o", "json", "--trusted-root", root];
+    args.extend(keyless);
+    args.push(&image);
+    let out = sigil(d, &args);
+    let r: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(r["trustRoot"], serde_json::json!({"source": "file", "path": root, "sha256": sha256}));
+    // Without --trusted-root: the embedded root, named with its digest, on stderr and in JSON.
+    let mut args = vec!["inspect", "-o", "json"];
+    args.extend(keyless);
+    args.push(&image);
+    let out = sigil(d, &args);
+    assert_code(&out, 0);
+    let r: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(r["trustRoot"]["source"], "embedded");
+    let embedded = r["trustRoot"]["sha256"].as_str().unwrap();
+    assert!(stderr(&out).contains(&format!("embedded in this build ({embedded})")), "{}", stderr(&out));
+}
+
 /// A keyless attestation stored the cosign way (the DSSE envelope as the `.att` layer, the
 /// Fulcio certificate and the Rekor entry with its SET as annotations), built from the
 /// production `happy-path-intoto-in-dsse-v3` conformance bundle. Its statement's subject is

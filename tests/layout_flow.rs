@@ -229,6 +229,20 @@ mod schema {
         pub digest: String,
         pub verified: bool,
         pub signatures: Vec<Payload>,
+        /// Keyless only: the trusted root used.
+        #[serde(rename = "trustRoot")]
+        pub trust_root: Option<TrustRoot>,
+    }
+
+    /// `{"source":"file"|"tuf-cache"|"embedded","path"?,"url"?,"sha256"}`
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct TrustRoot {
+        pub source: String,
+        pub path: Option<String>,
+        pub url: Option<String>,
+        pub sha256: String,
     }
 
     #[derive(Deserialize)]
@@ -327,6 +341,9 @@ mod schema {
     pub struct Inspected {
         pub image: String,
         pub report: Report,
+        /// Keyless only: the trusted root used.
+        #[serde(rename = "trustRoot")]
+        pub trust_root: Option<TrustRoot>,
     }
 
     #[derive(Deserialize)]

@@ -104,6 +104,15 @@ fn trusted_root_update_through_tuf_and_offline_use() {
     let out = verify(&env);
     assert_code(&out, 0);
     assert!(stderr(&out).contains("from the TUF cache"), "{}", stderr(&out));
+    // see: issue 8 §5 — the cached file in use and its digest, on stderr and in JSON.
+    let served = sigil::digest::Digest::sha256(&std::fs::read(case.join("trusted_root.json")).unwrap()).to_string();
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["trustRoot"]["source"], "tuf-cache");
+    assert_eq!(v["trustRoot"]["url"], url.as_str());
+    assert_eq!(v["trustRoot"]["sha256"], served.as_str());
+    let file = v["trustRoot"]["path"].as_str().unwrap();
+    assert!(file.starts_with(cache.to_str().unwrap()) && file.ends_with("trusted_root.json"), "{file}");
+    assert!(stderr(&out).contains(&format!("{file} ({served})")), "{}", stderr(&out));
 
     // A cache that no longer verifies is not used, and stderr says it is stale.
     let folder = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();

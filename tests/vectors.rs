@@ -96,6 +96,26 @@ fn reference_vectors() {
 }
 
 #[test]
+fn challenge_vectors() {
+    use sigil::oci::challenge::Challenge;
+    let (_, body) = read_vector(&testdata().join("challenges/challenges.vector"));
+    let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    for line in body.lines().filter(|l| !l.trim().is_empty()) {
+        let (expect, rest) = line.split_once(' ').unwrap();
+        match expect {
+            "bearer" => {
+                let (input, want) = rest.split_once(" => ").unwrap();
+                let Ok(Challenge::Bearer(b)) = Challenge::parse([input]) else { panic!("{input}: not Bearer") };
+                assert_eq!(format!("{} | {} | {}", b.realm, opt(&b.service), opt(&b.scope)), want, "{input}");
+            }
+            "basic" => assert_eq!(Challenge::parse([rest]), Ok(Challenge::Basic), "{rest}"),
+            "err" => assert!(Challenge::parse([rest]).is_err(), "{rest} should be refused"),
+            _ => panic!("bad line {line:?}"),
+        }
+    }
+}
+
+#[test]
 fn payload_vectors() {
     let (_, body) = read_vector(&testdata().join("payloads/payloads.vector"));
     for line in body.lines().filter(|l| !l.trim().is_empty()) {

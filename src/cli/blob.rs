@@ -11,64 +11,11 @@ use sigil::verify::bundle::{self, Artifact, Signer};
 
 use super::exit::{ExitCode, Failure};
 use super::files::{read_bounded, runtime};
+use super::trust::{load_trust, tuf_repository};
 use super::{KeylessArgs, TrustArgs, UpdateArgs, VerifyBlobArgs};
 
 /// Files up to this size are verified from their bytes; larger ones by streamed digest.
 const MAX_IN_MEMORY_ARTIFACT: u64 = 64 << 20;
-
-fn tuf_repository(args: &TrustArgs) -> Result<sigil::tuf::Repository, Failure> {
-    match (&args.tuf_url, &args.tuf_root) {
-        (Some(url), Some(root)) => Ok(sigil::tuf::Repository::Custom {
-            url: url.clone(),
-            root: read_bounded(root, sigil::trust::MAX_TRUSTED_ROOT_BYTES as u64, "TUF root")?,
-        }),
-        _ => Ok(sigil::tuf::Repository::PublicGood),
-    }
-}
-
-/// The trust material: `--trusted-root` / `SIGIL_TRUSTED_ROOT`; else the TUF cache, read
-/// offline; else the root embedded in the binary. stderr says which, and why.
-pub fn load_trust(args: &TrustArgs) -> Result<Trust, Failure> {
-    if let Some(p) = &args.trusted_root {
-        let bytes = read_bounded(p, sigil::trust::MAX_TRUSTED_ROOT_BYTES as u64, "trusted root")?;
-        // Without usable trust material nothing can be checked: "could not check".
-        return Trust::from_bytes(&bytes, &p.display().to_string()).map_err(|e| {
-            Failure::new(
-                ExitCode::CouldNotCheck,
-                e.to_string(),
-                "pass a Sigstore trusted_root.json (protobuf-specs TrustedRoot JSON)",
-            )
-        });
-    }
-    let repo = tuf_repository(args)?;
-    let custom = matches!(repo, sigil::tuf::Repository::Custom { .. });
-    let cache = sigil::tuf::cache_dir();
-    let why_embedded = match &cache {
-        Some(cache) if repo.cache_folder(cache).is_dir() => {
-            let folder = repo.cache_folder(cache);
-            match runtime()?.block_on(sigil::tuf::cached(&repo, cache)) {
-                Ok(root) => {
-                    eprintln!("note: trusted root from the TUF cache {} ({})", folder.display(), repo.url());
-                    return Ok(Trust::from_tuf(root, repo.url(), &folder.display().to_string()));
-                }
-                Err(e) => format!("the TUF cache {} is unusable or STALE ({e})", folder.display()),
-            }
-        }
-        _ => "no TUF cache".to_owned(),
-    };
-    if custom {
-        // The embedded root is the public-good instance's: never a stand-in for another one.
-        return Err(Failure::new(
-            ExitCode::CouldNotCheck,
-            format!("no usable trusted root for the TUF repository {}: {why_embedded}", repo.url()),
-            "run `sigil trusted-root update` with the same --tuf-url and --tuf-root, or pass --trusted-root",
-        ));
-    }
-    eprintln!(
-        "note: using the Sigstore public-good trusted root embedded in this build, a snapshot that may be STALE: {why_embedded}; run `sigil trusted-root update` where the network allows, or pass --trusted-root"
-    );
-    Trust::embedded().map_err(|e| Failure::new(ExitCode::Error, e.to_string(), "report this bug"))
-}
 
 /// `sigil trusted-root update`.
 pub fn update_trusted_root(args: UpdateArgs) -> Result<ExitCode, Failure> {
@@ -156,7 +103,7 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
         }
     };
     let bundle_bytes = read_bounded(&args.bundle, bundle::MAX_BUNDLE_BYTES as u64, "bundle")?;
-    let trust = load_trust(&args.keyless.trust)?;
+    let in_use = load_trust(&args.keyless.trust)?;
 
     let (bytes, digest);
     let artifact = match args.artifact.strip_prefix("sha256:").map(|_| Digest::parse(&args.artifact)) {
@@ -192,7 +139,7 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
         }
     };
     eprintln!("Verification of {} with bundle {}:", args.artifact, args.bundle.display());
-    match bundle::verify_bundle(&bundle_bytes, artifact, &signer, &trust) {
+    match bundle::verify_bundle(&bundle_bytes, artifact, &signer, &in_use.trust) {
         Ok(v) => {
             let facts = v.get();
             eprintln!("  ✓ bundle {} parsed", facts.media_type);
@@ -217,6 +164,7 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
             if let Some(o) = out.as_object_mut() {
                 o.insert("bundle".into(), args.bundle.display().to_string().into());
                 o.insert("verified".into(), true.into());
+                o.insert("trustRoot".into(), in_use.origin.to_json());
             }
             println!("{out}");
             Ok(ExitCode::Ok)
@@ -253,7 +201,11 @@ fn stream_sha256(path: &Path) -> Result<Digest, Failure> {
 
 /// `sigil trusted-root show`.
 pub fn show_trusted_root(args: TrustArgs) -> Result<ExitCode, Failure> {
-    let trust = load_trust(&args)?;
-    println!("{}", trust.summary());
+    let in_use = load_trust(&args)?;
+    let mut out = in_use.trust.summary();
+    if let Some(o) = out.as_object_mut() {
+        o.insert("trustRoot".into(), in_use.origin.to_json());
+    }
+    println!("{out}");
     Ok(ExitCode::Ok)
 }

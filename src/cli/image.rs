@@ -136,6 +136,9 @@ pub(super) enum Access {
 pub(super) fn store_failure(e: &StoreError) -> Failure {
     let hint = match e {
         StoreError::Auth(_) => "log in (docker login) or pass --registry-username/--registry-password",
+        StoreError::InsecureRealm { .. } => {
+            "the registry's token service must be https:// (its operator sets the realm); sigil sends credentials to a plain-HTTP realm only for a plain-HTTP registry under --allow-http-registry"
+        }
         StoreError::Timeout(_) => "check the registry is reachable, or raise --timeout",
         StoreError::Transport(_) => {
             "check the registry address and network; for a plain-HTTP registry pass --allow-http-registry"
@@ -331,8 +334,9 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
         (p, r)
     })));
     let mut worst = ExitCode::Ok;
+    let trust = flags.trust.as_ref().map(|t| &t.origin);
     for (p, r) in results {
-        let code = report_verdict(p, r, &ann, args.output, matches!(policy.signer, ImageSigner::Keyless { .. }));
+        let code = report_verdict(p, r, &ann, args.output, trust);
         if code.severity() > worst.severity() {
             worst = code;
         }
@@ -345,7 +349,7 @@ struct SignerFlags {
     key: Option<sigil::keys::PublicKey>,
     identity: Option<sigil::identity::Matcher>,
     issuer: Option<sigil::identity::Matcher>,
-    trust: Option<sigil::trust::Trust>,
+    trust: Option<super::trust::TrustInUse>,
 }
 
 impl SignerFlags {
@@ -364,7 +368,7 @@ impl SignerFlags {
         };
         let trust = match key {
             Some(_) => None,
-            None => Some(super::blob::load_trust(&keyless.trust)?),
+            None => Some(super::trust::load_trust(&keyless.trust)?),
         };
         Ok(SignerFlags { key, identity, issuer, trust })
     }
@@ -373,7 +377,9 @@ impl SignerFlags {
     fn signer(&self) -> Result<ImageSigner<'_>, Failure> {
         match (&self.key, &self.identity, &self.issuer, &self.trust) {
             (Some(k), _, _, _) => Ok(ImageSigner::Key(k)),
-            (None, Some(identity), Some(issuer), Some(trust)) => Ok(ImageSigner::Keyless { identity, issuer, trust }),
+            (None, Some(identity), Some(issuer), Some(t)) => {
+                Ok(ImageSigner::Keyless { identity, issuer, trust: &t.trust })
+            }
             _ => Err(Failure::new(
                 ExitCode::Usage,
                 "verification needs --key, or a certificate identity and an OIDC issuer",
@@ -383,13 +389,15 @@ impl SignerFlags {
     }
 }
 
+/// `trust` is the trusted root of a keyless verification (none for a key).
 fn report_verdict(
     p: &Prepared,
     r: Result<Verdict, VerifyError>,
     ann: &Annotations,
     output: Output,
-    keyless: bool,
+    trust: Option<&super::trust::TrustOrigin>,
 ) -> ExitCode {
+    let keyless = trust.is_some();
     let signer_text = if keyless { "keyless, Fulcio certificate" } else { "the given public key" };
     eprintln!("Verification for {}:", p.display);
     let rejected_lines = |rejected: &[verify::Examined]| {
@@ -423,10 +431,14 @@ fn report_verdict(
             }
             let payloads: Vec<serde_json::Value> = signatures.iter().map(|s| s.get().payload.to_json()).collect();
             match output {
-                Output::Json => println!(
-                    "{}",
-                    json!({"image": p.display, "digest": digest, "verified": true, "signatures": payloads})
-                ),
+                Output::Json => {
+                    let mut out =
+                        json!({"image": p.display, "digest": digest, "verified": true, "signatures": payloads});
+                    if let (Some(t), Some(o)) = (trust, out.as_object_mut()) {
+                        o.insert("trustRoot".into(), t.to_json());
+                    }
+                    println!("{out}")
+                }
                 Output::Text => println!("{} {digest} verified ({} signature(s))", p.display, payloads.len()),
             }
             ExitCode::Ok
@@ -756,7 +768,13 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode, Failure> {
         }
     };
     match args.output {
-        Output::Json => println!("{}", json!({"image": args.image, "report": report})),
+        Output::Json => {
+            let mut out = json!({"image": args.image, "report": report});
+            if let (Some(t), Some(o)) = (&flags.trust, out.as_object_mut()) {
+                o.insert("trustRoot".into(), t.origin.to_json());
+            }
+            println!("{out}")
+        }
         Output::Text => print_report(&args.image, &report),
     }
     Ok(ExitCode::Ok)

@@ -6,6 +6,7 @@ mod exit;
 mod files;
 mod image;
 mod keyfiles;
+mod trust;
 
 use std::path::PathBuf;
 

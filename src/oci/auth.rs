@@ -4,7 +4,8 @@
 //! that host. sigil's reads attach them only to requests for that host (reqwest drops
 //! `Authorization` on a redirect to another host). One exception, inherent to the registry
 //! token protocol: basic credentials are sent to the token service (`realm`) that the
-//! registry's `WWW-Authenticate` challenge names, which oci-client contacts on sigil's behalf.
+//! registry's `WWW-Authenticate` challenge names, only over HTTPS unless the registry itself is
+//! plain HTTP (see [`super::registry`]).
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -5,6 +5,7 @@
 //! A store is bound to one repository. [`manifest`] is the pure data model.
 
 pub mod auth;
+pub mod challenge;
 pub mod layout;
 pub mod manifest;
 pub mod registry;
@@ -71,6 +72,15 @@ pub enum StoreError {
     /// Credentials refused or missing.
     #[error("registry refused access: {0}")]
     Auth(String),
+    /// A TLS registry named a plain-HTTP token service: credentials and the token would cross
+    /// the network in cleartext, so nothing was sent.
+    #[error("registry {registry} names the plain-HTTP token service {realm}: refusing to send credentials or accept a token over it")]
+    InsecureRealm {
+        /// The registry.
+        registry: String,
+        /// The token service it named (`realm`).
+        realm: String,
+    },
     /// The request did not finish in time.
     #[error("registry request timed out after {0} s")]
     Timeout(u64),
@@ -173,6 +183,8 @@ pub trait Store: Send + Sync {
 }
 
 /// Either kind of store, chosen at run time from an image reference.
+// A command makes one store per repository it touches: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Backend {
     /// A local OCI layout.
     Layout(layout::LayoutStore),

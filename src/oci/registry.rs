@@ -1,25 +1,35 @@
 //! A repository in an OCI distribution registry as a [`Store`].
 //!
-//! Writes (blob uploads, manifest pushes) and token negotiation go through `oci-client`.
-//! Reads are plain GETs on the same HTTP stack (reqwest with rustls), for two reasons measured
-//! in docs/dependencies.md: oci-client pings `/v2/` before every request when a registry
-//! needs no token (it does not cache "no auth needed"), doubling the request count, and it
-//! reads manifest bodies whole. Here a read is tried as is; only a 401 triggers the token
-//! dance (once per repository), and every body is streamed and cut off at its limit.
+//! Writes (blob uploads, manifest pushes) go through `oci-client`. Reads are plain GETs on the
+//! same HTTP stack (reqwest with rustls), for two reasons measured in docs/dependencies.md:
+//! oci-client pings `/v2/` before every request when a registry needs no token (it does not
+//! cache "no auth needed"), doubling the request count, and it reads manifest bodies whole.
+//! Here a read is tried as is; only a 401 triggers the token exchange (once per repository),
+//! and every body is streamed and cut off at its limit.
+//!
+//! The token exchange is sigil's own, for reads and writes alike (oci-client reads a token
+//! answer whole and sends credentials to any realm): the challenge is parsed by
+//! [`super::challenge`], a plain-HTTP realm is refused unless the registry itself is plain
+//! HTTP (`--allow-http-registry`), and the answer is read under the deadline and at most
+//! [`MAX_TOKEN_RESPONSE_BYTES`]. oci-client is handed the result (a bearer token, basic
+//! credentials, or nothing) and never asks a token service itself.
 //!
 //! Every request runs under a deadline. Credentials are only attached to requests for the
-//! store's own registry; reqwest drops `Authorization` on a redirect to another host.
+//! store's own registry and its token service; reqwest drops `Authorization` on a redirect to
+//! another host or scheme, and a TLS registry's redirects to plain HTTP are refused.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
+use oci_client::{Client, Reference};
+use reqwest::Url;
+use zeroize::Zeroizing;
 
 use super::auth::Credentials;
+use super::challenge::{BearerChallenge, Challenge, ChallengeError, Token, MAX_TOKEN_RESPONSE_BYTES};
 use super::manifest::{ACCEPTED_MANIFESTS, MAX_MANIFEST_BYTES};
 use super::{ManifestRef, RawManifest, Store, StoreError};
 use crate::digest::Digest;
@@ -50,12 +60,10 @@ impl Default for RegistryOptions {
     }
 }
 
-/// The HTTP clients shared by all stores of one command.
+/// The HTTP client shared by all stores of one command.
 #[derive(Clone)]
 pub struct Connection {
-    /// Built on first use: reads that need no token never touch it.
-    oci: Arc<std::sync::OnceLock<Client>>,
-    opts: Arc<RegistryOptions>,
+    opts: std::sync::Arc<RegistryOptions>,
     http: reqwest::Client,
     scheme: &'static str,
 }
@@ -67,7 +75,7 @@ impl Connection {
             .read_timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("sigil/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(5));
+            .redirect(redirect_policy(opts.transport));
         // Trust: the system roots (loaded on the first TLS handshake) plus --registry-cacert.
         let mut extra = Vec::new();
         for pem in &opts.extra_ca_pem {
@@ -80,11 +88,33 @@ impl Connection {
             Transport::Https => "https",
             Transport::InsecureHttpAllowed => "http",
         };
-        Ok(Connection { oci: Arc::new(std::sync::OnceLock::new()), opts: Arc::new(opts.clone()), http, scheme })
+        Ok(Connection { opts: std::sync::Arc::new(opts.clone()), http, scheme })
     }
+}
 
-    fn oci(&self) -> &Client {
-        self.oci.get_or_init(|| oci_client(&self.opts))
+/// At most 5 redirects; over TLS, never one to plain HTTP (a token or a blob would then
+/// cross the network in cleartext although the registry was reached over TLS).
+fn redirect_policy(transport: Transport) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 5 {
+            attempt.error("more than 5 redirects")
+        } else if transport == Transport::Https && attempt.url().scheme() != "https" {
+            let to = attempt.url().to_string();
+            attempt.error(format!("refusing a redirect from HTTPS to {to}"))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// Whether credentials may be sent to, and a token accepted from, `realm`: over TLS always
+/// (a realm on another host is part of the token protocol, as docker does it); over plain
+/// HTTP only when the registry itself is plain HTTP.
+pub fn realm_allowed(realm: &Url, transport: Transport) -> bool {
+    match realm.scheme() {
+        "https" => true,
+        "http" => transport == Transport::InsecureHttpAllowed,
+        _ => false,
     }
 }
 
@@ -127,13 +157,31 @@ fn split_pem(bundle: &[u8]) -> Vec<oci_client::client::Certificate> {
     out
 }
 
-/// The `Authorization` header for reads, negotiated at most once per store.
+/// What a registry's challenge was answered with, decided at most once per store and
+/// direction (reads with a pull scope, writes with pull and push).
 #[derive(Clone)]
-enum ReadAuth {
-    /// The registry asked for nothing.
+enum Grant {
+    /// The registry asked for nothing (or nothing could be sent).
     None,
-    /// A header value (bearer token or basic credentials).
-    Header(String),
+    /// Basic credentials, sent to the registry itself.
+    Basic,
+    /// A token from the registry's token service.
+    Bearer(Token),
+}
+
+/// The scope a token is asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Pull,
+    PullPush,
+}
+
+/// What a read got back.
+enum Answer {
+    Body(Vec<u8>),
+    Absent,
+    /// 401 or 403, with the `WWW-Authenticate` values.
+    Refused(reqwest::StatusCode, Vec<String>),
 }
 
 /// Which answers mean "not there" for a read.
@@ -148,28 +196,35 @@ enum Absent {
 /// One repository in one registry.
 pub struct RegistryStore {
     conn: Connection,
-    auth: RegistryAuth,
+    creds: Credentials,
     registry: String,
     repository: String,
     timeout: Duration,
-    read_auth: tokio::sync::RwLock<Option<ReadAuth>>,
+    read_auth: tokio::sync::RwLock<Option<Grant>>,
+    /// oci-client for writes, holding this store's grant: built on the first write (its
+    /// credentials are per registry host, a token per repository, so one client per store).
+    writer: tokio::sync::OnceCell<Box<Client>>,
 }
 
 impl RegistryStore {
     /// A store for `registry/repository`.
     pub fn new(conn: Connection, creds: &Credentials, registry: &str, repository: &str, timeout: Duration) -> Self {
-        let auth = match creds {
-            Credentials::Anonymous => RegistryAuth::Anonymous,
-            Credentials::Basic { username, password } => RegistryAuth::Basic(username.clone(), password.to_string()),
-        };
         RegistryStore {
             conn,
-            auth,
+            creds: creds.clone(),
             registry: registry.to_owned(),
             repository: repository.to_owned(),
             timeout,
             read_auth: tokio::sync::RwLock::new(None),
+            writer: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The host requests go to (`docker.io` is served by `index.docker.io`).
+    fn host(&self) -> String {
+        Reference::with_tag(self.registry.clone(), self.repository.clone(), "latest".into())
+            .resolve_registry()
+            .to_owned()
     }
 
     fn reference(&self, r: &ManifestRef) -> Reference {
@@ -191,96 +246,195 @@ impl RegistryStore {
         }
     }
 
-    /// Registers this store's credentials for its registry; oci-client fetches tokens on
-    /// demand and never attaches them to requests for another host.
-    async fn ensure_auth(&self, r: &Reference) {
-        self.conn.oci().store_auth_if_needed(r.resolve_registry(), &self.auth).await;
+    /// The `Authorization` value for `grant` on requests to the registry itself.
+    fn header(&self, grant: &Grant) -> Option<String> {
+        match (grant, &self.creds) {
+            (Grant::Bearer(t), _) => Some(format!("Bearer {}", t.as_str())),
+            (Grant::Basic, Credentials::Basic { username, password }) => {
+                use base64::Engine as _;
+                let pair = Zeroizing::new(format!("{username}:{}", password.as_str()));
+                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())))
+            }
+            _ => None,
+        }
     }
 
-    /// Negotiates read credentials after a 401: a bearer token through oci-client's challenge
-    /// handling, else basic credentials, else none.
-    async fn negotiate(&self, r: &ManifestRef) -> Result<ReadAuth, StoreError> {
-        let reference = self.reference(r);
-        let token = self.deadline(self.conn.oci().auth(&reference, &self.auth, RegistryOperation::Pull)).await?;
-        let auth = match (token, &self.auth) {
-            (Some(t), _) => ReadAuth::Header(format!("Bearer {t}")),
-            (None, RegistryAuth::Basic(u, p)) => {
-                use base64::Engine as _;
-                ReadAuth::Header(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-                ))
+    /// Answers a 401's challenge: a token from the realm it names, basic credentials, or
+    /// nothing (then the request fails as refused).
+    async fn negotiate(&self, challenge: &[String], scope: Scope) -> Result<Grant, StoreError> {
+        if challenge.is_empty() {
+            // No challenge at all: basic credentials if there are any, as docker does.
+            return Ok(Grant::Basic);
+        }
+        match Challenge::parse(challenge.iter().map(String::as_str)) {
+            Ok(Challenge::Bearer(b)) => self.fetch_token(&b, scope).await.map(Grant::Bearer),
+            Ok(Challenge::Basic) => Ok(Grant::Basic),
+            Err(e @ ChallengeError::Unsupported(_)) => Err(StoreError::Auth(format!("{}: {e}", self.registry))),
+            Err(e) => Err(StoreError::Malformed(format!("{}: {e}", self.registry))),
+        }
+    }
+
+    /// The token exchange: GET the realm with the scope (and basic credentials when there are
+    /// any), under the deadline, reading at most [`MAX_TOKEN_RESPONSE_BYTES`].
+    async fn fetch_token(&self, b: &BearerChallenge, scope: Scope) -> Result<Token, StoreError> {
+        let realm = &b.realm;
+        if !realm_allowed(realm, self.conn.opts.transport) {
+            return Err(StoreError::InsecureRealm { registry: self.registry.clone(), realm: realm.to_string() });
+        }
+        let mut url = realm.clone();
+        {
+            let actions = match scope {
+                Scope::Pull => "pull",
+                Scope::PullPush => "pull,push",
+            };
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = &b.service {
+                q.append_pair("service", s);
             }
-            (None, _) => ReadAuth::None,
+            q.append_pair("scope", &format!("repository:{}:{actions}", self.repository));
+        }
+        let mut req = self.conn.http.get(url);
+        if let Credentials::Basic { username, password } = &self.creds {
+            req = req.basic_auth(username, Some(password.as_str()));
+        }
+        let fut = async {
+            let resp = req.send().await.map_err(|e| map_error(e.into()))?;
+            let status = resp.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+                return Err(StoreError::Auth(format!(
+                    "the token service {realm} refused the credentials (HTTP {status})"
+                )));
+            }
+            if !status.is_success() {
+                return Err(StoreError::Transport(format!("the token service {realm}: HTTP {status}")));
+            }
+            let body = Zeroizing::new(read_body(resp, MAX_TOKEN_RESPONSE_BYTES, "token response").await?);
+            Token::from_response(&body).map_err(|e| StoreError::Malformed(format!("{realm}: {e}")))
         };
-        *self.read_auth.write().await = Some(auth.clone());
-        Ok(auth)
+        tokio::time::timeout(self.timeout, fut).await.map_err(|_| StoreError::Timeout(self.timeout.as_secs()))?
+    }
+
+    /// The oci-client for writes, its grant negotiated on first use: `/v2/` says what the
+    /// registry wants, and oci-client gets a push token, basic credentials or nothing.
+    async fn writer(&self) -> Result<&Client, StoreError> {
+        self.writer
+            .get_or_try_init(|| async {
+                let host = self.host();
+                let url = format!("{}://{host}/v2/", self.conn.scheme);
+                let ping = async {
+                    let resp = self.conn.http.get(&url).send().await.map_err(|e| map_error(e.into()))?;
+                    let challenge = challenge_values(&resp);
+                    Ok::<_, StoreError>((resp.status(), challenge))
+                };
+                let (status, challenge) = tokio::time::timeout(self.timeout, ping)
+                    .await
+                    .map_err(|_| StoreError::Timeout(self.timeout.as_secs()))??;
+                let grant = if status == reqwest::StatusCode::UNAUTHORIZED {
+                    self.negotiate(&challenge, Scope::PullPush).await?
+                } else if status.is_success() {
+                    Grant::None
+                } else {
+                    return Err(StoreError::Transport(format!("{url}: HTTP {status}")));
+                };
+                let auth = match (&grant, &self.creds) {
+                    (Grant::Bearer(t), _) => Some(RegistryAuth::Bearer(t.as_str().to_owned())),
+                    (Grant::Basic, Credentials::Basic { username, password }) => {
+                        Some(RegistryAuth::Basic(username.clone(), password.to_string()))
+                    }
+                    _ => None,
+                };
+                let client = oci_client(&self.conn.opts);
+                // With nothing stored oci-client sends no credentials and asks no token
+                // service; a stored bearer token is used as is.
+                if let Some(a) = auth {
+                    client.store_auth_if_needed(&host, &a).await;
+                }
+                Ok(Box::new(client))
+            })
+            .await
+            .map(|c| &**c)
     }
 
     /// GET `/v2/<repo>/<path>`, bounded by `limit` bytes and the deadline; `Ok(None)` on 404.
     async fn read(
         &self,
-        r: &ManifestRef,
         path: &str,
         accept: Option<&str>,
         limit: u64,
         what: &'static str,
         absent: Absent,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let host = self.reference(r).resolve_registry().to_owned();
-        let url = format!("{}://{}/v2/{}/{}", self.conn.scheme, host, self.repository, path);
+        let url = format!("{}://{}/v2/{}/{}", self.conn.scheme, self.host(), self.repository, path);
         let known = self.read_auth.read().await.clone();
-        let mut auth = known.clone().unwrap_or(ReadAuth::None);
+        let mut grant = known.clone().unwrap_or(Grant::None);
         for attempt in 0..2 {
             let mut req = self.conn.http.get(&url);
             if let Some(a) = accept {
                 req = req.header(reqwest::header::ACCEPT, a);
             }
-            if let ReadAuth::Header(h) = &auth {
+            if let Some(h) = self.header(&grant) {
                 req = req.header(reqwest::header::AUTHORIZATION, h);
             }
             let fut = async {
                 let resp = req.send().await.map_err(|e| map_error(e.into()))?;
                 let status = resp.status();
-                if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::NOT_FOUND {
-                    return Ok(Err(status));
+                if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+                    return Ok(Answer::Refused(status, challenge_values(&resp)));
                 }
-                if absent == Absent::NoSuchApi && matches!(status.as_u16(), 400 | 405 | 501) {
-                    return Ok(Err(reqwest::StatusCode::NOT_FOUND));
+                if status == reqwest::StatusCode::NOT_FOUND
+                    || (absent == Absent::NoSuchApi && matches!(status.as_u16(), 400 | 405 | 501))
+                {
+                    return Ok(Answer::Absent);
                 }
                 if !status.is_success() {
                     return Err(StoreError::Transport(format!("{url}: HTTP {status}")));
                 }
-                if resp.content_length().is_some_and(|n| n > limit) {
-                    return Err(StoreError::TooLarge { what, limit });
-                }
-                // Reserved up front when the length is announced, but never more than 8 MiB
-                // before the bytes arrive.
-                let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(limit).min(8 << 20) as usize);
-                let mut stream = resp.bytes_stream();
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| map_error(e.into()))?;
-                    if (body.len() + chunk.len()) as u64 > limit {
-                        return Err(StoreError::TooLarge { what, limit });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(Ok(body))
+                read_body(resp, limit, what).await.map(Answer::Body)
             };
             let res = tokio::time::timeout(self.timeout, fut)
                 .await
                 .map_err(|_| StoreError::Timeout(self.timeout.as_secs()))??;
             match res {
-                Ok(body) => return Ok(Some(body)),
-                Err(reqwest::StatusCode::NOT_FOUND) => return Ok(None),
-                Err(_) if attempt == 0 && known.is_none() => auth = self.negotiate(r).await?,
-                Err(status) => {
+                Answer::Body(body) => return Ok(Some(body)),
+                Answer::Absent => return Ok(None),
+                Answer::Refused(reqwest::StatusCode::UNAUTHORIZED, challenge) if attempt == 0 && known.is_none() => {
+                    grant = self.negotiate(&challenge, Scope::Pull).await?;
+                    *self.read_auth.write().await = Some(grant.clone());
+                }
+                Answer::Refused(status, _) => {
                     return Err(StoreError::Auth(format!("{url}: HTTP {status} with the credentials available")))
                 }
             }
         }
         Err(StoreError::Auth(format!("{url}: access refused")))
     }
+}
+
+/// The `WWW-Authenticate` values of a response (unreadable ones dropped).
+fn challenge_values(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect()
+}
+
+/// Reads a body, stopping at `limit` bytes. Reserved up front when the length is announced,
+/// but never more than 8 MiB before the bytes arrive.
+async fn read_body(resp: reqwest::Response, limit: u64, what: &'static str) -> Result<Vec<u8>, StoreError> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(StoreError::TooLarge { what, limit });
+    }
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(limit).min(8 << 20) as usize);
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| map_error(e.into()))?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(StoreError::TooLarge { what, limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn map_error(e: OciDistributionError) -> StoreError {
@@ -319,7 +473,7 @@ impl Store for RegistryStore {
         };
         let accept = ACCEPTED_MANIFESTS.join(", ");
         let Some(body) =
-            self.read(r, &path, Some(&accept), MAX_MANIFEST_BYTES as u64, "manifest", Absent::NotFound).await?
+            self.read(&path, Some(&accept), MAX_MANIFEST_BYTES as u64, "manifest", Absent::NotFound).await?
         else {
             return Ok(None);
         };
@@ -333,9 +487,8 @@ impl Store for RegistryStore {
     }
 
     async fn get_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>, StoreError> {
-        let r = ManifestRef::Digest(digest.clone());
         let out = self
-            .read(&r, &format!("blobs/{digest}"), None, limit, "blob", Absent::NotFound)
+            .read(&format!("blobs/{digest}"), None, limit, "blob", Absent::NotFound)
             .await?
             .ok_or_else(|| StoreError::BlobNotFound(digest.clone()))?;
         if !digest.matches(&out) {
@@ -347,18 +500,18 @@ impl Store for RegistryStore {
     async fn put_blob(&self, bytes: Vec<u8>) -> Result<Digest, StoreError> {
         let d = Digest::sha256(&bytes);
         let reference = self.reference(&ManifestRef::Digest(d.clone()));
-        self.ensure_auth(&reference).await;
-        self.deadline(self.conn.oci().push_blob(&reference, bytes, &d.to_string())).await?;
+        let oci = self.writer().await?;
+        self.deadline(oci.push_blob(&reference, bytes, &d.to_string())).await?;
         Ok(d)
     }
 
     async fn put_blob_file(&self, file: &super::BlobFile, progress: super::Progress) -> Result<(), StoreError> {
         use tokio::io::AsyncReadExt;
         let reference = self.reference(&ManifestRef::Digest(file.digest.clone()));
-        self.ensure_auth(&reference).await;
+        let oci = self.writer().await?;
         // A large blob already there (the same SBOM attached to another image) is not sent again.
         let digest = file.digest.to_string();
-        if self.deadline(self.conn.oci().blob_exists(&reference, &digest)).await? {
+        if self.deadline(oci.blob_exists(&reference, &digest)).await? {
             progress(file.size);
             return Ok(());
         }
@@ -384,7 +537,7 @@ impl Store for RegistryStore {
         });
         // The deadline grows with the size: the per-request timeout, plus a second per MiB.
         let deadline = self.timeout + Duration::from_secs(size >> 20);
-        let push = self.conn.oci().push_blob_stream(&reference, stream, &digest, Some(size));
+        let push = oci.push_blob_stream(&reference, stream, &digest, Some(size));
         match tokio::time::timeout(deadline, push).await {
             Ok(r) => r.map(|_| ()).map_err(map_error),
             Err(_) => Err(StoreError::Timeout(deadline.as_secs())),
@@ -392,11 +545,9 @@ impl Store for RegistryStore {
     }
 
     async fn get_referrers(&self, digest: &Digest) -> Result<Option<RawManifest>, StoreError> {
-        let r = ManifestRef::Digest(digest.clone());
         let accept = super::manifest::OCI_INDEX;
         let body = self
             .read(
-                &r,
                 &format!("referrers/{digest}"),
                 Some(accept),
                 MAX_MANIFEST_BYTES as u64,
@@ -410,9 +561,24 @@ impl Store for RegistryStore {
     async fn put_manifest(&self, r: &ManifestRef, media_type: &str, bytes: Vec<u8>) -> Result<Digest, StoreError> {
         let d = Digest::sha256(&bytes);
         let reference = self.reference(r);
-        self.ensure_auth(&reference).await;
+        let oci = self.writer().await?;
         let ct = media_type.parse().map_err(|_| StoreError::Malformed(format!("media type {media_type:?}")))?;
-        self.deadline(self.conn.oci().push_manifest_raw(&reference, bytes, ct)).await?;
+        self.deadline(oci.push_manifest_raw(&reference, bytes, ct)).await?;
         Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_realm_only_for_a_plain_http_registry() {
+        let https = Url::parse("https://auth.example/token").unwrap();
+        let http = Url::parse("http://127.0.0.1:5001/token").unwrap();
+        assert!(realm_allowed(&https, Transport::Https));
+        assert!(realm_allowed(&https, Transport::InsecureHttpAllowed));
+        assert!(!realm_allowed(&http, Transport::Https));
+        assert!(realm_allowed(&http, Transport::InsecureHttpAllowed));
     }
 }

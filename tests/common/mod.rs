@@ -34,6 +34,27 @@ fn registry_binary() -> PathBuf {
     panic!("docker-registry is not installed: run scripts/setup.sh (apt package docker-registry)");
 }
 
+/// A fresh test CA and a server certificate for 127.0.0.1 it issued: ((cert, key), CA cert).
+fn test_pki() -> ((PathBuf, PathBuf), PathBuf) {
+    let pki = tempfile::tempdir().expect("tempdir").keep();
+    let run = |cmd: &str| {
+        let args: Vec<&str> = cmd.split_whitespace().collect();
+        let o =
+            Command::new("openssl").current_dir(&pki).args(&args).output().expect("run openssl (apt package openssl)");
+        assert!(o.status.success(), "openssl {cmd}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    run(&format!("req -x509 {key} -keyout ca.key -out ca.pem -days 2 -subj /CN=sigil-test-CA"));
+    run(&format!("req {key} -keyout server.key -out server.csr -subj /CN=127.0.0.1"));
+    std::fs::write(
+        pki.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    run("x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf");
+    ((pki.join("server.pem"), pki.join("server.key")), pki.join("ca.pem"))
+}
+
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     l.local_addr().expect("local addr").port()
@@ -41,36 +62,33 @@ fn free_port() -> u16 {
 
 impl Registry {
     pub fn start() -> Registry {
-        Self::start_with(None)
+        Self::start_with(None, "")
+    }
+
+    /// A registry that wants bearer tokens from `realm` (token auth: service `sigil-test`,
+    /// issuer `sigil-test-issuer`, tokens signed by the key of the self-signed `token_cert`),
+    /// over TLS when `tls` (then the test CA's path is returned too).
+    pub fn start_token_auth(realm: &str, token_cert: &Path, tls: bool) -> (Registry, Option<PathBuf>) {
+        let auth = format!(
+            "auth:\n  token:\n    realm: {realm}\n    service: sigil-test\n    issuer: sigil-test-issuer\n    rootcertbundle: {}\n",
+            token_cert.display()
+        );
+        if tls {
+            let (pki, ca) = test_pki();
+            (Self::start_with(Some(pki), &auth), Some(ca))
+        } else {
+            (Self::start_with(None, &auth), None)
+        }
     }
 
     /// A registry serving TLS with a certificate for 127.0.0.1 issued by a fresh test CA.
     /// Returns the registry and the CA certificate's path.
     pub fn start_tls() -> (Registry, PathBuf) {
-        let pki = tempfile::tempdir().expect("tempdir").keep();
-        let run = |cmd: &str| {
-            let args: Vec<&str> = cmd.split_whitespace().collect();
-            let o = Command::new("openssl")
-                .current_dir(&pki)
-                .args(&args)
-                .output()
-                .expect("run openssl (apt package openssl)");
-            assert!(o.status.success(), "openssl {cmd}: {}", String::from_utf8_lossy(&o.stderr));
-        };
-        let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
-        run(&format!("req -x509 {key} -keyout ca.key -out ca.pem -days 2 -subj /CN=sigil-test-CA"));
-        run(&format!("req {key} -keyout server.key -out server.csr -subj /CN=127.0.0.1"));
-        std::fs::write(
-            pki.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .expect("ext");
-        run("x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf");
-        let reg = Self::start_with(Some((pki.join("server.pem"), pki.join("server.key"))));
-        (reg, pki.join("ca.pem"))
+        let (pki, ca) = test_pki();
+        (Self::start_with(Some(pki), ""), ca)
     }
 
-    fn start_with(tls: Option<(PathBuf, PathBuf)>) -> Registry {
+    fn start_with(tls: Option<(PathBuf, PathBuf)>, extra_config: &str) -> Registry {
         for _attempt in 0..5 {
             let storage = tempfile::tempdir().expect("tempdir");
             let port = free_port();
@@ -84,7 +102,7 @@ impl Registry {
                         Some((cert, key)) => format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()),
                         None => String::new(),
                     }
-                ),
+                ) + extra_config,
             )
             .expect("write registry config");
             let log = storage.path().join("registry.log");
@@ -116,10 +134,13 @@ impl Registry {
                 let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
                 let mut buf = [0u8; 64];
                 if let Ok(n) = s.read(&mut buf) {
-                    // A TLS registry answers plain HTTP with a 400: it is up all the same.
+                    // A TLS registry answers plain HTTP with a 400, one with token auth with a
+                    // 401: it is up all the same.
                     if buf[..n].starts_with(b"HTTP/1.0 200")
                         || buf[..n].starts_with(b"HTTP/1.1 200")
                         || buf[..n].starts_with(b"HTTP/1.0 400")
+                        || buf[..n].starts_with(b"HTTP/1.0 401")
+                        || buf[..n].starts_with(b"HTTP/1.1 401")
                     {
                         return true;
                     }
