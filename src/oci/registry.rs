@@ -365,8 +365,8 @@ impl RegistryStore {
         absent: Absent,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let url = format!("{}://{}/v2/{}/{}", self.conn.scheme, self.host(), self.repository, path);
-        let known = self.read_auth.read().await.clone();
-        let mut grant = known.clone().unwrap_or(Grant::None);
+        let mut grant = self.read_auth.read().await.clone().unwrap_or(Grant::None);
+
         for attempt in 0..2 {
             let mut req = self.conn.http.get(&url);
             if let Some(a) = accept {
@@ -397,7 +397,9 @@ impl RegistryStore {
             match res {
                 Answer::Body(body) => return Ok(Some(body)),
                 Answer::Absent => return Ok(None),
-                Answer::Refused(reqwest::StatusCode::UNAUTHORIZED, challenge) if attempt == 0 && known.is_none() => {
+                // First 401: negotiate (or, with a token already held, which may have expired
+                // in a long command, negotiate afresh), then try once more.
+                Answer::Refused(reqwest::StatusCode::UNAUTHORIZED, challenge) if attempt == 0 => {
                     grant = self.negotiate(&challenge, Scope::Pull).await?;
                     *self.read_auth.write().await = Some(grant.clone());
                 }
