@@ -261,4 +261,40 @@ impl Store for LayoutStore {
         // An OCI layout has no referrers API: referrers live in the tag schema.
         Ok(None)
     }
+
+    /// One lock for all of the layout's tags: an exclusive lock on `.tags.lock`, a file of its
+    /// own because `put_manifest` takes `.index.json.lock` inside it. Polled rather than
+    /// blocked on, so that other tasks of this process keep running, and waited for at most
+    /// [`TAG_LOCK_WAIT`].
+    async fn lock_tag(&self, _tag: &str) -> Result<super::TagWrites, StoreError> {
+        let path = self.root.join(".tags.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_err("opening", &path, e))?;
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(super::TagWrites::Locked(super::TagLock::held(file))),
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < TAG_LOCK_WAIT => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(20));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Io(format!(
+                        "{} stayed locked by another writer for {} s",
+                        path.display(),
+                        TAG_LOCK_WAIT.as_secs()
+                    )))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", &path, e)),
+            }
+        }
+    }
 }
+
+/// Longest wait for another process's lock on the layout's tags.
+pub const TAG_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);

@@ -21,7 +21,7 @@ use oci_client::{Client, Reference, RegistryOperation};
 
 use super::auth::Credentials;
 use super::manifest::{ACCEPTED_MANIFESTS, MAX_MANIFEST_BYTES};
-use super::{ManifestRef, RawManifest, Store, StoreError};
+use super::{ManifestRef, RawManifest, Store, StoreError, TagWrites};
 use crate::digest::Digest;
 
 /// How to reach registries.
@@ -414,5 +414,10 @@ impl Store for RegistryStore {
         let ct = media_type.parse().map_err(|_| StoreError::Malformed(format!("media type {media_type:?}")))?;
         self.deadline(self.conn.oci().push_manifest_raw(&reference, bytes, ct)).await?;
         Ok(d)
+    }
+
+    async fn lock_tag(&self, _tag: &str) -> Result<TagWrites, StoreError> {
+        // The distribution API has no locks and no conditional manifest writes.
+        Ok(TagWrites::LastWriterWins)
     }
 }
