@@ -219,6 +219,7 @@ mod schema {
         #[serde(rename = "signatureManifest")]
         pub signature_manifest: String,
         pub outcome: String,
+        pub writes: u32,
     }
 
     #[derive(Deserialize)]
@@ -298,6 +299,7 @@ mod schema {
         #[serde(rename = "predicateType")]
         pub predicate_type: String,
         pub outcome: String,
+        pub writes: u32,
     }
 
     #[derive(Deserialize)]
