@@ -3,7 +3,8 @@
 //!
 //! Layering (dependencies point down):
 //! - `cli` — argument parsing, output, exit codes (binary only).
-//! - [`sign`], [`verify`] — the flows, generic over [`oci::Store`].
+//! - [`sign`], [`verify`] — the flows, generic over [`oci::Store`]; [`reconcile`] keeps an
+//!   entry listed at a tag when writers run at once.
 //! - pure core: [`digest`], [`reference`], [`payload`], [`keys`], [`oci::manifest`], [`oci::challenge`].
 //! - edges: [`oci::registry`], [`oci::layout`], [`oci::auth`].
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ pub mod keys;
 pub mod oci;
 pub mod payload;
 pub mod policy;
+pub mod reconcile;
 pub mod reference;
 pub mod referrers;
 pub mod report;

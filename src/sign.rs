@@ -2,19 +2,19 @@
 //!
 //! The signature is stored the way cosign stores it: one layer per signature in the manifest
 //! tagged `sha256-<hex>.sig`. Appending keeps every signature already there and does not add
-//! an identical one twice. Generic over [`Store`], so the same flow serves registries and OCI
-//! layouts.
+//! an identical one twice; concurrent signers are reconciled by [`crate::reconcile`]. Generic
+//! over [`Store`], so the same flow serves registries and OCI layouts.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use futures_util::future::join_all;
 
 use crate::digest::Digest;
 use crate::keys::PrivateKey;
-use crate::oci::manifest::{
-    signature_manifest, Descriptor, Manifest, ManifestError, OCI_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING,
-};
+use crate::oci::manifest::{Descriptor, Manifest, ManifestError, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 use crate::oci::{attachment_tag, ManifestRef, Store, StoreError, ATTESTATION_SUFFIX, SIGNATURE_SUFFIX};
 use crate::payload::{Annotations, SimpleSigning};
+use crate::reconcile::{self, Collection, Content, ReconcileError};
 
 /// What to sign in an image, and the identity to write into the payload.
 #[derive(Debug, Clone)]
@@ -55,10 +55,13 @@ pub struct Signed {
     pub digest: Digest,
     /// Where the signature manifest was written (`location:tag`).
     pub signature_tag: String,
-    /// Digest of the new signature manifest.
+    /// Digest of the signature manifest last seen holding the signature.
     pub signature_manifest: Digest,
     /// Whether a new layer was added or an identical signature was already there.
     pub outcome: SignOutcome,
+    /// Writes of the signature manifest (more than one when a concurrent signer replaced
+    /// it; 0 when the signature was already there).
+    pub writes: u32,
 }
 
 /// Added or already present.
@@ -81,18 +84,14 @@ pub enum SignError {
     /// Registry or layout failure.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The attachment manifest already holds as many layers as sigil and cosign read.
-    #[error("{what} already holds {layers} entries, the most sigil and cosign read (1000); adding one would make every one unreadable, so nothing was added to it")]
-    Full {
-        /// Which manifest.
-        what: String,
-        /// Its layer count.
-        layers: usize,
-    },
+    /// Listing the signature in its attachment manifest (or an artifact in the referrers
+    /// index) failed, or could not be confirmed.
+    #[error(transparent)]
+    Attach(#[from] ReconcileError),
     /// A statement given whole does not name the digest being attested.
     #[error("the statement's subject does not name {0}; nothing was written")]
     StatementNotAbout(Digest),
-    /// The image manifest or an existing signature manifest is malformed; nothing was written.
+    /// The image manifest is malformed; nothing was written.
     #[error("{what} is malformed ({source}); nothing was written")]
     Malformed {
         /// Which manifest.
@@ -147,15 +146,16 @@ pub async fn sign_image<S: Store, T: Store>(
             targets.push((child.digest.clone(), subject.docker_reference(&child.digest)));
         }
     }
-    let mut out = Vec::with_capacity(targets.len());
-    for (d, docker_reference) in targets {
+    // Each digest has its own signature manifest: attached at once, each confirmed on its own.
+    let attached = join_all(targets.into_iter().map(|(d, docker_reference)| async move {
         let payload = SimpleSigning::new(docker_reference, d.clone(), annotations).to_bytes();
         let signature = key.sign(&payload);
         let lock = locks.lock_for(format!("{}:{}", sig_store.location(), attachment_tag(&d, SIGNATURE_SUFFIX)));
         let _held = lock.lock().await;
-        out.push(attach_signature(sig_store, &d, payload, &signature).await?);
-    }
-    Ok(out)
+        attach_signature(sig_store, &d, payload, &signature).await
+    }))
+    .await;
+    attached.into_iter().collect()
 }
 
 /// Appends one signature layer to the signature manifest of `digest`.
@@ -172,6 +172,7 @@ pub async fn attach_signature<T: Store>(
 
 /// Appends `layer` (whose content is `blob`) to the attachment manifest `sha256-<hex>.<suffix>`
 /// of `digest`, keeping every layer already there and never adding an identical one twice.
+/// Returns once the layer is confirmed listed, concurrent writers notwithstanding.
 pub async fn attach_layer<T: Store>(
     sig_store: &T,
     digest: &Digest,
@@ -180,40 +181,15 @@ pub async fn attach_layer<T: Store>(
     blob: Vec<u8>,
 ) -> Result<Signed, SignError> {
     let tag = attachment_tag(digest, suffix);
-    let existing = sig_store.get_manifest(&ManifestRef::Tag(tag.clone())).await?;
-    let what = || format!("attachment manifest {}:{tag}", sig_store.location());
-    let mut layers = match &existing {
-        None => Vec::new(),
-        Some(raw) => match Manifest::parse(&raw.bytes) {
-            Ok(Manifest::Image(m)) => m.layers,
-            Ok(Manifest::Index(_)) => {
-                return Err(SignError::Malformed {
-                    what: what(),
-                    source: ManifestError::Unsupported { schema: 2, media_type: Some("index".into()) },
-                })
-            }
-            Err(source) => return Err(SignError::Malformed { what: what(), source }),
-        },
-    };
-    let signature_tag = format!("{}:{tag}", sig_store.location());
-    if layers.contains(&layer) {
-        let digest_of_existing = existing.map(|r| r.digest).unwrap_or_else(|| Digest::sha256(b""));
-        return Ok(Signed {
-            digest: digest.clone(),
-            signature_tag,
-            signature_manifest: digest_of_existing,
-            outcome: SignOutcome::AlreadyPresent,
-        });
-    }
-    if layers.len() >= crate::oci::manifest::MAX_LAYERS {
-        return Err(SignError::Full { what: what(), layers: layers.len() });
-    }
-    layers.push(layer);
-    sig_store.put_blob(blob).await?;
-    let (manifest, config) = signature_manifest(layers);
-    sig_store.put_blob(config).await?;
-    let signature_manifest = sig_store.put_manifest(&ManifestRef::Tag(tag), OCI_MANIFEST, manifest).await?;
-    Ok(Signed { digest: digest.clone(), signature_tag, signature_manifest, outcome: SignOutcome::Added })
+    let listed =
+        reconcile::ensure_listed(sig_store, &tag, Collection::AttachmentManifest, &layer, Content::Blob(&blob)).await?;
+    Ok(Signed {
+        digest: digest.clone(),
+        signature_tag: format!("{}:{tag}", sig_store.location()),
+        signature_manifest: listed.document,
+        outcome: if listed.writes == 0 { SignOutcome::AlreadyPresent } else { SignOutcome::Added },
+        writes: listed.writes,
+    })
 }
 
 /// What to attest.
@@ -262,8 +238,7 @@ pub async fn attest_image<S: Store, T: Store>(
             return Err(SignError::StatementNotAbout(d.clone()));
         }
     }
-    let mut out = Vec::with_capacity(digests.len());
-    for d in digests {
+    let attached = join_all(digests.into_iter().map(|d| async move {
         let (statement, predicate_type) = match what {
             Attestation::Predicate { predicate_type, predicate } => (
                 Statement::for_image(&subject.repository, &d, predicate_type, predicate.clone()).to_bytes(),
@@ -283,7 +258,8 @@ pub async fn attest_image<S: Store, T: Store>(
         );
         let lock = locks.lock_for(format!("{}:{}", sig_store.location(), attachment_tag(&d, ATTESTATION_SUFFIX)));
         let _held = lock.lock().await;
-        out.push(attach_layer(sig_store, &d, ATTESTATION_SUFFIX, layer, envelope).await?);
-    }
-    Ok(out)
+        attach_layer(sig_store, &d, ATTESTATION_SUFFIX, layer, envelope).await
+    }))
+    .await;
+    attached.into_iter().collect()
 }

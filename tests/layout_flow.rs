@@ -219,6 +219,7 @@ mod schema {
         #[serde(rename = "signatureManifest")]
         pub signature_manifest: String,
         pub outcome: String,
+        pub writes: u32,
     }
 
     #[derive(Deserialize)]
@@ -312,6 +313,7 @@ mod schema {
         #[serde(rename = "predicateType")]
         pub predicate_type: String,
         pub outcome: String,
+        pub writes: u32,
     }
 
     #[derive(Deserialize)]
@@ -684,6 +686,16 @@ fn layout_symlink_lock_file_is_refused() {
     std::fs::write(&victim, b"precious").unwrap();
     assert_ne!(code(&sigil(d, &["sign", "--key", "sigil.key", &image])), 0);
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    // The same for the lock signers hold across a tag's read-merge-write.
+    std::fs::remove_file(&lock).unwrap();
+    let tags_lock = d.join("img/.tags.lock");
+    let _ = std::fs::remove_file(&tags_lock);
+    let victim2 = d.join("victim2");
+    std::os::unix::fs::symlink(&victim2, &tags_lock).unwrap();
+    let out = sigil(d, &["sign", "--key", "sigil.key", &image]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains(".tags.lock is a symbolic link"), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(&victim2).is_err(), "sign created a file through the link");
 }
 
 // see: issue 8 §4

@@ -3,7 +3,6 @@
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::json;
 
@@ -93,9 +92,8 @@ pub fn attach_sbom(args: AttachSbomArgs) -> Result<ExitCode, Failure> {
         media_type,
         annotations,
         prog,
-        Duration::from_millis(150),
     ));
-    let done = res.map_err(|e| sign_failure(&p.display, e))?;
+    let done = res.map_err(|e| sign_failure(&p.display, "SBOM", e))?;
     let how = match &done.indexing {
         Indexing::ReferrersApi => "listed by the registry's referrers API".to_owned(),
         Indexing::TagSchema { tag, .. } => format!("listed in the referrers index {}:{tag}", p.image_store.location()),

@@ -11,6 +11,7 @@ use sigil::oci::layout::{LayoutError, LayoutStore};
 use sigil::oci::registry::{self, RegistryOptions, RegistryStore, Transport};
 use sigil::oci::{Backend, ManifestRef, StoreError};
 use sigil::payload::Annotations;
+use sigil::reconcile::ReconcileError;
 use sigil::reference::{ImageRef, RegistryRef, Selector};
 use sigil::sign::{self, Recursion, SignError, SignOutcome, Subject};
 use sigil::verify::{self, ImageSigner, Policy, Problem, Verdict, VerifyError};
@@ -279,14 +280,14 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
                     match args.output {
                         Output::Json => println!(
                             "{}",
-                            json!({"image": p.display, "digest": s.digest, "signature": s.signature_tag, "signatureManifest": s.signature_manifest, "outcome": s.outcome})
+                            json!({"image": p.display, "digest": s.digest, "signature": s.signature_tag, "signatureManifest": s.signature_manifest, "outcome": s.outcome, "writes": s.writes})
                         ),
                         Output::Text => println!("{}@{} {}", p.subject.repository, s.digest, s.signature_tag),
                     }
                 }
             }
             Err(e) => {
-                let f = sign_failure(&p.display, e);
+                let f = sign_failure(&p.display, "signature", e);
                 eprintln!("{f}");
                 if f.code.severity() > worst.severity() {
                     worst = f.code;
@@ -298,7 +299,8 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
     Ok(worst)
 }
 
-pub(super) fn sign_failure(display: &str, e: SignError) -> Failure {
+/// How a failed write is reported; `written` names what was being attached ("signature").
+pub(super) fn sign_failure(display: &str, written: &str, e: SignError) -> Failure {
     match e {
         SignError::ImageNotFound(what) => Failure::new(
             ExitCode::ImageNotFound,
@@ -309,10 +311,16 @@ pub(super) fn sign_failure(display: &str, e: SignError) -> Failure {
             let f = store_failure(&s);
             Failure { message: format!("{display}: {}", f.message), code: ExitCode::Error, ..f }
         }
-        e @ SignError::Malformed { .. } => Failure::new(
+        e @ (SignError::Malformed { .. } | SignError::Attach(ReconcileError::Malformed { .. })) => Failure::new(
             ExitCode::Error,
             format!("{display}: {e}"),
             "inspect it with `sigil tree`; sigil will not overwrite data it cannot read",
+        ),
+        SignError::Attach(ReconcileError::Store(s)) => sign_failure(display, written, SignError::Store(s)),
+        e @ SignError::Attach(ReconcileError::Unconfirmed { .. }) => Failure::new(
+            ExitCode::Error,
+            format!("{display}: the {written} may not be attached: {e}"),
+            "run the same command again: it adds what is missing and nothing that is already there",
         ),
         e => Failure::new(ExitCode::Error, format!("{display}: {e}"), "see the message above"),
     }
@@ -600,12 +608,12 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
                     eprintln!("{}@{}: attested ({uri}) -> {}", p.subject.repository, s.digest, s.signature_tag);
                     println!(
                         "{}",
-                        json!({"image": p.display, "digest": s.digest, "attestation": s.signature_tag, "predicateType": uri, "outcome": s.outcome})
+                        json!({"image": p.display, "digest": s.digest, "attestation": s.signature_tag, "predicateType": uri, "outcome": s.outcome, "writes": s.writes})
                     );
                 }
             }
             Err(e) => {
-                let f = sign_failure(&p.display, e);
+                let f = sign_failure(&p.display, "attestation", e);
                 eprintln!("{f}");
                 if f.code.severity() > worst.severity() {
                     worst = f.code;

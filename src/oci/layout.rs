@@ -36,6 +36,8 @@ const LAYOUT_FILE: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 const INDEX_FILE: &str = "index.json";
 const MARKER_FILE: &str = "oci-layout";
 const LOCK_FILE: &str = ".index.json.lock";
+/// Held across a whole read-merge-write of a tag by sigil writers (see `lock_tag`).
+const TAGS_LOCK_FILE: &str = ".tags.lock";
 /// The deadline of one read until [`LayoutStore::with_timeout`] sets another (the registry
 /// default).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -356,9 +358,9 @@ impl LayoutDir {
     }
 
     /// Opens (creating it if needed) the lock file next to `index.json`, never through a link.
-    fn open_lock(&self) -> Result<File, StoreError> {
-        let shown = self.shown.join(LOCK_FILE);
-        let real = self.real.join(LOCK_FILE);
+    fn open_lock(&self, name: &str) -> Result<File, StoreError> {
+        let shown = self.shown.join(name);
+        let real = self.real.join(name);
         match std::fs::symlink_metadata(&real) {
             Ok(meta) => regular_file(&meta, &shown)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -640,7 +642,7 @@ impl Store for LayoutStore {
         let _guard = self.index_lock.lock().map_err(|_| StoreError::Io("index lock poisoned".into()))?;
         // Other processes writing the same layout: an exclusive lock on a file next to
         // index.json for the read-modify-write (released when the file is closed).
-        let lock = self.dir.open_lock()?;
+        let lock = self.dir.open_lock(LOCK_FILE)?;
         lock.lock().map_err(|e| io_err("locking", &self.dir.shown.join(LOCK_FILE), e))?;
         let mut index = self.dir.read_index()?;
         index.manifests.retain(|m| m.annotation(REF_NAME) != Some(tag.as_str()));
@@ -694,7 +696,38 @@ impl Store for LayoutStore {
         // An OCI layout has no referrers API: referrers live in the tag schema.
         Ok(None)
     }
+
+    /// One lock for all of the layout's tags: an exclusive lock on `.tags.lock`, a file of its
+    /// own because `put_manifest` takes `.index.json.lock` inside it. Polled rather than
+    /// blocked on, so that other tasks of this process keep running, and waited for at most
+    /// [`TAG_LOCK_WAIT`].
+    async fn lock_tag(&self, _tag: &str) -> Result<super::TagWrites, StoreError> {
+        let path = self.dir.shown.join(TAGS_LOCK_FILE);
+        let file = self.dir.open_lock(TAGS_LOCK_FILE)?;
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(super::TagWrites::Locked(super::TagLock::held(file))),
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < TAG_LOCK_WAIT => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(20));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Io(format!(
+                        "{} stayed locked by another writer for {} s",
+                        path.display(),
+                        TAG_LOCK_WAIT.as_secs()
+                    )))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", &path, e)),
+            }
+        }
+    }
 }
+
+/// Longest wait for another process's lock on the layout's tags.
+pub const TAG_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {

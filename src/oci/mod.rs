@@ -147,6 +147,30 @@ impl BlobFile {
     }
 }
 
+/// How concurrent writers of one tag are kept from losing each other's updates: what a
+/// store can promise about a read-modify-write of the document at a tag.
+pub enum TagWrites {
+    /// Every sigil writer of the store's tags, in any process, waits for this lock: a read,
+    /// merge and write made while it is held is exact. Released when dropped.
+    Locked(TagLock),
+    /// No lock and no conditional write (registries): the last write wins, so a writer must
+    /// read back to find out whether a concurrent write replaced its own.
+    LastWriterWins,
+}
+
+/// A held lock on a store's tags: a file locked across processes, released when this is
+/// dropped (and by the operating system if the process dies).
+pub struct TagLock {
+    _file: std::fs::File,
+}
+
+impl TagLock {
+    /// Wraps a file on which this process holds an exclusive lock.
+    pub(crate) fn held(file: std::fs::File) -> Self {
+        TagLock { _file: file }
+    }
+}
+
 /// Called with the number of bytes uploaded so far.
 pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
@@ -180,6 +204,10 @@ pub trait Store: Send + Sync {
     /// The referrers of `digest` through the OCI referrers API: `Ok(None)` when the store has
     /// no such API (then the tag schema `sha256-<hex>` is used).
     fn get_referrers(&self, digest: &Digest) -> impl Future<Output = Result<Option<RawManifest>, StoreError>> + Send;
+
+    /// Before a read-modify-write of the document at `tag`: the store's lock on its tags if
+    /// it has one (waited for, within a bound), else [`TagWrites::LastWriterWins`].
+    fn lock_tag(&self, tag: &str) -> impl Future<Output = Result<TagWrites, StoreError>> + Send;
 }
 
 /// Either kind of store, chosen at run time from an image reference.
@@ -239,6 +267,13 @@ impl Store for Backend {
         match self {
             Backend::Layout(s) => s.get_referrers(digest).await,
             Backend::Registry(s) => s.get_referrers(digest).await,
+        }
+    }
+
+    async fn lock_tag(&self, tag: &str) -> Result<TagWrites, StoreError> {
+        match self {
+            Backend::Layout(s) => s.lock_tag(tag).await,
+            Backend::Registry(s) => s.lock_tag(tag).await,
         }
     }
 }

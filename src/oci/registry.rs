@@ -31,7 +31,7 @@ use zeroize::Zeroizing;
 use super::auth::Credentials;
 use super::challenge::{BearerChallenge, Challenge, ChallengeError, Token, MAX_TOKEN_RESPONSE_BYTES};
 use super::manifest::{ACCEPTED_MANIFESTS, MAX_MANIFEST_BYTES};
-use super::{ManifestRef, RawManifest, Store, StoreError};
+use super::{ManifestRef, RawManifest, Store, StoreError, TagWrites};
 use crate::digest::Digest;
 
 /// How to reach registries.
@@ -567,6 +567,11 @@ impl Store for RegistryStore {
         let ct = media_type.parse().map_err(|_| StoreError::Malformed(format!("media type {media_type:?}")))?;
         self.deadline(oci.push_manifest_raw(&reference, bytes, ct)).await?;
         Ok(d)
+    }
+
+    async fn lock_tag(&self, _tag: &str) -> Result<TagWrites, StoreError> {
+        // The distribution API has no locks and no conditional manifest writes.
+        Ok(TagWrites::LastWriterWins)
     }
 }
 
