@@ -731,3 +731,29 @@ fn layout_symlinked_blob_dir_outside_is_refused() {
     assert!(snapshot(&d.join("elsewhere")).is_empty() && !d.join("elsewhere/sha256").exists());
     assert_code(&sigil(d, &["verify", "--key", "sigil.pub", &image]), 10);
 }
+
+/// A lock on `.index.json.lock` or `.tags.lock` held by another process (a stuck writer)
+/// makes `sign` fail after `--timeout`, naming the lock, rather than wait forever.
+// see: issue 8 §4
+#[test]
+fn layout_lock_held_elsewhere_fails_within_the_timeout() {
+    let (dir, image) = setup();
+    let d = dir.path();
+    for name in [".index.json.lock", ".tags.lock"] {
+        let held = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(d.join("img").join(name));
+        let held = held.unwrap();
+        held.lock().unwrap();
+        let started = std::time::Instant::now();
+        let out = sigil_within(
+            d,
+            &["sign", "--timeout", "2", "--key", "sigil.key", &image],
+            std::time::Duration::from_secs(20),
+        );
+        assert_ne!(code(&out), 0);
+        assert!(stderr(&out).contains(&format!("{name} stayed locked by another writer")), "{}", stderr(&out));
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "{name}: {:?}", started.elapsed());
+        drop(held);
+    }
+    // Released: signing works again.
+    assert_code(&sigil(d, &["sign", "--key", "sigil.key", &image]), 0);
+}

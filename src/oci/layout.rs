@@ -21,7 +21,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::manifest::{
@@ -129,7 +129,6 @@ pub enum LayoutError {
 pub struct LayoutStore {
     dir: Arc<LayoutDir>,
     timeout: Duration,
-    index_lock: Mutex<()>,
 }
 
 /// The layout directory, as given (for messages) and resolved (for containment); every file
@@ -156,7 +155,7 @@ impl LayoutStore {
         if dir.open_file(Path::new(MARKER_FILE))?.is_none() {
             return Err(not_a_layout());
         }
-        Ok(LayoutStore { dir: Arc::new(dir), timeout: DEFAULT_TIMEOUT, index_lock: Mutex::new(()) })
+        Ok(LayoutStore { dir: Arc::new(dir), timeout: DEFAULT_TIMEOUT })
     }
 
     /// Creates (or opens) a layout at `root`.
@@ -207,6 +206,16 @@ impl LayoutStore {
         path: impl AsRef<Path>,
         read: impl FnOnce(&LayoutDir) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.bounded_within(path, self.timeout, read).await
+    }
+
+    /// [`Self::bounded`] with a deadline of its own (waiting for another writer's lock).
+    async fn bounded_within<T: Send + 'static>(
+        &self,
+        path: impl AsRef<Path>,
+        limit: Duration,
+        read: impl FnOnce(&LayoutDir) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let path = self.dir.shown.join(path);
         let dir = Arc::clone(&self.dir);
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -217,10 +226,10 @@ impl LayoutStore {
                 let _ = tx.send(read(&dir));
             })
             .map_err(|e| io_err("starting a thread to read", &path, e))?;
-        match tokio::time::timeout(self.timeout, rx).await {
+        match tokio::time::timeout(limit, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(StoreError::Io(format!("reading {}: the reading thread failed", path.display()))),
-            Err(_) => Err(LayoutError::Timeout { path, timeout: self.timeout }.into()),
+            Err(_) => Err(LayoutError::Timeout { path, timeout: limit }.into()),
         }
     }
 }
@@ -358,6 +367,32 @@ impl LayoutDir {
     }
 
     /// Opens (creating it if needed) the lock file next to `index.json`, never through a link.
+    /// Opens the lock file `name` (see [`Self::open_lock`]) and takes an exclusive lock on it
+    /// across processes, waiting at most `wait` for another writer to release it. Blocking:
+    /// called on a [`LayoutStore::bounded`] thread. The lock is released when the file closes.
+    fn lock_polling(&self, name: &str, wait: Duration) -> Result<File, StoreError> {
+        let file = self.open_lock(name)?;
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Io(format!(
+                        "{} stayed locked by another writer for {} s; if no sigil is writing this layout, a stale process holds it",
+                        self.shown.join(name).display(),
+                        wait.as_secs()
+                    )))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", &self.shown.join(name), e)),
+            }
+        }
+    }
+
     fn open_lock(&self, name: &str) -> Result<File, StoreError> {
         let shown = self.shown.join(name);
         let real = self.real.join(name);
@@ -639,24 +674,28 @@ impl Store for LayoutStore {
             ManifestRef::Digest(_) => return Ok(d),
             ManifestRef::Tag(t) => t.clone(),
         };
-        let _guard = self.index_lock.lock().map_err(|_| StoreError::Io("index lock poisoned".into()))?;
-        // Other processes writing the same layout: an exclusive lock on a file next to
-        // index.json for the read-modify-write (released when the file is closed).
-        let lock = self.dir.open_lock(LOCK_FILE)?;
-        lock.lock().map_err(|e| io_err("locking", &self.dir.shown.join(LOCK_FILE), e))?;
-        let mut index = self.dir.read_index()?;
-        index.manifests.retain(|m| m.annotation(REF_NAME) != Some(tag.as_str()));
         let entry = Descriptor {
             media_type: media_type.to_owned(),
             size,
             digest: d.clone(),
-            annotations: Some([(REF_NAME.to_owned(), tag)].into_iter().collect()),
+            annotations: Some([(REF_NAME.to_owned(), tag.clone())].into_iter().collect()),
             platform: None,
             artifact_type: None,
         };
-        index.manifests.push(entry);
-        let out = serde_json::to_vec(&index).map_err(|e| StoreError::Malformed(e.to_string()))?;
-        self.dir.write_atomic(&self.dir.real, INDEX_FILE, &out)?;
+        // Writers in this and other processes: an exclusive lock on a file next to index.json
+        // for the read-modify-write (flock locks each open file, so threads of one process
+        // exclude each other too), all of it bounded by the per-request deadline.
+        let wait = self.timeout;
+        // The lock's own wait ends first, so that a held lock is named as such.
+        self.bounded_within(INDEX_FILE, wait + Duration::from_secs(1), move |dir| {
+            let _lock = dir.lock_polling(LOCK_FILE, wait)?;
+            let mut index = dir.read_index()?;
+            index.manifests.retain(|m| m.annotation(REF_NAME) != Some(tag.as_str()));
+            index.manifests.push(entry);
+            let out = serde_json::to_vec(&index).map_err(|e| StoreError::Malformed(e.to_string()))?;
+            dir.write_atomic(&dir.real, INDEX_FILE, &out)
+        })
+        .await?;
         Ok(d)
     }
 
@@ -700,34 +739,17 @@ impl Store for LayoutStore {
     /// One lock for all of the layout's tags: an exclusive lock on `.tags.lock`, a file of its
     /// own because `put_manifest` takes `.index.json.lock` inside it. Polled rather than
     /// blocked on, so that other tasks of this process keep running, and waited for at most
-    /// [`TAG_LOCK_WAIT`].
+    /// the per-request deadline (`--timeout`).
     async fn lock_tag(&self, _tag: &str) -> Result<super::TagWrites, StoreError> {
-        let path = self.dir.shown.join(TAGS_LOCK_FILE);
-        let file = self.dir.open_lock(TAGS_LOCK_FILE)?;
-        let started = std::time::Instant::now();
-        let mut pause = std::time::Duration::from_millis(1);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(super::TagWrites::Locked(super::TagLock::held(file))),
-                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < TAG_LOCK_WAIT => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(std::time::Duration::from_millis(20));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(StoreError::Io(format!(
-                        "{} stayed locked by another writer for {} s",
-                        path.display(),
-                        TAG_LOCK_WAIT.as_secs()
-                    )))
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", &path, e)),
-            }
-        }
+        let wait = self.timeout;
+        let file = self
+            .bounded_within(TAGS_LOCK_FILE, wait + Duration::from_secs(1), move |dir| {
+                dir.lock_polling(TAGS_LOCK_FILE, wait)
+            })
+            .await?;
+        Ok(super::TagWrites::Locked(super::TagLock::held(file)))
     }
 }
-
-/// Longest wait for another process's lock on the layout's tags.
-pub const TAG_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {
