@@ -36,8 +36,14 @@ pub fn payload(data: &[u8]) {
     }
 }
 
-/// OCI manifests and indexes.
+/// OCI manifests and indexes, and the Go field-spelling check an OCI layout's `index.json`
+/// gets (on a schema of the same shape).
 pub fn manifest(data: &[u8]) {
+    use crate::json::GoStruct;
+    static ENTRY: GoStruct = GoStruct { fields: &["mediaType", "digest", "size", "annotations"], arrays: &[] };
+    static INDEX: GoStruct =
+        GoStruct { fields: &["schemaVersion", "mediaType", "manifests"], arrays: &[("manifests", &ENTRY)] };
+    let _ = crate::json::misread_fields(data, &INDEX);
     let _ = Manifest::parse(data);
 }
 

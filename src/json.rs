@@ -9,9 +9,10 @@
 //! depth (payload, `optional` annotations, statement, predicate).
 //!
 //! Keys are compared as Go compares them ([`go_fold`]: `K`, `k` and the Kelvin sign fold
-//! together, as do `s`, `S` and the long s, `i` and `İ`). The OCI layout's `index.json` check
-//! uses the same fold. Pure: bytes in, a verdict out; serde_json's own recursion limit bounds
-//! the depth.
+//! together, as do `s`, `S` and the long s, `i` and `İ`). Documents that are not signed but
+//! that Go tools decode into known structs (an OCI layout's `index.json`) are checked with
+//! [`misread_fields`]: a key Go would match to a field must be spelled as serde expects it.
+//! Pure: bytes in, a verdict out; serde_json's own recursion limit bounds the depth.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -101,6 +102,120 @@ impl<'de> Visitor<'de> for CheckedVisitor {
             map.next_value::<Checked>()?;
         }
         Ok(Checked)
+    }
+}
+
+/// The fields of a Go struct as `encoding/json` decodes it, for [`misread_fields`]: its field
+/// names, and the fields whose value is an array of objects of another such struct.
+#[derive(Debug)]
+pub struct GoStruct {
+    /// The JSON names of the struct's fields.
+    pub fields: &'static [&'static str],
+    /// Fields holding an array of objects, with the struct each object decodes into.
+    pub arrays: &'static [(&'static str, &'static GoStruct)],
+}
+
+/// A key that a Go decoder of a [`GoStruct`] reads otherwise than serde.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldProblem {
+    /// A key that Go matches to `field` although it is spelled differently (serde ignores it).
+    Misspelled {
+        /// The key as written.
+        key: String,
+        /// The field Go reads it as.
+        field: &'static str,
+    },
+    /// The same key twice in one object (Go keeps the last; serde refuses or keeps another).
+    Repeated {
+        /// The key.
+        key: String,
+    },
+}
+
+/// Checks a document that Go decodes into `schema` (and serde into a struct of the same field
+/// names): every key that folds to a field name must be spelled exactly, and no key may repeat,
+/// in the top object and in the objects of its `arrays`. Other keys (a map's, an unknown
+/// field's) are not compared: Go does not fold them either. `Ok(Some(_))` names the first
+/// problem; `Err` is a syntax error.
+pub fn misread_fields(bytes: &[u8], schema: &'static GoStruct) -> Result<Option<FieldProblem>, serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let found = FieldsOf(schema).deserialize(&mut de)?;
+    de.end()?;
+    Ok(found)
+}
+
+/// One object decoded into a [`GoStruct`]: yields its first problem (the whole object is still
+/// consumed).
+struct FieldsOf(&'static GoStruct);
+
+impl<'de> de::DeserializeSeed<'de> for FieldsOf {
+    type Value = Option<FieldProblem>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsOf {
+    type Value = Option<FieldProblem>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut problem = None;
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let folded = go_fold(&key);
+            let misspelled = self.0.fields.iter().find(|f| **f != key && go_fold(f) == folded);
+            let nested = match self.0.arrays.iter().find(|(name, _)| *name == key) {
+                Some((_, inner)) => map.next_value_seed(ArrayOf(inner))?,
+                None => {
+                    map.next_value::<de::IgnoredAny>()?;
+                    None
+                }
+            };
+            if problem.is_none() {
+                problem = match misspelled {
+                    Some(field) => Some(FieldProblem::Misspelled { key, field }),
+                    None if seen.contains(&key) => Some(FieldProblem::Repeated { key }),
+                    None => {
+                        seen.insert(key);
+                        nested
+                    }
+                };
+            }
+        }
+        Ok(problem)
+    }
+}
+
+/// An array of objects decoded into a [`GoStruct`].
+struct ArrayOf(&'static GoStruct);
+
+impl<'de> de::DeserializeSeed<'de> for ArrayOf {
+    type Value = Option<FieldProblem>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ArrayOf {
+    type Value = Option<FieldProblem>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut problem = None;
+        while let Some(p) = seq.next_element_seed(FieldsOf(self.0))? {
+            problem = problem.or(p);
+        }
+        Ok(problem)
     }
 }
 

@@ -16,7 +16,6 @@
 //!   are regular files; directories that files are created in must resolve inside the layout.
 //!   Reads run on a blocking thread under the same per-request deadline as registry reads.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -29,6 +28,7 @@ use super::manifest::{
 };
 use super::{ManifestRef, RawManifest, Store, StoreError};
 use crate::digest::Digest;
+use crate::json::{FieldProblem, GoStruct};
 
 /// The annotation that names an entry of `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -514,105 +514,34 @@ pub fn is_attachment_tag(tag: &str) -> bool {
 
 /// The fields of image-spec's Go `Index` and `Descriptor` types (specs-go/v1), as
 /// containers/image decodes `index.json`.
-const INDEX_KEYS: &[&str] = &["schemaVersion", "mediaType", "artifactType", "manifests", "subject", "annotations"];
-const DESCRIPTOR_KEYS: &[&str] =
-    &["mediaType", "digest", "size", "urls", "annotations", "data", "platform", "artifactType"];
+/// `index.json` as Go's decoder (containers/image) reads it: the index's fields, and those of
+/// each entry of `manifests`.
+const INDEX_FIELDS: GoStruct = GoStruct {
+    fields: &["schemaVersion", "mediaType", "artifactType", "manifests", "subject", "annotations"],
+    arrays: &[("manifests", &DESCRIPTOR_FIELDS)],
+};
+const DESCRIPTOR_FIELDS: GoStruct = GoStruct {
+    fields: &["mediaType", "digest", "size", "urls", "annotations", "data", "platform", "artifactType"],
+    arrays: &[],
+};
 
-enum KeyCheck {
-    Refused(LayoutError),
-    Json(serde_json::Error),
-}
-
-/// Go's `encoding/json` matches object keys to fields ignoring case ([`crate::json::go_fold`]:
-/// `ſ` U+017F matches `s`, the Kelvin sign U+212A matches `k`) and keeps the last of repeated
-/// keys; serde matches exactly. So a key of the index or of an entry that folds to a field
-/// name must be spelled exactly, and no key may repeat: otherwise `"Annotations"` or a second
+/// Refuses an `index.json` whose keys Go's case-insensitive decoder reads otherwise than
+/// serde does (see [`crate::json::misread_fields`]): `"Annotations"` or a second
 /// `"manifests"` would name an image for skopeo that sigil never sees.
 fn check_index_keys(bytes: &[u8]) -> Result<(), KeyCheck> {
-    use serde::de::DeserializeSeed;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    match (KeysOf { fields: INDEX_KEYS, entries: true }).deserialize(&mut de) {
+    match crate::json::misread_fields(bytes, &INDEX_FIELDS) {
         Ok(None) => Ok(()),
-        Ok(Some(refused)) => Err(KeyCheck::Refused(refused)),
+        Ok(Some(FieldProblem::Misspelled { key, field })) => {
+            Err(KeyCheck::Refused(LayoutError::MisspelledKey { key, field }))
+        }
+        Ok(Some(FieldProblem::Repeated { key })) => Err(KeyCheck::Refused(LayoutError::DuplicateKey { key })),
         Err(e) => Err(KeyCheck::Json(e)),
     }
 }
 
-/// Walks one JSON object, checking its keys against `fields`; with `entries`, the
-/// `manifests` array's objects are checked against [`DESCRIPTOR_KEYS`]. Yields the first
-/// problem (the whole document is still consumed).
-struct KeysOf {
-    fields: &'static [&'static str],
-    entries: bool,
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for KeysOf {
-    type Value = Option<LayoutError>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        de.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for KeysOf {
-    type Value = Option<LayoutError>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut problem = None;
-        let mut seen = BTreeSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let misspelled =
-                self.fields.iter().find(|f| **f != key && crate::json::go_fold(f) == crate::json::go_fold(&key));
-            let nested = if self.entries && key == "manifests" {
-                map.next_value_seed(Entries)?
-            } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
-                None
-            };
-            if problem.is_none() {
-                problem = match misspelled {
-                    Some(field) => Some(LayoutError::MisspelledKey { key, field }),
-                    None if seen.contains(&key) => Some(LayoutError::DuplicateKey { key }),
-                    None => {
-                        seen.insert(key);
-                        nested
-                    }
-                };
-            }
-        }
-        Ok(problem)
-    }
-}
-
-/// The `manifests` array of `index.json`.
-struct Entries;
-
-impl<'de> serde::de::DeserializeSeed<'de> for Entries {
-    type Value = Option<LayoutError>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        de.deserialize_seq(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Entries {
-    type Value = Option<LayoutError>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of descriptors")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut problem = None;
-        while let Some(p) = seq.next_element_seed(KeysOf { fields: DESCRIPTOR_KEYS, entries: false })? {
-            problem = problem.or(p);
-        }
-        Ok(problem)
-    }
+enum KeyCheck {
+    Refused(LayoutError),
+    Json(serde_json::Error),
 }
 
 impl Store for LayoutStore {
