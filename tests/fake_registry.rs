@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +14,7 @@ use common::*;
 
 #[derive(Debug, Clone)]
 struct Seen {
+    method: String,
     path: String,
     authorization: Option<String>,
 }
@@ -24,36 +25,62 @@ fn serve(
     max: usize,
     respond: impl Fn(&Seen) -> String + Send + 'static,
 ) -> Arc<Mutex<Vec<Seen>>> {
+    serve_maybe_tls(listener, None, max, respond)
+}
+
+/// [`serve`], over TLS when `tls` is given.
+fn serve_maybe_tls(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    max: usize,
+    respond: impl Fn(&Seen) -> String + Send + 'static,
+) -> Arc<Mutex<Vec<Seen>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().take(max) {
-            let Ok(mut stream) = stream else { break };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            let mut authorization = None;
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':') {
-                    if k.eq_ignore_ascii_case("authorization") {
-                        authorization = Some(v.trim().to_string());
-                    }
+            let Ok(stream) = stream else { break };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            match &tls {
+                None => answer(stream, &respond, &log),
+                Some(cfg) => {
+                    let Ok(conn) = rustls::ServerConnection::new(cfg.clone()) else { continue };
+                    answer(rustls::StreamOwned::new(conn, stream), &respond, &log)
                 }
             }
-            let s = Seen { path, authorization };
-            let resp = respond(&s);
-            log.lock().unwrap().push(s);
-            let _ = stream.write_all(resp.as_bytes());
         }
     });
     seen
+}
+
+/// Reads one request's line and headers from `stream`, answers it with `respond`.
+fn answer(mut stream: impl Read + Write, respond: &impl Fn(&Seen) -> String, log: &Mutex<Vec<Seen>>) {
+    let mut reader = BufReader::new(&mut stream);
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let mut words = line.split_whitespace();
+    let method = words.next().unwrap_or("").to_string();
+    let path = words.next().unwrap_or("").to_string();
+    let mut authorization = None;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.eq_ignore_ascii_case("authorization") {
+                authorization = Some(v.trim().to_string());
+            }
+        }
+    }
+    drop(reader);
+    let s = Seen { method, path, authorization };
+    let resp = respond(&s);
+    log.lock().unwrap().push(s);
+    let _ = stream.write_all(resp.as_bytes());
+    let _ = stream.flush();
 }
 
 #[test]
@@ -267,7 +294,7 @@ const GOOD_BASIC: &str = "Basic dXNlcjpzZWNyZXQ=";
 
 #[test]
 fn token_auth_registry_sign_and_verify() {
-    // see: issue 8 §3 — sigil's own token exchange serves reads and oci-client's pushes.
+    // see: issue 8 §3 — sigil's own token exchange serves reads and pushes.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let issuer = Arc::new(TokenIssuer::new(d));
@@ -436,4 +463,136 @@ fn token_response_time_is_bounded() {
     assert!(stderr(&out).contains("timed out after 3 s"), "{}", stderr(&out));
     assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
     eprintln!("never-ending token answer cut off after {took:?} (--timeout 3)");
+}
+
+/// A TLS server configuration for the test CA's 127.0.0.1 certificate, and the CA's path.
+fn test_tls() -> (Arc<rustls::ServerConfig>, std::path::PathBuf) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let ((cert, key), ca) = test_pki();
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(&cert).unwrap().collect::<Result<_, _>>().unwrap();
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    (Arc::new(cfg), ca)
+}
+
+/// A registry that changes its mind between challenges, as issue 8 §3 describes: its first
+/// `/v2/` ping asks for Basic, later ones for a token from `realm`. Reads with the right basic
+/// credentials see one image (`team/app:v1`, no signatures); every write, even with them,
+/// is answered with the Bearer challenge.
+fn switching_registry(tls: Option<Arc<rustls::ServerConfig>>, realm: String) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let pinged = std::sync::atomic::AtomicBool::new(false);
+    let seen = serve_maybe_tls(l, tls, 40, move |s| {
+        let basic = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string();
+        let bearer = format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",service=\"fake\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        if s.path == "/v2/" {
+            return if pinged.swap(true, std::sync::atomic::Ordering::SeqCst) { bearer } else { basic };
+        }
+        if s.authorization.as_deref() != Some(GOOD_BASIC) {
+            return basic;
+        }
+        match (s.method.as_str(), s.path.as_str()) {
+            ("GET", "/v2/team/app/manifests/v1") => {
+                let body = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+                format!("HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            }
+            ("GET", _) => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+            _ => bearer,
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn basic_challenge_then_bearer_http_realm_is_never_followed_on_write() {
+    // see: issue 8 §3 — oci-client pinged again before pushing and sent the Basic credentials
+    // to the plain-HTTP realm it was then given.
+    let realm_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let realm = format!("http://127.0.0.1:{}/token", realm_listener.local_addr().unwrap().port());
+    let realm_seen = serve(realm_listener, 10, |_| {
+        let body = r#"{"token":"stolen"}"#;
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+    });
+    let (tls, ca) = test_tls();
+    let (port, seen) = switching_registry(Some(tls), realm.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    let image = format!("127.0.0.1:{port}/team/app:v1");
+    let out = sigil_env(
+        d,
+        &[
+            "sign",
+            "--registry-cacert",
+            ca.to_str().unwrap(),
+            "--timeout",
+            "10",
+            "--registry-username",
+            "user",
+            "--key",
+            "sigil.key",
+            &image,
+        ],
+        &[("SIGIL_REGISTRY_PASSWORD", "secret"), ("SIGIL_PASSWORD", PASSWORD)],
+    );
+    let err = stderr(&out);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        realm_seen.lock().unwrap().is_empty(),
+        "the plain-HTTP realm was contacted: {:?}",
+        realm_seen.lock().unwrap()
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_code(&out, 1);
+    assert!(err.contains(&realm) && err.contains("plain-HTTP token service"), "{err}");
+    assert!(!err.contains("secret") && !stdout(&out).contains("secret"));
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.iter().any(|s| s.method == "POST"), "the write was tried: {seen:?}");
+    // Writes are not preceded by a ping: a registry's answer to `/v2/` decides nothing.
+    assert!(seen.iter().all(|s| s.path != "/v2/"), "{seen:?}");
+}
+
+#[test]
+fn token_with_control_character_is_refused_on_write_without_panic() {
+    // see: issue 8 §3 — oci-client panicked on a token that is not a header value.
+    let realm_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let realm = format!("http://127.0.0.1:{}/token", realm_listener.local_addr().unwrap().port());
+    let realm_seen = serve(realm_listener, 10, |_| {
+        let body = "{\"token\":\"a\\nb\"}";
+        format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+    });
+    // Plain HTTP throughout (--allow-http-registry), so the realm itself is acceptable.
+    let (port, _seen) = switching_registry(None, realm);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    let image = format!("127.0.0.1:{port}/team/app:v1");
+    let out = sigil_env(
+        d,
+        &[
+            "sign",
+            "--allow-http-registry",
+            "--timeout",
+            "10",
+            "--registry-username",
+            "user",
+            "--key",
+            "sigil.key",
+            &image,
+        ],
+        &[("SIGIL_REGISTRY_PASSWORD", "secret"), ("SIGIL_PASSWORD", PASSWORD)],
+    );
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(matches!(code(&out), 1 | 14), "exit {}: {err}", code(&out));
+    assert!(err.contains("not allowed in an HTTP header"), "{err}");
+    assert!(!realm_seen.lock().unwrap().is_empty(), "the token service was asked");
 }

@@ -1,37 +1,42 @@
 //! A repository in an OCI distribution registry as a [`Store`].
 //!
-//! Writes (blob uploads, manifest pushes) go through `oci-client`. Reads are plain GETs on the
-//! same HTTP stack (reqwest with rustls), for two reasons measured in docs/dependencies.md:
-//! oci-client pings `/v2/` before every request when a registry needs no token (it does not
-//! cache "no auth needed"), doubling the request count, and it reads manifest bodies whole.
-//! Here a read is tried as is; only a 401 triggers the token exchange (once per repository),
-//! and every body is streamed and cut off at its limit.
+//! Every request, read or write, is sigil's own, on one HTTP stack (reqwest with rustls): one
+//! `Authorization` path ([`RegistryStore::header`]), one token exchange, one redirect policy
+//! and a deadline on each request. A request is tried as is; only a 401 triggers the
+//! negotiation (once per store and direction: reads ask for a pull token, writes for pull and
+//! push), after which it is sent once more. The reasons, measured in docs/dependencies.md:
+//! oci-client, which did the writes until issue 8 §3, pinged `/v2/` before its first push and
+//! then followed whatever challenge it got there itself (an `http://` realm, an unbounded token
+//! answer, a panic on a token that is not a header value), and read manifests whole.
 //!
-//! The token exchange is sigil's own, for reads and writes alike (oci-client reads a token
-//! answer whole and sends credentials to any realm): the challenge is parsed by
-//! [`super::challenge`], a plain-HTTP realm is refused unless the registry itself is plain
-//! HTTP (`--allow-http-registry`), and the answer is read under the deadline and at most
-//! [`MAX_TOKEN_RESPONSE_BYTES`]. oci-client is handed the result (a bearer token, basic
-//! credentials, or nothing) and never asks a token service itself.
+//! Reads are GETs whose bodies are streamed and cut off at their limit. Writes follow the
+//! distribution spec: `HEAD` to ask whether a blob is there, a monolithic upload (`POST` opens
+//! a session, `PUT` to its `Location` with `?digest=` sends the blob, streamed from disk for
+//! files) and `PUT` for manifests. An upload `Location` on another host or scheme is refused,
+//! so blobs and credentials go to the registry itself only; error bodies are read within
+//! [`MAX_ERROR_BODY_BYTES`] and named in the error.
 //!
-//! Every request runs under a deadline. Credentials are only attached to requests for the
-//! store's own registry and its token service; reqwest drops `Authorization` on a redirect to
-//! another host or scheme, and a TLS registry's redirects to plain HTTP are refused.
+//! The token exchange: the challenge is parsed by [`super::challenge`], a plain-HTTP realm is
+//! refused unless the registry itself is plain HTTP (`--allow-http-registry`), and the answer
+//! is read under the deadline and at most [`MAX_TOKEN_RESPONSE_BYTES`]. A token that expires in
+//! a long command is renewed on the next 401.
+//!
+//! Every request runs under a deadline (an upload's grows with its size). Credentials are
+//! only attached to requests for the store's own registry and its token service; reqwest
+//! drops `Authorization` on a redirect to another host or scheme, and a TLS registry's
+//! redirects to plain HTTP are refused.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
-use reqwest::Url;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, StatusCode, Url};
 use zeroize::Zeroizing;
 
 use super::auth::Credentials;
 use super::challenge::{BearerChallenge, Challenge, ChallengeError, Token, MAX_TOKEN_RESPONSE_BYTES};
 use super::manifest::{ACCEPTED_MANIFESTS, MAX_MANIFEST_BYTES};
-use super::{ManifestRef, RawManifest, Store, StoreError, TagWrites};
+use super::{BlobFile, ManifestRef, Progress, RawManifest, Store, StoreError, TagWrites};
 use crate::digest::Digest;
 
 /// How to reach registries.
@@ -71,8 +76,10 @@ pub struct Connection {
 impl Connection {
     /// Builds the clients for `opts`.
     pub fn new(opts: &RegistryOptions) -> Result<Self, StoreError> {
+        // No client-wide read timeout: reqwest starts it when a request is sent and stops it
+        // only at the response headers, so it would cut off an upload that takes longer than
+        // `--timeout`. Each exchange runs under its own deadline instead (`RegistryStore`).
         let mut b = reqwest::Client::builder()
-            .read_timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("sigil/", env!("CARGO_PKG_VERSION")))
             .redirect(redirect_policy(opts.transport));
@@ -118,45 +125,6 @@ pub fn realm_allowed(realm: &Url, transport: Transport) -> bool {
     }
 }
 
-fn oci_client(opts: &RegistryOptions) -> Client {
-    let config = ClientConfig {
-        protocol: match opts.transport {
-            Transport::Https => ClientProtocol::Https,
-            Transport::InsecureHttpAllowed => ClientProtocol::Http,
-        },
-        // System roots (reqwest's platform verifier) plus the extra CAs.
-        extra_root_certificates: opts.extra_ca_pem.iter().flat_map(|pem| split_pem(pem)).collect(),
-        read_timeout: Some(opts.timeout),
-        connect_timeout: Some(opts.timeout.min(Duration::from_secs(10))),
-        use_monolithic_push: true,
-        user_agent: concat!("sigil/", env!("CARGO_PKG_VERSION")),
-        ..Default::default()
-    };
-    Client::new(config)
-}
-
-/// oci-client takes one certificate per entry: split a PEM bundle into its certificates.
-fn split_pem(bundle: &[u8]) -> Vec<oci_client::client::Certificate> {
-    let text = String::from_utf8_lossy(bundle);
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for line in text.lines() {
-        if line.starts_with("-----BEGIN CERTIFICATE-----") {
-            cur.clear();
-        }
-        cur.push_str(line);
-        cur.push('\n');
-        if line.starts_with("-----END CERTIFICATE-----") {
-            out.push(oci_client::client::Certificate {
-                encoding: oci_client::client::CertificateEncoding::Pem,
-                data: cur.clone().into_bytes(),
-            });
-            cur.clear();
-        }
-    }
-    out
-}
-
 /// What a registry's challenge was answered with, decided at most once per store and
 /// direction (reads with a pull scope, writes with pull and push).
 #[derive(Clone)]
@@ -181,7 +149,7 @@ enum Answer {
     Body(Vec<u8>),
     Absent,
     /// 401 or 403, with the `WWW-Authenticate` values.
-    Refused(reqwest::StatusCode, Vec<String>),
+    Refused(StatusCode, Vec<String>),
 }
 
 /// Which answers mean "not there" for a read.
@@ -193,6 +161,19 @@ enum Absent {
     NoSuchApi,
 }
 
+/// What a write sends, made afresh for each attempt (a retry after a 401 sends it again).
+enum Payload<'a> {
+    /// No body (`HEAD`, the `POST` that opens an upload).
+    Empty,
+    /// Bytes held in memory, with their media type.
+    Bytes(bytes::Bytes, &'a str),
+    /// A file streamed from disk (reopened for a retry), reporting progress.
+    File(&'a BlobFile, &'a Progress),
+}
+
+/// The most read of an error body, to name what the registry said went wrong.
+pub const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
+
 /// One repository in one registry.
 pub struct RegistryStore {
     conn: Connection,
@@ -201,9 +182,7 @@ pub struct RegistryStore {
     repository: String,
     timeout: Duration,
     read_auth: tokio::sync::RwLock<Option<Grant>>,
-    /// oci-client for writes, holding this store's grant: built on the first write (its
-    /// credentials are per registry host, a token per repository, so one client per store).
-    writer: tokio::sync::OnceCell<Box<Client>>,
+    write_auth: tokio::sync::RwLock<Option<Grant>>,
 }
 
 impl RegistryStore {
@@ -216,34 +195,23 @@ impl RegistryStore {
             repository: repository.to_owned(),
             timeout,
             read_auth: tokio::sync::RwLock::new(None),
-            writer: tokio::sync::OnceCell::new(),
+            write_auth: tokio::sync::RwLock::new(None),
         }
     }
 
     /// The host requests go to (`docker.io` is served by `index.docker.io`).
-    fn host(&self) -> String {
-        Reference::with_tag(self.registry.clone(), self.repository.clone(), "latest".into())
-            .resolve_registry()
-            .to_owned()
-    }
-
-    fn reference(&self, r: &ManifestRef) -> Reference {
-        match r {
-            ManifestRef::Tag(t) => Reference::with_tag(self.registry.clone(), self.repository.clone(), t.clone()),
-            ManifestRef::Digest(d) => {
-                Reference::with_digest(self.registry.clone(), self.repository.clone(), d.to_string())
-            }
+    fn host(&self) -> &str {
+        if self.registry == "docker.io" {
+            "index.docker.io"
+        } else {
+            &self.registry
         }
     }
 
-    async fn deadline<T>(
-        &self,
-        fut: impl std::future::Future<Output = Result<T, OciDistributionError>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => r.map_err(map_error),
-            Err(_) => Err(StoreError::Timeout(self.timeout.as_secs())),
-        }
+    /// The URL of `/v2/<repo>/<path>`.
+    fn url(&self, path: &str) -> Result<Url, StoreError> {
+        let url = format!("{}://{}/v2/{}/{}", self.conn.scheme, self.host(), self.repository, path);
+        Url::parse(&url).map_err(|e| StoreError::Malformed(format!("registry URL {url}: {e}")))
     }
 
     /// The `Authorization` value for `grant` on requests to the registry itself.
@@ -298,9 +266,9 @@ impl RegistryStore {
             req = req.basic_auth(username, Some(password.as_str()));
         }
         let fut = async {
-            let resp = req.send().await.map_err(|e| map_error(e.into()))?;
+            let resp = req.send().await.map_err(transport)?;
             let status = resp.status();
-            if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 return Err(StoreError::Auth(format!(
                     "the token service {realm} refused the credentials (HTTP {status})"
                 )));
@@ -312,47 +280,6 @@ impl RegistryStore {
             Token::from_response(&body).map_err(|e| StoreError::Malformed(format!("{realm}: {e}")))
         };
         tokio::time::timeout(self.timeout, fut).await.map_err(|_| StoreError::Timeout(self.timeout.as_secs()))?
-    }
-
-    /// The oci-client for writes, its grant negotiated on first use: `/v2/` says what the
-    /// registry wants, and oci-client gets a push token, basic credentials or nothing.
-    async fn writer(&self) -> Result<&Client, StoreError> {
-        self.writer
-            .get_or_try_init(|| async {
-                let host = self.host();
-                let url = format!("{}://{host}/v2/", self.conn.scheme);
-                let ping = async {
-                    let resp = self.conn.http.get(&url).send().await.map_err(|e| map_error(e.into()))?;
-                    let challenge = challenge_values(&resp);
-                    Ok::<_, StoreError>((resp.status(), challenge))
-                };
-                let (status, challenge) = tokio::time::timeout(self.timeout, ping)
-                    .await
-                    .map_err(|_| StoreError::Timeout(self.timeout.as_secs()))??;
-                let grant = if status == reqwest::StatusCode::UNAUTHORIZED {
-                    self.negotiate(&challenge, Scope::PullPush).await?
-                } else if status.is_success() {
-                    Grant::None
-                } else {
-                    return Err(StoreError::Transport(format!("{url}: HTTP {status}")));
-                };
-                let auth = match (&grant, &self.creds) {
-                    (Grant::Bearer(t), _) => Some(RegistryAuth::Bearer(t.as_str().to_owned())),
-                    (Grant::Basic, Credentials::Basic { username, password }) => {
-                        Some(RegistryAuth::Basic(username.clone(), password.to_string()))
-                    }
-                    _ => None,
-                };
-                let client = oci_client(&self.conn.opts);
-                // With nothing stored oci-client sends no credentials and asks no token
-                // service; a stored bearer token is used as is.
-                if let Some(a) = auth {
-                    client.store_auth_if_needed(&host, &a).await;
-                }
-                Ok(Box::new(client))
-            })
-            .await
-            .map(|c| &**c)
     }
 
     /// GET `/v2/<repo>/<path>`, bounded by `limit` bytes and the deadline; `Ok(None)` on 404.
@@ -373,15 +300,15 @@ impl RegistryStore {
                 req = req.header(reqwest::header::ACCEPT, a);
             }
             if let Some(h) = self.header(&grant) {
-                req = req.header(reqwest::header::AUTHORIZATION, h);
+                req = req.header(AUTHORIZATION, h);
             }
             let fut = async {
-                let resp = req.send().await.map_err(|e| map_error(e.into()))?;
+                let resp = req.send().await.map_err(transport)?;
                 let status = resp.status();
-                if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                     return Ok(Answer::Refused(status, challenge_values(&resp)));
                 }
-                if status == reqwest::StatusCode::NOT_FOUND
+                if status == StatusCode::NOT_FOUND
                     || (absent == Absent::NoSuchApi && matches!(status.as_u16(), 400 | 405 | 501))
                 {
                     return Ok(Answer::Absent);
@@ -399,7 +326,7 @@ impl RegistryStore {
                 Answer::Absent => return Ok(None),
                 // First 401: negotiate (or, with a token already held, which may have expired
                 // in a long command, negotiate afresh), then try once more.
-                Answer::Refused(reqwest::StatusCode::UNAUTHORIZED, challenge) if attempt == 0 => {
+                Answer::Refused(StatusCode::UNAUTHORIZED, challenge) if attempt == 0 => {
                     grant = self.negotiate(&challenge, Scope::Pull).await?;
                     *self.read_auth.write().await = Some(grant.clone());
                 }
@@ -410,6 +337,168 @@ impl RegistryStore {
         }
         Err(StoreError::Auth(format!("{url}: access refused")))
     }
+
+    /// Sends a write (or a `HEAD`) to `url` under `deadline`, with this store's write grant:
+    /// on a first 401 the challenge is negotiated for pull and push (a held token may have
+    /// expired) and the request sent once more. Returns any answer but a 401 or 403.
+    async fn write(
+        &self,
+        method: Method,
+        url: &Url,
+        payload: &Payload<'_>,
+        deadline: Duration,
+    ) -> Result<reqwest::Response, StoreError> {
+        // Basic credentials a read already needed serve writes too; a read token does not
+        // (its scope is pull only).
+        let mut grant = match (self.write_auth.read().await.clone(), self.read_auth.read().await.clone()) {
+            (Some(g), _) => g,
+            (None, Some(Grant::Basic)) => Grant::Basic,
+            _ => Grant::None,
+        };
+        for attempt in 0..2 {
+            let mut req = self.conn.http.request(method.clone(), url.clone());
+            if let Some(h) = self.header(&grant) {
+                req = req.header(AUTHORIZATION, h);
+            }
+            req = match payload {
+                Payload::Empty if method == Method::HEAD => req,
+                Payload::Empty => req.header(CONTENT_LENGTH, 0),
+                Payload::Bytes(bytes, media_type) => {
+                    let ct = HeaderValue::from_str(media_type)
+                        .map_err(|_| StoreError::Malformed(format!("media type {media_type:?}")))?;
+                    req.header(CONTENT_TYPE, ct).body(bytes.clone())
+                }
+                Payload::File(file, progress) => req
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, file.size)
+                    .body(file_body(file, progress).await?),
+            };
+            let resp = tokio::time::timeout(deadline, req.send())
+                .await
+                .map_err(|_| StoreError::Timeout(deadline.as_secs()))?
+                .map_err(transport)?;
+            match resp.status() {
+                StatusCode::UNAUTHORIZED if attempt == 0 => {
+                    grant = self.negotiate(&challenge_values(&resp), Scope::PullPush).await?;
+                    *self.write_auth.write().await = Some(grant.clone());
+                }
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(self.failure(&method, url, resp).await),
+                _ => return Ok(resp),
+            }
+        }
+        Err(StoreError::Auth(format!("{method} {url}: access refused")))
+    }
+
+    /// The error for a write's unexpected answer, naming what the registry said (its error
+    /// body, read within [`MAX_ERROR_BODY_BYTES`] and the deadline). 401 and 403, and the
+    /// spec's `UNAUTHORIZED` and `DENIED` codes, are refused access; anything else is a
+    /// transport failure, which is transient: the file-system registry answers concurrent
+    /// writers with 5xx, `BLOB_UNKNOWN` or `DIGEST_INVALID`, and [`crate::reconcile`] retries.
+    async fn failure(&self, method: &Method, url: &Url, resp: reqwest::Response) -> StoreError {
+        let status = resp.status();
+        let body = tokio::time::timeout(self.timeout, read_body(resp, MAX_ERROR_BODY_BYTES, "error body"))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let envelope = serde_json::from_slice::<ErrorEnvelope>(&body).ok();
+        let said = match &envelope {
+            Some(e) if !e.errors.is_empty() => {
+                e.errors.iter().map(|x| format!("{} {}", x.code, x.message)).collect::<Vec<_>>().join("; ")
+            }
+            _ => String::from_utf8_lossy(&body).chars().filter(|c| !c.is_control()).take(200).collect(),
+        };
+        let said = if said.trim().is_empty() { String::new() } else { format!(": {}", said.trim()) };
+        // The URL without its query: an upload session's state is noise in a message.
+        let mut shown = url.clone();
+        shown.set_query(None);
+        let msg = format!("{method} {shown}: HTTP {status}{said}");
+        let denied = envelope.is_some_and(|e| e.errors.iter().any(|x| x.code == "UNAUTHORIZED" || x.code == "DENIED"));
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN || denied {
+            StoreError::Auth(msg)
+        } else {
+            StoreError::Transport(msg)
+        }
+    }
+
+    /// Whether the registry holds the blob `digest` (`HEAD`: 200 or 404).
+    async fn blob_exists(&self, digest: &Digest) -> Result<bool, StoreError> {
+        let url = self.url(&format!("blobs/{digest}"))?;
+        let resp = self.write(Method::HEAD, &url, &Payload::Empty, self.timeout).await?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.failure(&Method::HEAD, &url, resp).await),
+        }
+    }
+
+    /// A monolithic upload: `POST` opens a session, `PUT` to its `Location` with the digest
+    /// sends the blob (the registry checks it hashes to `digest`), under `deadline`.
+    async fn upload(&self, digest: &Digest, payload: Payload<'_>, deadline: Duration) -> Result<(), StoreError> {
+        let start = self.url("blobs/uploads/")?;
+        let resp = self.write(Method::POST, &start, &Payload::Empty, self.timeout).await?;
+        if !resp.status().is_success() {
+            return Err(self.failure(&Method::POST, &start, resp).await);
+        }
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| StoreError::Malformed(format!("POST {start}: the upload answer has no Location")))?;
+        let mut put = upload_location(&start, location)?;
+        put.query_pairs_mut().append_pair("digest", &digest.to_string());
+        let resp = self.write(Method::PUT, &put, &payload, deadline).await?;
+        if !resp.status().is_success() {
+            return Err(self.failure(&Method::PUT, &put, resp).await);
+        }
+        Ok(())
+    }
+}
+
+/// Where an upload continues: the `Location` of the answer to `start` (relative or absolute),
+/// refused when it names another host, port or scheme (the blob and the credentials would go
+/// there).
+fn upload_location(start: &Url, location: &str) -> Result<Url, StoreError> {
+    let url = start
+        .join(location)
+        .map_err(|e| StoreError::Malformed(format!("POST {start}: upload Location {location:?}: {e}")))?;
+    if url.scheme() != start.scheme()
+        || url.host_str() != start.host_str()
+        || url.port_or_known_default() != start.port_or_known_default()
+    {
+        return Err(StoreError::Malformed(format!(
+            "POST {start}: the registry sent the upload to {}, another host; sigil sends blobs and \
+             credentials only to the registry itself",
+            url.origin().ascii_serialization()
+        )));
+    }
+    Ok(url)
+}
+
+/// A file as a request body: read in 1 MiB chunks, at most `file.size` bytes, reporting
+/// the bytes sent so far. Never held whole in memory.
+async fn file_body(file: &BlobFile, progress: &Progress) -> Result<reqwest::Body, StoreError> {
+    use tokio::io::AsyncReadExt;
+    let src = tokio::fs::File::open(&file.path)
+        .await
+        .map_err(|e| StoreError::Io(format!("opening {}: {e}", file.path.display())))?;
+    let progress = progress.clone();
+    let stream = futures_util::stream::unfold((src.take(file.size), 0u64), move |(mut f, sent)| {
+        let progress = progress.clone();
+        async move {
+            let mut buf = vec![0u8; 1 << 20];
+            match f.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    progress(sent + n as u64);
+                    Some((Ok(bytes::Bytes::from(buf)), (f, sent + n as u64)))
+                }
+                Err(e) => Some((Err(e), (f, sent))),
+            }
+        }
+    });
+    Ok(reqwest::Body::wrap_stream(stream))
 }
 
 /// The `WWW-Authenticate` values of a response (unreadable ones dropped).
@@ -430,7 +519,7 @@ async fn read_body(resp: reqwest::Response, limit: u64, what: &'static str) -> R
     let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(limit).min(8 << 20) as usize);
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| map_error(e.into()))?;
+        let chunk = chunk.map_err(transport)?;
         if (body.len() + chunk.len()) as u64 > limit {
             return Err(StoreError::TooLarge { what, limit });
         }
@@ -439,28 +528,33 @@ async fn read_body(resp: reqwest::Response, limit: u64, what: &'static str) -> R
     Ok(body)
 }
 
-fn map_error(e: OciDistributionError) -> StoreError {
-    match &e {
-        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
-            StoreError::Auth(e.to_string())
-        }
-        OciDistributionError::RegistryError { envelope, .. }
-            if envelope.errors.iter().any(|x| matches!(x.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)) =>
-        {
-            StoreError::Auth(e.to_string())
-        }
-        OciDistributionError::RequestError(r) => {
-            let mut msg = r.to_string();
-            let mut src = std::error::Error::source(r);
-            while let Some(s) = src {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                src = s.source();
-            }
-            StoreError::Transport(msg)
-        }
-        _ => StoreError::Transport(e.to_string()),
+/// A failed request (connection, TLS, redirect refused, body stream): the message with every
+/// cause, which names what went wrong (reqwest's own message is often just "error sending
+/// request").
+fn transport(e: reqwest::Error) -> StoreError {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
     }
+    StoreError::Transport(msg)
+}
+
+/// The error codes and messages of a distribution-spec error body (`{"errors":[…]}`).
+#[derive(serde::Deserialize)]
+struct ErrorEnvelope {
+    #[serde(default)]
+    errors: Vec<ErrorEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorEntry {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
 }
 
 impl Store for RegistryStore {
@@ -501,49 +595,19 @@ impl Store for RegistryStore {
 
     async fn put_blob(&self, bytes: Vec<u8>) -> Result<Digest, StoreError> {
         let d = Digest::sha256(&bytes);
-        let reference = self.reference(&ManifestRef::Digest(d.clone()));
-        let oci = self.writer().await?;
-        self.deadline(oci.push_blob(&reference, bytes, &d.to_string())).await?;
+        self.upload(&d, Payload::Bytes(bytes.into(), "application/octet-stream"), self.timeout).await?;
         Ok(d)
     }
 
-    async fn put_blob_file(&self, file: &super::BlobFile, progress: super::Progress) -> Result<(), StoreError> {
-        use tokio::io::AsyncReadExt;
-        let reference = self.reference(&ManifestRef::Digest(file.digest.clone()));
-        let oci = self.writer().await?;
+    async fn put_blob_file(&self, file: &BlobFile, progress: Progress) -> Result<(), StoreError> {
         // A large blob already there (the same SBOM attached to another image) is not sent again.
-        let digest = file.digest.to_string();
-        if self.deadline(oci.blob_exists(&reference, &digest)).await? {
+        if self.blob_exists(&file.digest).await? {
             progress(file.size);
             return Ok(());
         }
-        let src = tokio::fs::File::open(&file.path)
-            .await
-            .map_err(|e| StoreError::Io(format!("opening {}: {e}", file.path.display())))?;
-        // At most `size` bytes are sent; the registry checks them against the digest.
-        let size = file.size;
-        let stream = futures_util::stream::unfold((src.take(size), 0u64), move |(mut f, sent)| {
-            let progress = progress.clone();
-            async move {
-                let mut buf = vec![0u8; 1 << 20];
-                match f.read(&mut buf).await {
-                    Ok(0) => None,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        progress(sent + n as u64);
-                        Some((Ok(bytes::Bytes::from(buf)), (f, sent + n as u64)))
-                    }
-                    Err(e) => Some((Err(OciDistributionError::IoError(e)), (f, sent))),
-                }
-            }
-        });
         // The deadline grows with the size: the per-request timeout, plus a second per MiB.
-        let deadline = self.timeout + Duration::from_secs(size >> 20);
-        let push = oci.push_blob_stream(&reference, stream, &digest, Some(size));
-        match tokio::time::timeout(deadline, push).await {
-            Ok(r) => r.map(|_| ()).map_err(map_error),
-            Err(_) => Err(StoreError::Timeout(deadline.as_secs())),
-        }
+        let deadline = self.timeout + Duration::from_secs(file.size >> 20);
+        self.upload(&file.digest, Payload::File(file, &progress), deadline).await
     }
 
     async fn get_referrers(&self, digest: &Digest) -> Result<Option<RawManifest>, StoreError> {
@@ -562,10 +626,16 @@ impl Store for RegistryStore {
 
     async fn put_manifest(&self, r: &ManifestRef, media_type: &str, bytes: Vec<u8>) -> Result<Digest, StoreError> {
         let d = Digest::sha256(&bytes);
-        let reference = self.reference(r);
-        let oci = self.writer().await?;
-        let ct = media_type.parse().map_err(|_| StoreError::Malformed(format!("media type {media_type:?}")))?;
-        self.deadline(oci.push_manifest_raw(&reference, bytes, ct)).await?;
+        let path = match r {
+            ManifestRef::Tag(t) => format!("manifests/{t}"),
+            ManifestRef::Digest(want) if *want != d => return Err(StoreError::DigestMismatch(want.clone())),
+            ManifestRef::Digest(_) => format!("manifests/{d}"),
+        };
+        let url = self.url(&path)?;
+        let resp = self.write(Method::PUT, &url, &Payload::Bytes(bytes.into(), media_type), self.timeout).await?;
+        if !resp.status().is_success() {
+            return Err(self.failure(&Method::PUT, &url, resp).await);
+        }
         Ok(d)
     }
 
@@ -587,5 +657,28 @@ mod tests {
         assert!(realm_allowed(&https, Transport::InsecureHttpAllowed));
         assert!(!realm_allowed(&http, Transport::Https));
         assert!(realm_allowed(&http, Transport::InsecureHttpAllowed));
+    }
+
+    #[test]
+    fn upload_location_stays_on_the_registry() {
+        // see: issue 8 §3 — blobs and credentials go to the registry itself only.
+        let start = Url::parse("https://reg.example:5000/v2/team/app/blobs/uploads/").unwrap();
+        let mut rel = upload_location(&start, "/v2/team/app/blobs/uploads/u1?_state=a%3D").unwrap();
+        rel.query_pairs_mut().append_pair("digest", "sha256:ab");
+        assert_eq!(
+            rel.as_str(),
+            "https://reg.example:5000/v2/team/app/blobs/uploads/u1?_state=a%3D&digest=sha256%3Aab"
+        );
+        let abs = upload_location(&start, "https://reg.example:5000/v2/team/app/blobs/uploads/u2").unwrap();
+        assert_eq!(abs.path(), "/v2/team/app/blobs/uploads/u2");
+        for elsewhere in [
+            "https://other.example:5000/v2/team/app/blobs/uploads/u3",
+            "https://reg.example/v2/team/app/blobs/uploads/u3",
+            "http://reg.example:5000/v2/team/app/blobs/uploads/u3",
+            "//other.example/u3",
+        ] {
+            let err = upload_location(&start, elsewhere).unwrap_err().to_string();
+            assert!(err.contains("another host"), "{elsewhere}: {err}");
+        }
     }
 }

@@ -35,7 +35,7 @@ fn registry_binary() -> PathBuf {
 }
 
 /// A fresh test CA and a server certificate for 127.0.0.1 it issued: ((cert, key), CA cert).
-fn test_pki() -> ((PathBuf, PathBuf), PathBuf) {
+pub fn test_pki() -> ((PathBuf, PathBuf), PathBuf) {
     let pki = tempfile::tempdir().expect("tempdir").keep();
     let run = |cmd: &str| {
         let args: Vec<&str> = cmd.split_whitespace().collect();
