@@ -291,11 +291,11 @@ impl RegistryStore {
         what: &'static str,
         absent: Absent,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let url = format!("{}://{}/v2/{}/{}", self.conn.scheme, self.host(), self.repository, path);
+        let url = self.url(path)?;
         let mut grant = self.read_auth.read().await.clone().unwrap_or(Grant::None);
 
         for attempt in 0..2 {
-            let mut req = self.conn.http.get(&url);
+            let mut req = self.conn.http.get(url.clone());
             if let Some(a) = accept {
                 req = req.header(reqwest::header::ACCEPT, a);
             }
@@ -542,6 +542,14 @@ fn transport(e: reqwest::Error) -> StoreError {
     StoreError::Transport(msg)
 }
 
+/// `manifests/<tag>` or `manifests/<digest>`, below `/v2/<repo>/`.
+fn manifest_path(r: &ManifestRef) -> String {
+    match r {
+        ManifestRef::Tag(t) => format!("manifests/{t}"),
+        ManifestRef::Digest(d) => format!("manifests/{d}"),
+    }
+}
+
 /// The error codes and messages of a distribution-spec error body (`{"errors":[…]}`).
 #[derive(serde::Deserialize)]
 struct ErrorEnvelope {
@@ -563,10 +571,7 @@ impl Store for RegistryStore {
     }
 
     async fn get_manifest(&self, r: &ManifestRef) -> Result<Option<RawManifest>, StoreError> {
-        let path = match r {
-            ManifestRef::Tag(t) => format!("manifests/{t}"),
-            ManifestRef::Digest(d) => format!("manifests/{d}"),
-        };
+        let path = manifest_path(r);
         let accept = ACCEPTED_MANIFESTS.join(", ");
         let Some(body) =
             self.read(&path, Some(&accept), MAX_MANIFEST_BYTES as u64, "manifest", Absent::NotFound).await?
@@ -626,12 +631,12 @@ impl Store for RegistryStore {
 
     async fn put_manifest(&self, r: &ManifestRef, media_type: &str, bytes: Vec<u8>) -> Result<Digest, StoreError> {
         let d = Digest::sha256(&bytes);
-        let path = match r {
-            ManifestRef::Tag(t) => format!("manifests/{t}"),
-            ManifestRef::Digest(want) if *want != d => return Err(StoreError::DigestMismatch(want.clone())),
-            ManifestRef::Digest(_) => format!("manifests/{d}"),
-        };
-        let url = self.url(&path)?;
+        if let ManifestRef::Digest(want) = r {
+            if *want != d {
+                return Err(StoreError::DigestMismatch(want.clone()));
+            }
+        }
+        let url = self.url(&manifest_path(r))?;
         let resp = self.write(Method::PUT, &url, &Payload::Bytes(bytes.into(), media_type), self.timeout).await?;
         if !resp.status().is_success() {
             return Err(self.failure(&Method::PUT, &url, resp).await);
