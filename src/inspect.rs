@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 
+use crate::attachments::{legacy_tag, ATTESTATION_SUFFIX, SBOM_SUFFIX, SIGNATURE_SUFFIX};
 use crate::digest::Digest;
 use crate::oci::manifest::{is_sbom_artifact, Manifest};
-use crate::oci::{attachment_tag, ManifestRef, Store, StoreError, ATTESTATION_SUFFIX, SBOM_SUFFIX, SIGNATURE_SUFFIX};
+use crate::oci::{ManifestRef, Store, StoreError};
 
 /// One attached layer.
 #[derive(Debug, Clone, Serialize)]
@@ -40,7 +41,7 @@ pub struct Attachment {
 pub async fn attachments<S: Store>(store: &S, digest: &Digest) -> Result<Vec<Attachment>, StoreError> {
     let kinds = [SIGNATURE_SUFFIX, ATTESTATION_SUFFIX, SBOM_SUFFIX];
     let fetched = futures_util::future::join_all(kinds.iter().map(|k| {
-        let tag = attachment_tag(digest, k);
+        let tag = legacy_tag(digest, k);
         async move { (k, store.get_manifest(&ManifestRef::Tag(tag.clone())).await, tag) }
     }))
     .await;
@@ -101,8 +102,10 @@ pub enum SignedBy {
 pub struct SignatureEntry {
     /// Whether it verified.
     pub verified: bool,
-    /// Payload layer digest.
+    /// Legacy payload layer digest, or bundle referrer manifest digest.
     pub layer: Digest,
+    /// Where it is stored: `legacy` (`.sig` tag) or `bundle` (OCI referrer).
+    pub format: crate::attachments::Format,
     /// Who signed (verified only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<SignedBy>,
@@ -122,8 +125,10 @@ pub struct SignatureEntry {
 pub struct AttestationEntry {
     /// Whether it verified.
     pub verified: bool,
-    /// Envelope layer digest.
+    /// Legacy envelope layer digest, or bundle referrer manifest digest.
     pub layer: Digest,
+    /// Where it is stored: `legacy` (`.att` tag) or `bundle` (OCI referrer).
+    pub format: crate::attachments::Format,
     /// The statement's predicate type (for unverified ones: as the unverified statement says).
     #[serde(rename = "predicateType", skip_serializing_if = "Option::is_none")]
     pub predicate_type: Option<String>,
@@ -206,7 +211,8 @@ pub async fn audit<S: Store, T: Store>(
         Problem::CouldNotCheck(s) => format!("could not check: {s}"),
     };
     let none = crate::payload::Annotations::new();
-    let policy = Policy { signer, annotations: &none, max_blob_bytes };
+    let formats = crate::attachments::Formats::Any;
+    let policy = Policy { signer, annotations: &none, max_blob_bytes, formats };
     let (verified, rejected) = match verify_digest(sig_store, digest, &policy, hints).await {
         Ok(Verdict::Verified { signatures, rejected, .. }) => (signatures, rejected),
         Ok(Verdict::NoMatchingSignature { rejected, .. }) => (vec![], rejected),
@@ -222,9 +228,10 @@ pub async fn audit<S: Store, T: Store>(
             SignatureEntry {
                 verified: true,
                 layer: v.layer.clone(),
+                format: v.format,
                 signer: Some(by),
                 time,
-                payload: Some(v.payload.to_json()),
+                payload: Some(v.claims.to_json()),
                 reason: None,
             }
         })
@@ -234,6 +241,7 @@ pub async fn audit<S: Store, T: Store>(
         Unverified::Show => signatures.extend(rejected.iter().map(|e| SignatureEntry {
             verified: false,
             layer: e.layer.clone(),
+            format: e.format,
             signer: None,
             time: None,
             payload: None,
@@ -242,7 +250,7 @@ pub async fn audit<S: Store, T: Store>(
     }
 
     let slsa = crate::policy::SlsaExpectations::default();
-    let apolicy = AttestationPolicy { signer, predicate_type: None, max_blob_bytes, slsa: &slsa, checks: &[] };
+    let apolicy = AttestationPolicy { signer, predicate_type: None, max_blob_bytes, slsa: &slsa, checks: &[], formats };
     let (verified, rejected) =
         match verify_attestations(image_store, sig_store, &ManifestRef::Digest(digest.clone()), &apolicy).await {
             Ok(AttestationVerdict::Verified { statements, rejected, .. }) => (statements, rejected),
@@ -259,6 +267,7 @@ pub async fn audit<S: Store, T: Store>(
             AttestationEntry {
                 verified: true,
                 layer: v.layer.clone(),
+                format: v.format,
                 predicate_type: Some(v.predicate_type.clone()),
                 signer: Some(by),
                 time,
@@ -273,7 +282,7 @@ pub async fn audit<S: Store, T: Store>(
         Unverified::Hide => {
             hidden += rejected.len();
             // Only counted: a registry that cannot list referrers does not spoil the report.
-            match crate::referrers::list_referrers(image_store, digest, None).await {
+            match crate::attachments::referrers::list_referrers(image_store, digest, None).await {
                 Ok(r) => {
                     hidden += r.iter().filter(|e| e.artifact_type.as_deref().is_some_and(is_sbom_artifact)).count()
                 }
@@ -282,17 +291,20 @@ pub async fn audit<S: Store, T: Store>(
         }
         Unverified::Show => {
             for e in &rejected {
-                // Read as is, without any signature check: shown marked unverified.
-                let statement = sig_store
-                    .get_blob(&e.layer, max_blob_bytes)
-                    .await
-                    .ok()
+                // Read as is, without any signature check: shown marked unverified (legacy
+                // envelopes only; a bundle's reason says what it is).
+                let blob = match e.format {
+                    crate::attachments::Format::Legacy => sig_store.get_blob(&e.layer, max_blob_bytes).await.ok(),
+                    crate::attachments::Format::Bundle => None,
+                };
+                let statement = blob
                     .and_then(|b| crate::dsse::Envelope::parse(&b).ok())
                     .and_then(|env| env.payload_bytes().ok())
                     .and_then(|p| crate::intoto::Statement::parse(&p).ok());
                 attestations.push(AttestationEntry {
                     verified: false,
                     layer: e.layer.clone(),
+                    format: e.format,
                     predicate_type: statement.as_ref().map(|s| s.predicate_type.clone()),
                     signer: None,
                     time: None,
@@ -300,13 +312,13 @@ pub async fn audit<S: Store, T: Store>(
                     reason: Some(reason(e)),
                 });
             }
-            for entry in crate::referrers::list_referrers(image_store, digest, None).await? {
+            for entry in crate::attachments::referrers::list_referrers(image_store, digest, None).await? {
                 let artifact_type = entry.artifact_type.clone().unwrap_or_default();
                 if !is_sbom_artifact(&artifact_type) {
                     continue;
                 }
                 let read = async {
-                    let layer = crate::referrers::artifact_layer(image_store, &entry, digest).await?;
+                    let layer = crate::attachments::referrers::artifact_layer(image_store, &entry, digest).await?;
                     let body = image_store.get_blob(&layer.digest, max_blob_bytes).await?;
                     crate::report::summarize_sbom(&layer.media_type, &body)
                         .map(|s| (layer.size, s))

@@ -13,16 +13,23 @@ use crate::digest::Digest;
 pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
 /// in-toto Statement v0.1 (what older cosign writes); accepted when reading.
 pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
+/// cosign 3's predicate type for an image signature: a statement about the image digest with
+/// an empty predicate, in a Sigstore bundle.
+pub const COSIGN_SIGN_V1: &str = "https://sigstore.dev/cosign/sign/v1";
 /// Largest predicate file read.
 pub const MAX_PREDICATE_BYTES: usize = 64 << 20;
 
 /// A statement subject.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subject {
-    /// Name (the repository).
+    /// Name (the repository); cosign 3's image signatures leave it out.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Algorithm → hex digest.
     pub digest: BTreeMap<String, String>,
+    /// Annotations (cosign 3 puts a signature's `-a` annotations here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// An in-toto statement.
@@ -211,10 +218,37 @@ impl Statement {
             subject: vec![Subject {
                 name: repository.into(),
                 digest: [(digest.algorithm().name().to_owned(), digest.hex().to_owned())].into_iter().collect(),
+                annotations: None,
             }],
             predicate_type: predicate_type.into(),
             predicate,
         }
+    }
+
+    /// cosign 3's image signature: a v1 statement about `digest` (no name), the signer's
+    /// annotations on the subject, predicate type [`COSIGN_SIGN_V1`] and an empty predicate.
+    pub fn image_signature(digest: &Digest, annotations: &crate::payload::Annotations) -> Self {
+        let annotations = annotations.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        Statement {
+            kind: STATEMENT_V1.into(),
+            subject: vec![Subject {
+                name: String::new(),
+                digest: [(digest.algorithm().name().to_owned(), digest.hex().to_owned())].into_iter().collect(),
+                annotations: Some(annotations),
+            }],
+            predicate_type: COSIGN_SIGN_V1.into(),
+            predicate: serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+
+    /// The annotations of the subject naming `digest`, as strings (others are not matched).
+    pub fn subject_annotations(&self, digest: &Digest) -> crate::payload::Annotations {
+        self.subject
+            .iter()
+            .filter(|s| s.digest.get(digest.algorithm().name()).is_some_and(|h| h == digest.hex()))
+            .filter_map(|s| s.annotations.as_ref())
+            .flat_map(|a| a.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))))
+            .collect()
     }
 
     /// Parses a statement, accepting only known statement types.

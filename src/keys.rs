@@ -386,6 +386,16 @@ impl PublicKey {
         }
     }
 
+    /// DER SubjectPublicKeyInfo.
+    pub fn to_der(&self) -> Result<Vec<u8>, KeyError> {
+        match self {
+            PublicKey::EcdsaP256(k) => k.to_public_key_der(),
+            PublicKey::Ed25519(k) => k.to_public_key_der(),
+        }
+        .map(|d| d.into_vec())
+        .map_err(|e| KeyError::Encoding(e.to_string()))
+    }
+
     /// PKIX PEM, as cosign writes `cosign.pub`.
     pub fn to_pem(&self) -> Result<String, KeyError> {
         match self {

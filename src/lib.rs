@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod attachments;
+pub mod bundle;
 pub mod digest;
 pub mod dsse;
 pub mod fuzzing;
@@ -23,7 +25,6 @@ pub mod payload;
 pub mod policy;
 pub mod reconcile;
 pub mod reference;
-pub mod referrers;
 pub mod report;
 pub mod sign;
 pub mod trust;

@@ -1,18 +1,31 @@
-//! Signing an image: resolve, build the simple-signing payload, sign, attach.
+//! Signing and attesting an image: resolve, build what is signed, sign, attach.
 //!
-//! The signature is stored the way cosign stores it: one layer per signature in the manifest
-//! tagged `sha256-<hex>.sig`. Appending keeps every signature already there and does not add
-//! an identical one twice; concurrent signers are reconciled by [`crate::reconcile`]. Generic
-//! over [`Store`], so the same flow serves registries and OCI layouts.
+//! Two formats, as cosign writes them ([`Format`]):
+//! - **bundle** (cosign 3's default): a DSSE envelope around an in-toto statement (for a
+//!   signature, predicate type cosign `sign/v1` with the `-a` annotations on the subject) in
+//!   a Sigstore bundle, attached as an OCI 1.1 referrer of the image
+//!   ([`crate::attachments::referrers::attach`]);
+//! - **legacy** (cosign 2): a simple-signing payload (or an envelope) as one layer of the
+//!   manifest tagged `sha256-<hex>.sig` (`.att`). Appending keeps every signature already
+//!   there and does not add an identical one twice.
+//!
+//! Either way concurrent writers are reconciled ([`crate::reconcile`]) and success means the
+//! signature was seen listed. Generic over [`Store`], so the same flow serves registries and
+//! OCI layouts.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use futures_util::future::join_all;
 
+use crate::attachments::referrers::{self, Indexing, Layer};
+use crate::attachments::{legacy_tag, ATTESTATION_SUFFIX, SIGNATURE_SUFFIX};
+use crate::attachments::{
+    Format, BUNDLE_CONTENT_ANNOTATION, BUNDLE_PREDICATE_TYPE_ANNOTATION, BUNDLE_V03, CREATED_ANNOTATION,
+};
 use crate::digest::Digest;
 use crate::keys::PrivateKey;
 use crate::oci::manifest::{Descriptor, Manifest, ManifestError, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
-use crate::oci::{attachment_tag, ManifestRef, Store, StoreError, ATTESTATION_SUFFIX, SIGNATURE_SUFFIX};
+use crate::oci::{ManifestRef, Store, StoreError};
 use crate::payload::{Annotations, SimpleSigning};
 use crate::reconcile::{self, Collection, Content, ReconcileError};
 
@@ -53,9 +66,13 @@ pub enum Recursion {
 pub struct Signed {
     /// The manifest digest signed.
     pub digest: Digest,
-    /// Where the signature manifest was written (`location:tag`).
+    /// How it was stored.
+    pub format: Format,
+    /// Where it can be found: the legacy tag or the referrers tag-schema index
+    /// (`location:tag`), or `location` for the referrers API.
     pub signature_tag: String,
-    /// Digest of the signature manifest last seen holding the signature.
+    /// Digest of the legacy signature manifest last seen holding the signature, or of the
+    /// bundle's referrer manifest.
     pub signature_manifest: Digest,
     /// Whether a new layer was added or an identical signature was already there.
     pub outcome: SignOutcome,
@@ -99,6 +116,9 @@ pub enum SignError {
         /// Why.
         source: ManifestError,
     },
+    /// The signing key cannot be written into a bundle.
+    #[error("cannot write the key into the bundle: {0}")]
+    Key(#[from] crate::keys::KeyError),
 }
 
 /// Serialises the read-append-write of each signature manifest within one run: two images
@@ -114,18 +134,86 @@ impl TagLocks {
     }
 }
 
-/// Resolves the subject to a digest (and manifest), as the first step of signing.
-pub async fn resolve<S: Store>(store: &S, subject: &Subject) -> Result<(Digest, Manifest), SignError> {
+/// Resolves the subject to a digest and manifest, as the first step of signing; with
+/// [`Recursion::IndexAndChildren`] an index's children follow it. Each comes as the
+/// descriptor a referrer names as its `subject`.
+pub async fn resolve<S: Store>(
+    store: &S,
+    subject: &Subject,
+    recursion: Recursion,
+) -> Result<Vec<Descriptor>, SignError> {
     let raw = store
         .get_manifest(&subject.reference)
         .await?
         .ok_or_else(|| SignError::ImageNotFound(format!("{}{}", store.location(), subject.reference)))?;
     let manifest = Manifest::parse(&raw.bytes)
         .map_err(|source| SignError::Malformed { what: format!("image manifest {}", raw.digest), source })?;
-    Ok((raw.digest, manifest))
+    let mut out = vec![Descriptor {
+        media_type: manifest.media_type().to_owned(),
+        size: raw.bytes.len() as u64,
+        digest: raw.digest,
+        annotations: None,
+        platform: None,
+        artifact_type: None,
+    }];
+    if let (Recursion::IndexAndChildren, Manifest::Index(idx)) = (recursion, manifest) {
+        out.extend(idx.manifests.into_iter().map(|c| Descriptor {
+            annotations: None,
+            platform: None,
+            artifact_type: None,
+            ..c
+        }));
+    }
+    Ok(out)
 }
 
-/// Signs the subject (and, for [`Recursion::IndexAndChildren`], every child of an index).
+/// Attaches a bundle about `subject` as an OCI 1.1 referrer, annotated as cosign 3 does.
+pub async fn attach_bundle<T: Store>(
+    sig_store: &T,
+    subject: Descriptor,
+    bundle: Vec<u8>,
+    predicate_type: &str,
+    now_unix: i64,
+) -> Result<Signed, SignError> {
+    let digest = subject.digest.clone();
+    let annotations = [
+        (CREATED_ANNOTATION.to_owned(), crate::intoto::rfc3339_utc(now_unix)),
+        (BUNDLE_CONTENT_ANNOTATION.to_owned(), "dsse-envelope".to_owned()),
+        (BUNDLE_PREDICATE_TYPE_ANNOTATION.to_owned(), predicate_type.to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let attached =
+        referrers::attach(sig_store, subject, Layer::Bytes(bundle), BUNDLE_V03, BUNDLE_V03, annotations).await?;
+    let (signature_tag, writes) = match &attached.indexing {
+        Indexing::ReferrersApi => (format!("{} (referrers API)", sig_store.location()), 1),
+        Indexing::TagSchema { tag, writes } => (format!("{}:{tag}", sig_store.location()), *writes),
+    };
+    Ok(Signed {
+        digest,
+        format: Format::Bundle,
+        signature_tag,
+        signature_manifest: attached.manifest,
+        outcome: SignOutcome::Added,
+        writes,
+    })
+}
+
+/// Wraps `statement` in a DSSE envelope signed by `key`, in a key bundle.
+fn signed_bundle(statement: &[u8], key: &PrivateKey) -> Result<Vec<u8>, SignError> {
+    use crate::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
+    let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, statement, key);
+    Ok(crate::bundle::key_bundle(&envelope, &key.public_key())?)
+}
+
+/// Seconds since the Unix epoch (the `created` annotation).
+fn now_unix() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Signs the subject (and, for [`Recursion::IndexAndChildren`], every child of an index),
+/// storing each signature in `format`.
+#[allow(clippy::too_many_arguments)]
 pub async fn sign_image<S: Store, T: Store>(
     image_store: &S,
     sig_store: &T,
@@ -133,26 +221,32 @@ pub async fn sign_image<S: Store, T: Store>(
     key: &PrivateKey,
     annotations: &Annotations,
     recursion: Recursion,
+    format: Format,
     locks: &TagLocks,
 ) -> Result<Vec<Signed>, SignError> {
-    let (digest, manifest) = resolve(image_store, subject).await?;
-    let mut targets = vec![(digest.clone(), subject.docker_reference(&digest))];
-    if let (Recursion::IndexAndChildren, Manifest::Index(idx)) = (recursion, &manifest) {
-        // Each child's payload names the reference the user signed (`repo:tag` when signed by
-        // tag): `skopeo copy --all repo:tag` checks every instance's signatures against that
-        // reference under matchRepoDigestOrExact, and a pull of `repo@child` accepts any
-        // identity in the repository.
-        for child in &idx.manifests {
-            targets.push((child.digest.clone(), subject.docker_reference(&child.digest)));
-        }
-    }
+    // Each child's payload names the reference the user signed (`repo:tag` when signed by
+    // tag): `skopeo copy --all repo:tag` checks every instance's signatures against that
+    // reference under matchRepoDigestOrExact, and a pull of `repo@child` accepts any
+    // identity in the repository.
+    let targets = resolve(image_store, subject, recursion).await?;
+    let now = now_unix();
     // Each digest has its own signature manifest: attached at once, each confirmed on its own.
-    let attached = join_all(targets.into_iter().map(|(d, docker_reference)| async move {
-        let payload = SimpleSigning::new(docker_reference, d.clone(), annotations).to_bytes();
-        let signature = key.sign(&payload);
-        let lock = locks.lock_for(format!("{}:{}", sig_store.location(), attachment_tag(&d, SIGNATURE_SUFFIX)));
-        let _held = lock.lock().await;
-        attach_signature(sig_store, &d, payload, &signature).await
+    let attached = join_all(targets.into_iter().map(|target| async move {
+        let d = target.digest.clone();
+        match format {
+            Format::Legacy => {
+                let payload = SimpleSigning::new(subject.docker_reference(&d), d.clone(), annotations).to_bytes();
+                let signature = key.sign(&payload);
+                let lock = locks.lock_for(format!("{}:{}", sig_store.location(), legacy_tag(&d, SIGNATURE_SUFFIX)));
+                let _held = lock.lock().await;
+                attach_signature(sig_store, &d, payload, &signature).await
+            }
+            Format::Bundle => {
+                let statement = crate::intoto::Statement::image_signature(&d, annotations).to_bytes();
+                let bundle = signed_bundle(&statement, key)?;
+                attach_bundle(sig_store, target, bundle, crate::intoto::COSIGN_SIGN_V1, now).await
+            }
+        }
     }))
     .await;
     attached.into_iter().collect()
@@ -180,11 +274,12 @@ pub async fn attach_layer<T: Store>(
     layer: Descriptor,
     blob: Vec<u8>,
 ) -> Result<Signed, SignError> {
-    let tag = attachment_tag(digest, suffix);
+    let tag = legacy_tag(digest, suffix);
     let listed =
         reconcile::ensure_listed(sig_store, &tag, Collection::AttachmentManifest, &layer, Content::Blob(&blob)).await?;
     Ok(Signed {
         digest: digest.clone(),
+        format: Format::Legacy,
         signature_tag: format!("{}:{tag}", sig_store.location()),
         signature_manifest: listed.document,
         outcome: if listed.writes == 0 { SignOutcome::AlreadyPresent } else { SignOutcome::Added },
@@ -223,22 +318,21 @@ pub async fn attest_image<S: Store, T: Store>(
     key: &PrivateKey,
     what: &Attestation,
     recursion: Recursion,
+    format: Format,
     locks: &TagLocks,
 ) -> Result<Vec<Signed>, SignError> {
     use crate::dsse::{Envelope, DSSE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE};
     use crate::intoto::Statement;
-    let (digest, manifest) = resolve(image_store, subject).await?;
-    let mut digests = vec![digest];
-    if let (Recursion::IndexAndChildren, Manifest::Index(idx)) = (recursion, &manifest) {
-        digests.extend(idx.manifests.iter().map(|c| c.digest.clone()));
-    }
+    let targets = resolve(image_store, subject, recursion).await?;
     // A whole statement must name every digest attested, checked before anything is written.
     if let Attestation::Statement { parsed, .. } = what {
-        if let Some(d) = digests.iter().find(|d| !parsed.is_about(d)) {
-            return Err(SignError::StatementNotAbout(d.clone()));
+        if let Some(d) = targets.iter().find(|d| !parsed.is_about(&d.digest)) {
+            return Err(SignError::StatementNotAbout(d.digest.clone()));
         }
     }
-    let attached = join_all(digests.into_iter().map(|d| async move {
+    let now = now_unix();
+    let attached = join_all(targets.into_iter().map(|target| async move {
+        let d = target.digest.clone();
         let (statement, predicate_type) = match what {
             Attestation::Predicate { predicate_type, predicate } => (
                 Statement::for_image(&subject.repository, &d, predicate_type, predicate.clone()).to_bytes(),
@@ -247,6 +341,10 @@ pub async fn attest_image<S: Store, T: Store>(
             // Its subject was checked against every digest above.
             Attestation::Statement { bytes, parsed } => (bytes.clone(), parsed.predicate_type.as_str()),
         };
+        if format == Format::Bundle {
+            let bundle = signed_bundle(&statement, key)?;
+            return attach_bundle(sig_store, target, bundle, predicate_type, now).await;
+        }
         let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement, key).to_bytes();
         let mut layer = Descriptor::of(DSSE_MEDIA_TYPE, &envelope);
         // cosign writes an empty signature annotation on attestation layers (the signature is
@@ -256,7 +354,7 @@ pub async fn attest_image<S: Store, T: Store>(
                 .into_iter()
                 .collect(),
         );
-        let lock = locks.lock_for(format!("{}:{}", sig_store.location(), attachment_tag(&d, ATTESTATION_SUFFIX)));
+        let lock = locks.lock_for(format!("{}:{}", sig_store.location(), legacy_tag(&d, ATTESTATION_SUFFIX)));
         let _held = lock.lock().await;
         attach_layer(sig_store, &d, ATTESTATION_SUFFIX, layer, envelope).await
     }))

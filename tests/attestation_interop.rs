@@ -13,9 +13,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use common::*;
 use serde_json::{json, Value};
+use sigil::attachments::{legacy_tag, ATTESTATION_SUFFIX};
 use sigil::digest::Digest;
 use sigil::dsse::Envelope;
-use sigil::oci::{attachment_tag, Backend, ManifestRef, Store, ATTESTATION_SUFFIX};
+use sigil::oci::{Backend, ManifestRef, Store};
 
 const HTTP: &str = "--allow-http-registry";
 
@@ -252,11 +253,11 @@ fn attestation_copied_to_another_image_is_refused_by_both() {
         let (to, img) = s.image(&format!("victim-{i}"));
         // The .att manifest of one image, tagged for another (its blobs are in the same repository).
         let raw = rt()
-            .block_on(s.store.get_manifest(&ManifestRef::Tag(attachment_tag(from, ATTESTATION_SUFFIX))))
+            .block_on(s.store.get_manifest(&ManifestRef::Tag(legacy_tag(from, ATTESTATION_SUFFIX))))
             .unwrap()
             .expect(".att manifest");
         rt().block_on(s.store.put_manifest(
-            &ManifestRef::Tag(attachment_tag(&to, ATTESTATION_SUFFIX)),
+            &ManifestRef::Tag(legacy_tag(&to, ATTESTATION_SUFFIX)),
             sigil::oci::manifest::OCI_MANIFEST,
             raw.bytes,
         ))

@@ -12,12 +12,13 @@ use std::time::Instant;
 use base64::Engine as _;
 use common::*;
 use serde_json::Value;
+use sigil::attachments::{legacy_tag, ATTESTATION_SUFFIX, SIGNATURE_SUFFIX};
 use sigil::digest::Digest;
 use sigil::dsse::Envelope;
 use sigil::keys::{KeyAlgorithm, Password, PrivateKey, PublicKey, ScryptParams};
 use sigil::oci::layout::LayoutStore;
 use sigil::oci::manifest::{Manifest, SIGNATURE_ANNOTATION};
-use sigil::oci::{attachment_tag, ManifestRef, Store, ATTESTATION_SUFFIX, SIGNATURE_SUFFIX};
+use sigil::oci::{ManifestRef, Store};
 
 /// Signers per image in the full-size tests.
 const SIGNERS: usize = 32;
@@ -101,7 +102,7 @@ fn layers<S: Store>(store: &S, tag: &str) -> Vec<sigil::oci::manifest::Descripto
 /// How many of `keys` made a signature over a payload naming `digest` that is in the `.sig`
 /// manifest; also checks there is exactly one layer per key.
 fn keys_with_signature<S: Store>(store: &S, digest: &Digest, keys: &[PublicKey]) -> usize {
-    let layers = layers(store, &attachment_tag(digest, SIGNATURE_SUFFIX));
+    let layers = layers(store, &legacy_tag(digest, SIGNATURE_SUFFIX));
     let mut found = vec![false; keys.len()];
     for l in &layers {
         let payload = rt().block_on(store.get_blob(&l.digest, 1 << 20)).unwrap();
@@ -122,7 +123,7 @@ fn keys_with_signature<S: Store>(store: &S, digest: &Digest, keys: &[PublicKey])
 
 /// How many of `keys` made an attestation envelope in the `.att` manifest of `digest`.
 fn keys_with_attestation<S: Store>(store: &S, digest: &Digest, keys: &[PublicKey]) -> usize {
-    let layers = layers(store, &attachment_tag(digest, ATTESTATION_SUFFIX));
+    let layers = layers(store, &legacy_tag(digest, ATTESTATION_SUFFIX));
     let mut found = vec![false; keys.len()];
     for l in &layers {
         let envelope = Envelope::parse(&rt().block_on(store.get_blob(&l.digest, 1 << 20)).unwrap()).unwrap();

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use sigil::attachments::referrers::{self, Indexing};
+use sigil::attachments::{self, legacy_tag, Format, Formats, Kind, Referrer, ATTESTATION_SUFFIX, SBOM_SUFFIX};
 use sigil::oci::manifest::{is_sbom_artifact, Manifest, CYCLONEDX_JSON, SPDX_JSON};
-use sigil::oci::{attachment_tag, BlobFile, ManifestRef, Progress, Store, ATTESTATION_SUFFIX, SBOM_SUFFIX};
-use sigil::referrers::{self, Indexing};
+use sigil::oci::{BlobFile, ManifestRef, Progress, Store};
 use sigil::verify;
 
 use super::exit::{ExitCode, Failure};
@@ -121,6 +122,14 @@ impl From<sigil::oci::StoreError> for DownloadError {
     }
 }
 
+/// A listing failure is a store failure (a malformed manifest: the registry's data).
+fn find_error(e: attachments::FindError) -> DownloadError {
+    match e {
+        attachments::FindError::Store(s) => DownloadError::Store(s),
+        other => DownloadError::Store(sigil::oci::StoreError::Malformed(other.to_string())),
+    }
+}
+
 /// Over --max-size is the user's limit (exit 1, raise it); the rest is "could not read".
 fn download_failure(e: DownloadError) -> Failure {
     match e {
@@ -162,40 +171,67 @@ pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, F
         let Some(digest) = verify::image_digest(&p.image_store, &p.subject.reference).await? else {
             return Ok(None);
         };
-        let tag = attachment_tag(&digest, ATTESTATION_SUFFIX);
-        let Some(raw) = p.sig_store.get_manifest(&ManifestRef::Tag(tag.clone())).await? else {
-            return Ok(Some(0));
-        };
-        let layers = match Manifest::parse(&raw.bytes) {
-            Ok(Manifest::Image(m)) => m.layers,
-            Ok(Manifest::Index(_)) => {
-                return Err(sigil::oci::StoreError::Malformed(format!("{tag} is an index")).into())
+        let formats = args.format.map_or(Formats::Any, Formats::Only);
+        let too_large = |_| sigil::oci::StoreError::TooLarge { what: "attestation", limit: args.max_size };
+        // The signed statement's predicate type, not an annotation (unverified either way:
+        // download does not check signatures).
+        let wanted = |envelope: Option<sigil::dsse::Envelope>| match &want {
+            None => true,
+            Some(w) => {
+                envelope
+                    .and_then(|e| e.payload_bytes().ok())
+                    .and_then(|p| sigil::intoto::Statement::parse(&p).ok())
+                    .map(|s| s.predicate_type)
+                    .as_deref()
+                    == Some(w.as_str())
             }
-            Err(e) => return Err(sigil::oci::StoreError::Malformed(format!("{tag}: {e}")).into()),
         };
         let mut printed = 0;
         let mut stdout = std::io::stdout().lock();
-        for l in layers {
-            if l.size > args.max_size {
-                return Err(
-                    sigil::oci::StoreError::TooLarge { what: "attestation envelope", limit: args.max_size }.into()
-                );
-            }
-            let blob = p.sig_store.get_blob(&l.digest, args.max_size).await?;
-            if let Some(want) = &want {
-                // The signed statement's predicate type, not the layer annotation (unverified
-                // either way: download does not check signatures).
-                let pt = sigil::dsse::Envelope::parse(&blob)
-                    .ok()
-                    .and_then(|e| e.payload_bytes().ok())
-                    .and_then(|p| sigil::intoto::Statement::parse(&p).ok())
-                    .map(|s| s.predicate_type);
-                if pt.as_deref() != Some(want.as_str()) {
-                    continue;
+        if formats.includes(Format::Legacy) {
+            let layers =
+                attachments::legacy_layers(&p.sig_store, &digest, ATTESTATION_SUFFIX).await.map_err(find_error)?;
+            for l in layers {
+                if l.size > args.max_size {
+                    return Err(too_large(()).into());
+                }
+                let blob = p.sig_store.get_blob(&l.digest, args.max_size).await?;
+                if wanted(sigil::dsse::Envelope::parse(&blob).ok()) {
+                    emit(&mut stdout, &blob)?;
+                    printed += 1;
                 }
             }
-            emit(&mut stdout, &blob)?;
-            printed += 1;
+        }
+        if formats.includes(Format::Bundle) {
+            let (entries, _) =
+                attachments::bundle_entries(&p.sig_store, &digest, Kind::Attestation).await.map_err(find_error)?;
+            for e in entries {
+                let layer = match attachments::bundle_layer(&p.sig_store, &e, &digest).await? {
+                    Ok(Referrer::Bundle(b)) => b.layer,
+                    Ok(Referrer::Other) => continue,
+                    Err(problem) => {
+                        eprintln!("skipped: {problem}");
+                        continue;
+                    }
+                };
+                if layer.size > args.max_size {
+                    return Err(too_large(()).into());
+                }
+                let blob = p.sig_store.get_blob(&layer.digest, args.max_size).await?;
+                let envelope = serde_json::from_slice::<serde_json::Value>(&blob)
+                    .ok()
+                    .and_then(|b| b.get("dsseEnvelope").and_then(|e| serde_json::to_vec(e).ok()))
+                    .and_then(|e| sigil::dsse::Envelope::parse(&e).ok());
+                let is_signature = envelope
+                    .as_ref()
+                    .and_then(|e| e.payload_bytes().ok())
+                    .and_then(|p| sigil::intoto::Statement::parse(&p).ok())
+                    .is_some_and(|s| s.predicate_type == sigil::intoto::COSIGN_SIGN_V1);
+                if !is_signature && wanted(envelope) {
+                    emit(&mut stdout, &blob)?;
+                    printed += 1;
+                }
+            }
         }
         Ok(Some(printed))
     });
@@ -245,7 +281,7 @@ pub fn download_sbom(args: DownloadSbomArgs) -> Result<ExitCode, Failure> {
             print(&layer.media_type, p.image_store.get_blob(&layer.digest, limit).await?)?;
         }
         // cosign's (deprecated) `attach sbom` tag.
-        let tag = attachment_tag(&digest, SBOM_SUFFIX);
+        let tag = legacy_tag(&digest, SBOM_SUFFIX);
         if let Some(raw) = p.image_store.get_manifest(&ManifestRef::Tag(tag.clone())).await? {
             match Manifest::parse(&raw.bytes) {
                 Ok(Manifest::Image(m)) => {

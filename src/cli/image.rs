@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::json;
 
+use sigil::attachments::{Format, Formats};
 use sigil::oci::auth::{self, Credentials};
 use sigil::oci::layout::{LayoutError, LayoutStore};
 use sigil::oci::registry::{self, RegistryOptions, RegistryStore, Transport};
@@ -254,9 +255,10 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let rt = runtime()?;
     let locks = sign::TagLocks::default();
+    let format = args.format;
     let (key, ann, locks) = (&key, &ann, &locks);
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
-        let r = sign::sign_image(&p.image_store, &p.sig_store, &p.subject, key, ann, recursion, locks).await;
+        let r = sign::sign_image(&p.image_store, &p.sig_store, &p.subject, key, ann, recursion, format, locks).await;
         (p, r)
     })));
     let mut worst = ExitCode::Ok;
@@ -276,11 +278,14 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
                         SignOutcome::Added => "signed",
                         SignOutcome::AlreadyPresent => "already signed with this signature; nothing added",
                     };
-                    eprintln!("{}@{}: {what} -> {}", p.subject.repository, s.digest, s.signature_tag);
+                    eprintln!(
+                        "{}@{}: {what} ({} format) -> {}",
+                        p.subject.repository, s.digest, s.format, s.signature_tag
+                    );
                     match args.output {
                         Output::Json => println!(
                             "{}",
-                            json!({"image": p.display, "digest": s.digest, "signature": s.signature_tag, "signatureManifest": s.signature_manifest, "outcome": s.outcome, "writes": s.writes})
+                            json!({"image": p.display, "digest": s.digest, "format": s.format, "signature": s.signature_tag, "signatureManifest": s.signature_manifest, "outcome": s.outcome, "writes": s.writes})
                         ),
                         Output::Text => println!("{}@{} {}", p.subject.repository, s.digest, s.signature_tag),
                     }
@@ -296,6 +301,9 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
         }
     }
     eprintln!("note: no transparency log entry was recorded (Rekor upload is not implemented yet); verify with --insecure-ignore-tlog=true in cosign");
+    if format == sigil::attachments::Format::Bundle {
+        eprintln!("note: stored as Sigstore bundles (OCI 1.1 referrers), as cosign 3 does; skopeo, podman and CRI-O policies read only --format legacy");
+    }
     Ok(worst)
 }
 
@@ -333,7 +341,8 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     let flags = SignerFlags::load(args.key.as_deref(), &args.keyless)?;
     let signer = flags.signer()?;
     let ann = annotations(&args.annotations)?;
-    let policy = Policy { signer, annotations: &ann, max_blob_bytes: args.max_blob_size };
+    let formats = args.format.map_or(Formats::Any, Formats::Only);
+    let policy = Policy { signer, annotations: &ann, max_blob_bytes: args.max_blob_size, formats };
     let rt = runtime()?;
     let policy = &policy;
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
@@ -411,8 +420,10 @@ fn report_verdict(
     let rejected_lines = |rejected: &[verify::Examined]| {
         for e in rejected {
             match &e.problem {
-                Problem::Rejected(why) => eprintln!("  ✗ signature {} rejected: {why}", e.layer),
-                Problem::CouldNotCheck(why) => eprintln!("  ? signature {} could not be checked: {why}", e.layer),
+                Problem::Rejected(why) => eprintln!("  ✗ {} signature {} rejected: {why}", e.format, e.layer),
+                Problem::CouldNotCheck(why) => {
+                    eprintln!("  ? {} signature {} could not be checked: {why}", e.format, e.layer)
+                }
             }
         }
     };
@@ -420,7 +431,16 @@ fn report_verdict(
         Ok(Verdict::Verified { digest, signatures, rejected, unread }) => {
             eprintln!("  ✓ image digest {digest}");
             eprintln!("  ✓ signatures read from {}", p.sig_store_location());
-            eprintln!("  ✓ {} signature(s) verified over the exact payload bytes ({signer_text})", signatures.len());
+            for f in [Format::Legacy, Format::Bundle] {
+                let n = signatures.iter().filter(|s| s.get().format == f).count();
+                if n > 0 {
+                    let how = match f {
+                        Format::Legacy => "legacy .sig tag, over the exact payload bytes",
+                        Format::Bundle => "Sigstore bundle referrer, DSSE over a cosign sign/v1 statement",
+                    };
+                    eprintln!("  ✓ {n} signature(s) verified ({how}; {signer_text})");
+                }
+            }
             eprintln!("  ✓ signed payload names this image digest");
             if !ann.is_empty() {
                 eprintln!("  ✓ signed payload carries the required annotations");
@@ -437,11 +457,11 @@ fn report_verdict(
             } else {
                 eprintln!("  ! no transparency-log check (key-based verification without Rekor)");
             }
-            let payloads: Vec<serde_json::Value> = signatures.iter().map(|s| s.get().payload.to_json()).collect();
+            let payloads: Vec<serde_json::Value> = signatures.iter().map(|s| s.get().claims.to_json()).collect();
+            let formats: Vec<Format> = signatures.iter().map(|s| s.get().format).collect();
             match output {
                 Output::Json => {
-                    let mut out =
-                        json!({"image": p.display, "digest": digest, "verified": true, "signatures": payloads});
+                    let mut out = json!({"image": p.display, "digest": digest, "verified": true, "signatures": payloads, "formats": formats});
                     if let (Some(t), Some(o)) = (trust, out.as_object_mut()) {
                         o.insert("trustRoot".into(), t.to_json());
                     }
@@ -520,7 +540,11 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
             None => Ok(None),
             Some(d) => {
                 let a = sigil::inspect::attachments(&p.sig_store, &d).await?;
-                let r = sigil::referrers::list_referrers(&p.image_store, &d, None).await?;
+                let mut r = sigil::attachments::referrers::list_referrers(&p.image_store, &d, None).await?;
+                // Bundles stored with --signature-repository are referrers there.
+                if p.sig_store.location() != p.image_store.location() {
+                    r.extend(sigil::attachments::referrers::list_referrers(&p.sig_store, &d, None).await?);
+                }
                 Ok(Some((d, a, r)))
             }
         }
@@ -562,7 +586,13 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
                 println!("└── 📄 OCI referrers of {digest} (in {}):", p.image_store.location());
                 for r in &referrers {
                     let t = r.artifact_type.as_deref().unwrap_or("(no artifact type)");
-                    println!("    └── 🍒 {} {t} ({} bytes)", r.digest, r.size);
+                    // Unsigned hints; `verify` reads the signed statement.
+                    let what = match r.annotation(sigil::attachments::BUNDLE_PREDICATE_TYPE_ANNOTATION) {
+                        Some(sigil::intoto::COSIGN_SIGN_V1) => " — Sigstore bundle: signature".to_owned(),
+                        Some(pt) => format!(" — Sigstore bundle: attestation {pt}"),
+                        None => String::new(),
+                    };
+                    println!("    └── 🍒 {} {t} ({} bytes){what}", r.digest, r.size);
                 }
             }
         }
@@ -594,10 +624,11 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
     let key = keyfiles::load_private_key(&args.key)?;
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let locks = sign::TagLocks::default();
+    let format = args.format;
     let (key, locks, what) = (&key, &locks, &what);
     let rt = runtime()?;
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
-        let r = sign::attest_image(&p.image_store, &p.sig_store, &p.subject, key, what, recursion, locks).await;
+        let r = sign::attest_image(&p.image_store, &p.sig_store, &p.subject, key, what, recursion, format, locks).await;
         (p, r)
     })));
     let mut worst = ExitCode::Ok;
@@ -605,10 +636,13 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
         match r {
             Ok(done) => {
                 for s in &done {
-                    eprintln!("{}@{}: attested ({uri}) -> {}", p.subject.repository, s.digest, s.signature_tag);
+                    eprintln!(
+                        "{}@{}: attested ({uri}, {} format) -> {}",
+                        p.subject.repository, s.digest, s.format, s.signature_tag
+                    );
                     println!(
                         "{}",
-                        json!({"image": p.display, "digest": s.digest, "attestation": s.signature_tag, "predicateType": uri, "outcome": s.outcome, "writes": s.writes})
+                        json!({"image": p.display, "digest": s.digest, "format": s.format, "attestation": s.signature_tag, "predicateType": uri, "outcome": s.outcome, "writes": s.writes})
                     );
                 }
             }
@@ -671,6 +705,7 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
         max_blob_bytes: args.max_blob_size,
         slsa: &slsa,
         checks: &args.checks,
+        formats: args.format.map_or(Formats::Any, Formats::Only),
     };
     let policy = &policy;
     let rt = runtime()?;
@@ -683,8 +718,10 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
         let rejected_lines = |rejected: &[verify::Examined]| {
             for e in rejected {
                 match &e.problem {
-                    Problem::Rejected(why) => eprintln!("  ✗ attestation {} rejected: {why}", e.layer),
-                    Problem::CouldNotCheck(why) => eprintln!("  ? attestation {} could not be checked: {why}", e.layer),
+                    Problem::Rejected(why) => eprintln!("  ✗ {} attestation {} rejected: {why}", e.format, e.layer),
+                    Problem::CouldNotCheck(why) => {
+                        eprintln!("  ? {} attestation {} could not be checked: {why}", e.format, e.layer)
+                    }
                 }
             }
         };

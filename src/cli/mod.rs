@@ -103,6 +103,10 @@ struct DownloadAttestationArgs {
     /// Read attestations from this repository instead of the image's.
     #[arg(long, env = "SIGIL_REPOSITORY")]
     signature_repository: Option<String>,
+    /// Read only this storage format: legacy (`.att` tag; prints DSSE envelopes) or bundle
+    /// (OCI 1.1 referrers; prints Sigstore bundles); both by default.
+    #[arg(long, value_enum)]
+    format: Option<sigil::attachments::Format>,
     /// Largest envelope read, in bytes.
     #[arg(long, default_value_t = 128 << 20, value_parser = clap::value_parser!(u64).range(1..=(4 << 30)))]
     max_size: u64,
@@ -245,6 +249,11 @@ struct SignArgs {
     /// On an image index, sign the index and every manifest it lists.
     #[arg(long)]
     recursive: bool,
+    /// How to store the signature: bundle (cosign 3's default: a Sigstore bundle as an OCI 1.1
+    /// referrer) or legacy (cosign 2's `sha256-<hex>.sig` tag, read by skopeo, podman, CRI-O).
+    #[arg(long, value_enum, default_value = "bundle")]
+    format: sigil::attachments::Format,
+
     /// Store signatures in this repository instead of the image's ([REGISTRY/]REPO or oci:PATH).
     #[arg(long, env = "SIGIL_REPOSITORY")]
     signature_repository: Option<String>,
@@ -290,6 +299,11 @@ struct VerifyArgs {
     /// Read signatures from this repository instead of the image's.
     #[arg(long, env = "SIGIL_REPOSITORY")]
     signature_repository: Option<String>,
+    /// Read only this storage format: legacy (`.sig`/`.att` tags) or bundle (OCI 1.1
+    /// referrers); both by default, and either verifying is enough.
+    #[arg(long, value_enum)]
+    format: Option<sigil::attachments::Format>,
+
     /// Largest signature payload blob read, in bytes.
     #[arg(long, default_value_t = sigil::verify::DEFAULT_MAX_BLOB_BYTES, value_parser = clap::value_parser!(u64).range(1..=(sigil::payload::MAX_PAYLOAD_BYTES as u64)))]
     max_blob_size: u64,
@@ -321,6 +335,11 @@ struct AttestArgs {
     /// On an image index, attest the index and every manifest it lists.
     #[arg(long)]
     recursive: bool,
+    /// How to store the attestation: bundle (cosign 3's default: a Sigstore bundle as an OCI 1.1
+    /// referrer) or legacy (cosign 2's `sha256-<hex>.att` tag, read by skopeo, podman, CRI-O).
+    #[arg(long, value_enum, default_value = "bundle")]
+    format: sigil::attachments::Format,
+
     /// Store attestations in this repository instead of the image's ([REGISTRY/]REPO or oci:PATH).
     #[arg(long, env = "SIGIL_REPOSITORY")]
     signature_repository: Option<String>,
@@ -344,6 +363,10 @@ struct VerifyAttestationArgs {
     /// Read attestations from this repository instead of the image's.
     #[arg(long, env = "SIGIL_REPOSITORY")]
     signature_repository: Option<String>,
+    /// Read only this storage format: legacy (`.sig`/`.att` tags) or bundle (OCI 1.1
+    /// referrers); both by default, and either verifying is enough.
+    #[arg(long, value_enum)]
+    format: Option<sigil::attachments::Format>,
     /// SLSA provenance: required builder id.
     #[arg(long)]
     builder_id: Option<String>,

@@ -660,7 +660,7 @@ impl Store for LayoutStore {
         persist(tmp, &path)
     }
 
-    async fn get_referrers(&self, _digest: &Digest) -> Result<Option<RawManifest>, StoreError> {
+    async fn get_referrers(&self, _digest: &Digest) -> Result<Option<Vec<super::manifest::Descriptor>>, StoreError> {
         // An OCI layout has no referrers API: referrers live in the tag schema.
         Ok(None)
     }

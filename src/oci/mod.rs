@@ -15,18 +15,6 @@ use std::future::Future;
 
 use crate::digest::Digest;
 
-/// Tag suffix for signatures.
-pub const SIGNATURE_SUFFIX: &str = "sig";
-/// Tag suffix for attestations.
-pub const ATTESTATION_SUFFIX: &str = "att";
-/// Tag suffix for SBOMs.
-pub const SBOM_SUFFIX: &str = "sbom";
-
-/// cosign's tag for an attachment of `digest`: `sha256-<hex>.<suffix>`.
-pub fn attachment_tag(digest: &Digest, suffix: &str) -> String {
-    format!("{}.{suffix}", digest.tag_stem())
-}
-
 /// A manifest selector within a store's repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ManifestRef {
@@ -201,9 +189,12 @@ pub trait Store: Send + Sync {
     fn put_blob_file(&self, file: &BlobFile, progress: Progress)
         -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The referrers of `digest` through the OCI referrers API: `Ok(None)` when the store has
-    /// no such API (then the tag schema `sha256-<hex>` is used).
-    fn get_referrers(&self, digest: &Digest) -> impl Future<Output = Result<Option<RawManifest>, StoreError>> + Send;
+    /// The referrers of `digest` through the OCI referrers API, every page (bounded):
+    /// `Ok(None)` when the store has no such API (then the tag schema `sha256-<hex>` is used).
+    fn get_referrers(
+        &self,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<Option<Vec<manifest::Descriptor>>, StoreError>> + Send;
 
     /// Before a read-modify-write of the document at `tag`: the store's lock on its tags if
     /// it has one (waited for, within a bound), else [`TagWrites::LastWriterWins`].
@@ -263,7 +254,7 @@ impl Store for Backend {
         }
     }
 
-    async fn get_referrers(&self, digest: &Digest) -> Result<Option<RawManifest>, StoreError> {
+    async fn get_referrers(&self, digest: &Digest) -> Result<Option<Vec<manifest::Descriptor>>, StoreError> {
         match self {
             Backend::Layout(s) => s.get_referrers(digest).await,
             Backend::Registry(s) => s.get_referrers(digest).await,

@@ -35,7 +35,7 @@ use zeroize::Zeroizing;
 
 use super::auth::Credentials;
 use super::challenge::{BearerChallenge, Challenge, ChallengeError, Token, MAX_TOKEN_RESPONSE_BYTES};
-use super::manifest::{ACCEPTED_MANIFESTS, MAX_MANIFEST_BYTES};
+use super::manifest::{Descriptor, Manifest, ACCEPTED_MANIFESTS, MAX_MANIFEST_BYTES};
 use super::{BlobFile, ManifestRef, Progress, RawManifest, Store, StoreError, TagWrites};
 use crate::digest::Digest;
 
@@ -144,9 +144,51 @@ enum Scope {
     PullPush,
 }
 
+/// Most pages of a referrers list followed (`Link: <…>; rel="next"`).
+pub const MAX_REFERRERS_PAGES: usize = 64;
+/// Most referrers listed for one subject, over all pages.
+pub const MAX_REFERRERS: usize = 4096;
+
+/// The `rel="next"` target of a response's `Link` headers (OCI distribution spec, referrers
+/// pagination; RFC 8288 syntax, only what registries send: `<URI>; rel="next"`).
+fn next_link(resp: &reqwest::Response) -> Option<String> {
+    resp.headers().get_all(reqwest::header::LINK).iter().filter_map(|v| v.to_str().ok()).find_map(parse_next_link)
+}
+
+/// `<URI>; rel="next"` (or `rel=next`) in one `Link` value, possibly among other links.
+pub fn parse_next_link(value: &str) -> Option<String> {
+    let mut rest = value;
+    loop {
+        let start = rest.find('<')?;
+        let end = start + rest[start..].find('>')?;
+        let target = &rest[start + 1..end];
+        let after = &rest[end + 1..];
+        let params_end = after.find('<').unwrap_or(after.len());
+        let is_next = after[..params_end].split(';').skip(1).any(|p| {
+            let Some((k, v)) = p.split_once('=') else { return false };
+            k.trim().eq_ignore_ascii_case("rel")
+                && v.trim().trim_matches('"').split_whitespace().any(|r| r.eq_ignore_ascii_case("next"))
+        });
+        if is_next {
+            return Some(target.to_owned());
+        }
+        rest = &after[params_end..];
+    }
+}
+
+/// The entries of one referrers page: an OCI image index.
+fn referrers_page(body: &[u8]) -> Result<Vec<Descriptor>, StoreError> {
+    match Manifest::parse(body) {
+        Ok(Manifest::Index(i)) => Ok(i.manifests),
+        Ok(Manifest::Image(_)) => Err(StoreError::Malformed("referrers API answered with an image manifest".into())),
+        Err(e) => Err(StoreError::Malformed(format!("referrers index: {e}"))),
+    }
+}
+
 /// What a read got back.
 enum Answer {
-    Body(Vec<u8>),
+    /// The body, and the `Link` header's `rel="next"` target if any (referrers pages).
+    Body(Vec<u8>, Option<String>),
     Absent,
     /// 401 or 403, with the `WWW-Authenticate` values.
     Refused(StatusCode, Vec<String>),
@@ -212,6 +254,23 @@ impl RegistryStore {
     fn url(&self, path: &str) -> Result<Url, StoreError> {
         let url = format!("{}://{}/v2/{}/{}", self.conn.scheme, self.host(), self.repository, path);
         Url::parse(&url).map_err(|e| StoreError::Malformed(format!("registry URL {url}: {e}")))
+    }
+
+    /// A `Link` target (relative or absolute) resolved against `base`; only on the registry
+    /// itself and under this repository's `referrers/`, since credentials go with it.
+    fn same_origin(&self, base: &Url, link: &str) -> Result<Url, StoreError> {
+        let next = base.join(link).map_err(|e| StoreError::Malformed(format!("referrers Link {link:?}: {e}")))?;
+        let prefix = format!("/v2/{}/referrers/", self.repository);
+        if next.scheme() != base.scheme()
+            || next.host_str() != base.host_str()
+            || next.port_or_known_default() != base.port_or_known_default()
+            || !next.path().starts_with(&prefix)
+        {
+            return Err(StoreError::Malformed(format!(
+                "referrers Link {link:?} leaves {prefix} on this registry: not followed (credentials stay with the registry)"
+            )));
+        }
+        Ok(next)
     }
 
     /// The `Authorization` value for `grant` on requests to the registry itself.
@@ -292,6 +351,19 @@ impl RegistryStore {
         absent: Absent,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let url = self.url(path)?;
+        Ok(self.read_url(url, accept, limit, what, absent).await?.map(|(body, _)| body))
+    }
+
+    /// [`Self::read`] of a whole URL on this registry, also returning the `Link` header's
+    /// `rel="next"` target.
+    async fn read_url(
+        &self,
+        url: Url,
+        accept: Option<&str>,
+        limit: u64,
+        what: &'static str,
+        absent: Absent,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>, StoreError> {
         let mut grant = self.read_auth.read().await.clone().unwrap_or(Grant::None);
 
         for attempt in 0..2 {
@@ -316,13 +388,14 @@ impl RegistryStore {
                 if !status.is_success() {
                     return Err(StoreError::Transport(format!("{url}: HTTP {status}")));
                 }
-                read_body(resp, limit, what).await.map(Answer::Body)
+                let next = next_link(&resp);
+                read_body(resp, limit, what).await.map(|b| Answer::Body(b, next))
             };
             let res = tokio::time::timeout(self.timeout, fut)
                 .await
                 .map_err(|_| StoreError::Timeout(self.timeout.as_secs()))??;
             match res {
-                Answer::Body(body) => return Ok(Some(body)),
+                Answer::Body(body, next) => return Ok(Some((body, next))),
                 Answer::Absent => return Ok(None),
                 // First 401: negotiate (or, with a token already held, which may have expired
                 // in a long command, negotiate afresh), then try once more.
@@ -615,18 +688,29 @@ impl Store for RegistryStore {
         self.upload(&file.digest, Payload::File(file, &progress), deadline).await
     }
 
-    async fn get_referrers(&self, digest: &Digest) -> Result<Option<RawManifest>, StoreError> {
+    async fn get_referrers(&self, digest: &Digest) -> Result<Option<Vec<Descriptor>>, StoreError> {
         let accept = super::manifest::OCI_INDEX;
-        let body = self
-            .read(
-                &format!("referrers/{digest}"),
-                Some(accept),
-                MAX_MANIFEST_BYTES as u64,
-                "referrers index",
-                Absent::NoSuchApi,
-            )
-            .await?;
-        Ok(body.map(RawManifest::new))
+        let mut url = self.url(&format!("referrers/{digest}"))?;
+        let mut entries = Vec::new();
+        for page in 0..MAX_REFERRERS_PAGES {
+            let Some((body, next)) = self
+                .read_url(url.clone(), Some(accept), MAX_MANIFEST_BYTES as u64, "referrers index", Absent::NoSuchApi)
+                .await?
+            else {
+                // No such API; a later page that vanished is a registry fault, not "no API".
+                if page == 0 {
+                    return Ok(None);
+                }
+                return Err(StoreError::Malformed(format!("{url}: referrers page vanished while paging")));
+            };
+            entries.extend(referrers_page(&body)?);
+            if entries.len() > MAX_REFERRERS {
+                return Err(StoreError::TooLarge { what: "referrers list (entries)", limit: MAX_REFERRERS as u64 });
+            }
+            let Some(next) = next else { return Ok(Some(entries)) };
+            url = self.same_origin(&url, &next)?;
+        }
+        Err(StoreError::TooLarge { what: "referrers list (pages)", limit: MAX_REFERRERS_PAGES as u64 })
     }
 
     async fn put_manifest(&self, r: &ManifestRef, media_type: &str, bytes: Vec<u8>) -> Result<Digest, StoreError> {

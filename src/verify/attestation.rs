@@ -7,14 +7,15 @@
 //! of the requested type verifies (CVE-2022-35929).
 
 use super::{
-    attachment_layers, bounded, bundle, cosign_keyless, fetch_layer, image_digest, incomplete, sort_results, Examined,
-    ImageSigner, Problem, Rejection, Verified, VerifyError, MAX_SIGNATURES,
+    bounded, bundle, check_referrer, cosign_keyless, fetch_layer, find, image_bundle, image_digest, incomplete,
+    sort_results, Examined, ImageSigner, Problem, Rejection, Verified, VerifyError,
 };
+use crate::attachments::{Format, Formats, Kind};
 use crate::digest::Digest;
 use crate::dsse::{Envelope, DSSE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE};
 use crate::intoto::Statement;
 use crate::oci::manifest::Descriptor;
-use crate::oci::{attachment_tag, ManifestRef, Store, ATTESTATION_SUFFIX};
+use crate::oci::{ManifestRef, Store};
 
 /// A statement whose envelope verified.
 #[derive(Debug, Clone)]
@@ -23,8 +24,10 @@ pub struct VerifiedStatement {
     pub statement: serde_json::Value,
     /// Its predicate type.
     pub predicate_type: String,
-    /// The envelope layer's digest.
+    /// The legacy envelope layer's digest, or the bundle referrer manifest's.
     pub layer: Digest,
+    /// Where it was stored.
+    pub format: Format,
     /// For keyless attestations: the certificate identity, issuer and log time established.
     pub keyless: Option<bundle::BundleFacts>,
 }
@@ -69,6 +72,8 @@ pub struct AttestationPolicy<'a> {
     pub slsa: &'a crate::policy::SlsaExpectations,
     /// General content checks on JSON paths of the statement.
     pub checks: &'a [crate::policy::PathCheck],
+    /// Which storage formats are read.
+    pub formats: Formats,
 }
 
 /// Verifies the attestations attached to the image selected by `r`.
@@ -81,14 +86,31 @@ pub async fn verify_attestations<S: Store, T: Store>(
     let Some(digest) = image_digest(image_store, r).await? else {
         return Ok(AttestationVerdict::ImageNotFound);
     };
-    let layers = attachment_layers(sig_store, attachment_tag(&digest, ATTESTATION_SUFFIX)).await?;
-    if layers.is_empty() {
+    let found = find(sig_store, &digest, Kind::Attestation, policy.formats).await?;
+    let legacy = bounded(
+        found.legacy.iter().map(|l| async { Some(check_layer(sig_store, l, &digest, policy).await) }),
+        policy.max_blob_bytes,
+    );
+    let expect = image_bundle::Expect::Attestation(policy);
+    let bundles = bounded(
+        found.bundles.iter().map(|e| {
+            check_referrer(sig_store, e, &digest, policy.max_blob_bytes, |bytes| {
+                image_bundle::check_image_bundle(bytes, &digest, &policy.signer, &expect).map(|c| VerifiedStatement {
+                    statement: c.statement,
+                    predicate_type: c.predicate_type,
+                    layer: e.digest.clone(),
+                    format: Format::Bundle,
+                    keyless: c.keyless,
+                })
+            })
+        }),
+        policy.max_blob_bytes,
+    );
+    let (legacy, bundles) = futures_util::join!(legacy, bundles);
+    let (statements, rejected) = sort_results(&found, legacy, bundles);
+    if statements.is_empty() && rejected.is_empty() {
         return Ok(AttestationVerdict::NoAttestations { digest });
     }
-    let layers = &layers[layers.len().saturating_sub(MAX_SIGNATURES)..];
-    let results =
-        bounded(layers.iter().map(|l| check_layer(sig_store, l, &digest, policy)), policy.max_blob_bytes).await;
-    let (statements, rejected) = sort_results(layers, results);
     if !statements.is_empty() {
         return Ok(AttestationVerdict::Verified { digest, statements, rejected });
     }
@@ -124,6 +146,7 @@ async fn check_layer<T: Store>(
             statement,
             predicate_type,
             layer: layer.digest.clone(),
+            format: Format::Legacy,
             keyless,
         },
     )

@@ -9,16 +9,18 @@ pub mod attestation;
 pub mod bundle;
 pub mod chain;
 pub mod cosign_keyless;
+pub mod image_bundle;
 pub mod timestamps;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use futures_util::StreamExt;
 
+use crate::attachments::{self, Format, Formats, Kind, Referrer, ReferrerProblem};
 use crate::digest::Digest;
 use crate::keys::{PublicKey, SignatureError};
-use crate::oci::manifest::{Descriptor, Manifest, ManifestError, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
-use crate::oci::{attachment_tag, ManifestRef, Store, StoreError, SIGNATURE_SUFFIX};
+use crate::oci::manifest::{Descriptor, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use crate::oci::{ManifestRef, Store, StoreError};
 use crate::payload::{Annotations, SimpleSigning};
 
 /// Most signature layers examined per image.
@@ -37,13 +39,34 @@ impl<T> Verified<T> {
     }
 }
 
+/// What a verified signature signed.
+#[derive(Debug, Clone)]
+pub enum Claims {
+    /// A legacy signature's simple-signing payload.
+    SimpleSigning(SimpleSigning),
+    /// A bundle signature's in-toto statement (predicate type cosign `sign/v1`).
+    Statement(serde_json::Value),
+}
+
+impl Claims {
+    /// As JSON, for reports.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Claims::SimpleSigning(p) => p.to_json(),
+            Claims::Statement(s) => s.clone(),
+        }
+    }
+}
+
 /// A signature that verified.
 #[derive(Debug, Clone)]
 pub struct VerifiedSignature {
-    /// The payload, parsed after its signature verified.
-    pub payload: SimpleSigning,
-    /// The payload blob digest (the layer digest).
+    /// What was signed, parsed after its signature verified.
+    pub claims: Claims,
+    /// The legacy payload layer's digest, or the bundle referrer manifest's.
     pub layer: Digest,
+    /// Where it was stored.
+    pub format: Format,
     /// For keyless signatures: the certificate identity, issuer and log time established.
     pub keyless: Option<bundle::BundleFacts>,
 }
@@ -54,8 +77,10 @@ pub struct Policy<'a> {
     pub signer: ImageSigner<'a>,
     /// Annotations that must be present in the payload.
     pub annotations: &'a Annotations,
-    /// Largest payload blob read.
+    /// Largest payload blob (or bundle) read.
     pub max_blob_bytes: u64,
+    /// Which storage formats are read.
+    pub formats: Formats,
 }
 
 /// Who must have signed an image.
@@ -125,13 +150,30 @@ pub enum Rejection {
     /// An attestation was refused (envelope, signature, statement, subject or type).
     #[error("attestation: {0}")]
     Attestation(String),
+    /// A referrer listed for the image is not a bundle about it.
+    #[error("{0}")]
+    Referrer(ReferrerProblem),
+    /// Not a Sigstore bundle sigil can read.
+    #[error("bundle format: {0}")]
+    BundleFormat(String),
+    /// The bundle's signature does not verify with the key.
+    #[error("bundle signature: {0}")]
+    BundleSignature(String),
+    /// The bundle's signed statement is malformed or about another image.
+    #[error("bundle statement: {0}")]
+    Statement(String),
+    /// A verified bundle that is not an image signature (an attestation) cannot pass as one.
+    #[error("the bundle is an attestation of predicate type {0:?}, not an image signature (https://sigstore.dev/cosign/sign/v1)")]
+    NotASignature(String),
 }
 
 /// One signature that was examined, with what became of it.
 #[derive(Debug, Clone)]
 pub struct Examined {
-    /// The layer's digest.
+    /// The legacy layer's digest, or the bundle referrer manifest's.
     pub layer: Digest,
+    /// Where it was stored.
+    pub format: Format,
     /// Rejected (why), or could not be checked (why).
     pub problem: Problem,
 }
@@ -197,8 +239,8 @@ pub enum VerifyError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The signature manifest is malformed.
-    #[error("attachment manifest (sha256-<hex>.sig or .att) is malformed: {0}")]
-    MalformedSignatureManifest(ManifestError),
+    #[error(transparent)]
+    MalformedSignatureManifest(attachments::FindError),
     /// Some signatures could not be fetched and none that could be fetched passed.
     #[error("could not check {count} attached signature(s) or attestation(s): {first}")]
     Incomplete {
@@ -274,18 +316,32 @@ pub async fn verify_digest<T: Store>(
     policy: &Policy<'_>,
     hints: &PayloadHints,
 ) -> Result<Verdict, VerifyError> {
-    let layers = attachment_layers(sig_store, attachment_tag(digest, SIGNATURE_SUFFIX)).await?;
-    if layers.is_empty() {
+    let found = find(sig_store, digest, Kind::Signature, policy.formats).await?;
+    let candidates = hints.candidates(digest, policy.annotations);
+    let legacy = bounded(
+        found.legacy.iter().map(|l| async { Some(check_layer(sig_store, l, digest, policy, &candidates).await) }),
+        policy.max_blob_bytes,
+    );
+    let expect = image_bundle::Expect::Signature { annotations: policy.annotations };
+    let bundles = bounded(
+        found.bundles.iter().map(|e| {
+            check_referrer(sig_store, e, digest, policy.max_blob_bytes, |bytes| {
+                image_bundle::check_image_bundle(bytes, digest, &policy.signer, &expect).map(|c| VerifiedSignature {
+                    claims: Claims::Statement(c.statement),
+                    layer: e.digest.clone(),
+                    format: Format::Bundle,
+                    keyless: c.keyless,
+                })
+            })
+        }),
+        policy.max_blob_bytes,
+    );
+    let (legacy, bundles) = futures_util::join!(legacy, bundles);
+    let unread = found.unread;
+    let (signatures, rejected) = sort_results(&found, legacy, bundles);
+    if signatures.is_empty() && rejected.is_empty() {
         return Ok(Verdict::NoSignatures { digest: digest.clone() });
     }
-    // Past the limit, the newest signatures (appended last) are the ones read.
-    let unread = layers.len().saturating_sub(MAX_SIGNATURES);
-    let layers = &layers[unread..];
-    let candidates = hints.candidates(digest, policy.annotations);
-    let results =
-        bounded(layers.iter().map(|l| check_layer(sig_store, l, digest, policy, &candidates)), policy.max_blob_bytes)
-            .await;
-    let (signatures, rejected) = sort_results(layers, results);
     if !signatures.is_empty() {
         return Ok(Verdict::Verified { digest: digest.clone(), signatures, rejected, unread });
     }
@@ -293,6 +349,81 @@ pub async fn verify_digest<T: Store>(
         return Err(e);
     }
     Ok(Verdict::NoMatchingSignature { digest: digest.clone(), rejected, unread })
+}
+
+/// The candidates of one kind attached to an image, in the formats asked for.
+pub(crate) struct Found {
+    /// Legacy layers, the newest [`attachments::MAX_CANDIDATES`].
+    pub legacy: Vec<Descriptor>,
+    /// Bundle referrer entries, the newest [`attachments::MAX_CANDIDATES`].
+    pub bundles: Vec<Descriptor>,
+    /// Candidates beyond the limits, not read.
+    pub unread: usize,
+}
+
+/// Lists both formats at once (each only if asked for).
+pub(crate) async fn find<T: Store>(
+    store: &T,
+    digest: &Digest,
+    kind: Kind,
+    formats: Formats,
+) -> Result<Found, VerifyError> {
+    let legacy = async {
+        if formats.includes(Format::Legacy) {
+            attachments::legacy_layers(store, digest, kind.suffix()).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let bundles = async {
+        if formats.includes(Format::Bundle) {
+            attachments::bundle_entries(store, digest, kind).await
+        } else {
+            Ok((Vec::new(), 0))
+        }
+    };
+    let (legacy, bundles) = futures_util::join!(legacy, bundles);
+    let legacy = legacy.map_err(|e| match e {
+        attachments::FindError::Store(s) => VerifyError::Store(s),
+        other => VerifyError::MalformedSignatureManifest(other),
+    })?;
+    let (bundles, bundles_unread) = bundles.map_err(|e| match e {
+        attachments::FindError::Store(s) => VerifyError::Store(s),
+        other => VerifyError::MalformedSignatureManifest(other),
+    })?;
+    // Past the limit, the newest legacy layers (appended last) are the ones read.
+    let legacy_unread = legacy.len().saturating_sub(MAX_SIGNATURES);
+    let legacy = legacy[legacy_unread..].to_vec();
+    Ok(Found { legacy, bundles, unread: legacy_unread + bundles_unread })
+}
+
+/// One bundle referrer: its manifest fetched and checked to be a bundle about `image`, its
+/// bundle fetched (bounded), then `check`ed. `None` when the referrer is another kind of
+/// artifact.
+pub(crate) async fn check_referrer<T: Store, V>(
+    store: &T,
+    entry: &Descriptor,
+    image: &Digest,
+    max_blob_bytes: u64,
+    check: impl FnOnce(&[u8]) -> Result<V, Rejection>,
+) -> Option<Result<V, Problem>> {
+    let layer = match attachments::bundle_layer(store, entry, image).await {
+        Err(e) => return Some(Err(Problem::CouldNotCheck(format!("referrer {}: {e}", entry.digest)))),
+        Ok(Err(problem)) => return Some(Err(Problem::Rejected(Rejection::Referrer(problem)))),
+        Ok(Ok(Referrer::Other)) => return None,
+        Ok(Ok(Referrer::Bundle(b))) => b.layer,
+    };
+    if layer.size > max_blob_bytes {
+        return Some(Err(Problem::CouldNotCheck(format!(
+            "bundle {} is {} bytes, over the limit of {} (raise --max-blob-size to read it)",
+            layer.digest, layer.size, max_blob_bytes
+        ))));
+    }
+    let bytes = match fetch_layer(store, &layer, "bundle").await {
+        Ok(b) => b,
+        Err(p) => return Some(Err(p)),
+    };
+    Some(check(&bytes).map_err(Problem::from))
 }
 
 /// Bytes of layer blobs fetched at once, at most (with at least one blob in flight).
@@ -327,26 +458,25 @@ async fn fetch_layer<T: Store>(store: &T, layer: &Descriptor, what: &str) -> Res
     }
 }
 
-/// The layers of the attachment manifest `tag` (none when the tag is absent).
-async fn attachment_layers<T: Store>(store: &T, tag: String) -> Result<Vec<Descriptor>, VerifyError> {
-    let Some(raw) = store.get_manifest(&ManifestRef::Tag(tag)).await? else { return Ok(Vec::new()) };
-    match Manifest::parse(&raw.bytes) {
-        Ok(Manifest::Image(m)) => Ok(m.layers),
-        Ok(Manifest::Index(_)) => Err(VerifyError::MalformedSignatureManifest(ManifestError::Unsupported {
-            schema: 2,
-            media_type: Some("an index where an image manifest was expected".into()),
-        })),
-        Err(e) => Err(VerifyError::MalformedSignatureManifest(e)),
-    }
-}
-
-/// Splits per-layer results into verified values and examined problems.
-fn sort_results<T>(layers: &[Descriptor], results: Vec<Result<T, Problem>>) -> (Vec<Verified<T>>, Vec<Examined>) {
+/// Splits per-candidate results (legacy layers, then bundle referrers; `None` for referrers
+/// that are not bundles) into verified values and examined problems.
+pub(crate) fn sort_results<T>(
+    found: &Found,
+    legacy: Vec<Option<Result<T, Problem>>>,
+    bundles: Vec<Option<Result<T, Problem>>>,
+) -> (Vec<Verified<T>>, Vec<Examined>) {
     let (mut ok, mut rejected) = (Vec::new(), Vec::new());
-    for (layer, res) in layers.iter().zip(results) {
+    let tagged = found
+        .legacy
+        .iter()
+        .zip(legacy)
+        .map(|(d, r)| (d, Format::Legacy, r))
+        .chain(found.bundles.iter().zip(bundles).map(|(d, r)| (d, Format::Bundle, r)));
+    for (d, format, res) in tagged {
         match res {
-            Ok(v) => ok.push(Verified(v)),
-            Err(problem) => rejected.push(Examined { layer: layer.digest.clone(), problem }),
+            None => {}
+            Some(Ok(v)) => ok.push(Verified(v)),
+            Some(Err(problem)) => rejected.push(Examined { layer: d.digest.clone(), format, problem }),
         }
     }
     (ok, rejected)
@@ -412,8 +542,9 @@ async fn check_layer<T: Store>(
         }
     };
     checked.map_err(Problem::from).map(|(p, keyless)| VerifiedSignature {
-        payload: p,
+        claims: Claims::SimpleSigning(p),
         layer: layer.digest.clone(),
+        format: Format::Legacy,
         keyless,
     })
 }

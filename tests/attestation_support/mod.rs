@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use sigil::attachments::{legacy_tag, ATTESTATION_SUFFIX};
 use sigil::digest::Digest;
 use sigil::dsse::DSSE_MEDIA_TYPE;
 use sigil::oci::manifest::{signature_manifest, Descriptor, Limits, Manifest, OCI_MANIFEST, SIGNATURE_ANNOTATION};
-use sigil::oci::{attachment_tag, ManifestRef, RawManifest, Store, ATTESTATION_SUFFIX};
+use sigil::oci::{ManifestRef, RawManifest, Store};
 
 pub const SLSA1_URI: &str = "https://slsa.dev/provenance/v1";
 
@@ -80,7 +81,7 @@ pub async fn attach_envelope<S: Store>(store: &S, image: &Digest, envelope: Vec<
 
 /// The `.att` manifest of `image`, as stored.
 pub async fn att_manifest<S: Store>(store: &S, image: &Digest) -> Option<RawManifest> {
-    store.get_manifest(&ManifestRef::Tag(attachment_tag(image, ATTESTATION_SUFFIX))).await.expect("get .att manifest")
+    store.get_manifest(&ManifestRef::Tag(legacy_tag(image, ATTESTATION_SUFFIX))).await.expect("get .att manifest")
 }
 
 /// The layers of the `.att` manifest of `image` (parsed without the 1000-layer bound, so that
@@ -99,7 +100,7 @@ pub async fn put_att_manifest<S: Store>(store: &S, image: &Digest, layers: Vec<D
     let (manifest, config) = signature_manifest(layers);
     store.put_blob(config).await.expect("push config");
     store
-        .put_manifest(&ManifestRef::Tag(attachment_tag(image, ATTESTATION_SUFFIX)), OCI_MANIFEST, manifest)
+        .put_manifest(&ManifestRef::Tag(legacy_tag(image, ATTESTATION_SUFFIX)), OCI_MANIFEST, manifest)
         .await
         .expect("push .att manifest")
 }

@@ -1,10 +1,12 @@
-//! OCI 1.1 referrers: artifacts (SBOMs) pushed with a `subject` naming the image.
+//! OCI 1.1 referrers: artifacts (SBOMs, Sigstore bundles) pushed with a `subject` naming the
+//! image.
 //!
 //! Registries with the referrers API index such a manifest themselves. For the others (the
 //! Debian docker-registry is one) and for OCI layouts, the OCI distribution spec's tag schema
 //! is kept up to date by the client: an image index tagged `sha256-<hex>` listing every
 //! referrer, kept by [`crate::reconcile`] as concurrent writers update it; entries already
-//! listed are never dropped. Generic over [`Store`].
+//! listed are never dropped. On a registry with the API, a writer reads the referrers list back
+//! until its artifact is listed, so that success means "discoverable". Generic over [`Store`].
 
 use std::collections::BTreeMap;
 
@@ -50,6 +52,14 @@ pub struct Attached {
     pub indexing: Indexing,
 }
 
+/// The content of an artifact's single layer.
+pub enum Layer<'a> {
+    /// A file, streamed from disk (SBOMs); its name becomes the layer's title.
+    File(&'a BlobFile, Progress),
+    /// Bytes in memory (bundles).
+    Bytes(Vec<u8>),
+}
+
 /// Pushes `file` as an OCI 1.1 artifact of `media_type` whose subject is the image at
 /// `image`, and makes it discoverable (referrers API, else the tag schema).
 pub async fn attach_artifact<S: Store>(
@@ -74,26 +84,53 @@ pub async fn attach_artifact<S: Store>(
         platform: None,
         artifact_type: None,
     };
-    store.put_blob_file(file, progress).await?;
-    let mut layer = Descriptor {
-        media_type: media_type.to_owned(),
-        size: file.size,
-        digest: file.digest.clone(),
-        annotations: None,
-        platform: None,
-        artifact_type: None,
+    attach(store, subject, Layer::File(file, progress), media_type, media_type, annotations).await
+}
+
+/// Pushes `layer` (of `layer_media_type`) as the single layer of an OCI 1.1 artifact of
+/// `artifact_type` about `subject` (an image in `store`), with the manifest `annotations`,
+/// and returns once it is discoverable: listed by the referrers API (read back until it is),
+/// else added to the tag-schema index without losing a concurrent writer's entry.
+pub async fn attach<S: Store>(
+    store: &S,
+    subject: Descriptor,
+    layer: Layer<'_>,
+    layer_media_type: &str,
+    artifact_type: &str,
+    annotations: BTreeMap<String, String>,
+) -> Result<Attached, SignError> {
+    let (descriptor, blob) = match &layer {
+        Layer::File(file, progress) => {
+            store.put_blob_file(file, progress.clone()).await?;
+            let mut d = Descriptor {
+                media_type: layer_media_type.to_owned(),
+                size: file.size,
+                digest: file.digest.clone(),
+                annotations: None,
+                platform: None,
+                artifact_type: None,
+            };
+            if let Some(name) = file.path.file_name().and_then(|n| n.to_str()) {
+                d.annotations = Some([(TITLE_ANNOTATION.to_owned(), name.to_owned())].into_iter().collect());
+            }
+            (d, None)
+        }
+        Layer::Bytes(b) => (Descriptor::of(layer_media_type, b), Some(b.clone())),
     };
-    if let Some(name) = file.path.file_name().and_then(|n| n.to_str()) {
-        layer.annotations = Some([(TITLE_ANNOTATION.to_owned(), name.to_owned())].into_iter().collect());
+    if let Some(b) = blob {
+        let b = &b;
+        reconcile::retrying(|| async move { store.put_blob(b.clone()).await }).await?;
     }
-    let manifest = artifact_manifest(media_type, layer, subject, annotations.clone());
+    let image = subject.digest.clone();
+    let (blob_digest, size) = (descriptor.digest.clone(), descriptor.size);
+    let manifest = artifact_manifest(artifact_type, descriptor, subject, annotations.clone());
     let entry = Descriptor {
         media_type: OCI_MANIFEST.to_owned(),
         size: manifest.len() as u64,
         digest: Digest::sha256(&manifest),
         annotations: (!annotations.is_empty()).then_some(annotations),
         platform: None,
-        artifact_type: Some(media_type.to_owned()),
+        artifact_type: Some(artifact_type.to_owned()),
     };
     // Writers pushing the same (empty config) blob at once can make the file-system registry
     // briefly report it unknown: push it and the manifest again.
@@ -107,22 +144,44 @@ pub async fn attach_artifact<S: Store>(
         }
     })
     .await?;
-    let indexing = if store.get_referrers(&raw.digest).await?.is_some() {
-        Indexing::ReferrersApi
-    } else {
-        let tag = referrers_tag(&raw.digest);
-        let listed = reconcile::ensure_listed(store, &tag, Collection::ReferrersIndex, &entry, Content::Stored).await?;
-        Indexing::TagSchema { tag, writes: listed.writes }
+    let indexing = match store.get_referrers(&image).await? {
+        Some(listed) => {
+            confirm_listed(store, &image, &entry.digest, listed).await?;
+            Indexing::ReferrersApi
+        }
+        None => {
+            let tag = referrers_tag(&image);
+            let listed =
+                reconcile::ensure_listed(store, &tag, Collection::ReferrersIndex, &entry, Content::Stored).await?;
+            Indexing::TagSchema { tag, writes: listed.writes }
+        }
     };
-    Ok(Attached {
-        image: raw.digest,
-        manifest: digest,
-        artifact_type: media_type.to_owned(),
-        blob: file.digest.clone(),
-        size: file.size,
-        indexing,
-    })
+    Ok(Attached { image, manifest: digest, artifact_type: artifact_type.to_owned(), blob: blob_digest, size, indexing })
 }
+
+/// Reads the referrers list until it names `manifest` (registries may index asynchronously),
+/// a bounded number of times.
+async fn confirm_listed<S: Store>(
+    store: &S,
+    image: &Digest,
+    manifest: &Digest,
+    mut listed: Vec<Descriptor>,
+) -> Result<(), SignError> {
+    for attempt in 1..=CONFIRM_READS {
+        if listed.iter().any(|e| e.digest == *manifest) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(5))).await;
+        listed = store.get_referrers(image).await?.unwrap_or_default();
+    }
+    Err(SignError::Attach(reconcile::ReconcileError::Unconfirmed {
+        what: format!("the referrers API of {}", store.location()),
+        why: reconcile::GaveUp::Reads(CONFIRM_READS),
+    }))
+}
+
+/// Reads of the referrers API made to see a new artifact listed.
+const CONFIRM_READS: u32 = 8;
 
 /// The referrers of `digest` (referrers API, else the tag schema), optionally only those of
 /// `artifact_type`. Unverified: this lists, it does not vouch.
@@ -131,29 +190,18 @@ pub async fn list_referrers<S: Store>(
     digest: &Digest,
     artifact_type: Option<&str>,
 ) -> Result<Vec<Descriptor>, StoreError> {
-    let index = match store.get_referrers(digest).await? {
-        Some(raw) => match Manifest::parse(&raw.bytes) {
-            Ok(Manifest::Index(i)) => Some(i),
-            Ok(Manifest::Image(_)) => {
-                return Err(StoreError::Malformed("referrers API answered with a manifest".into()))
-            }
-            Err(e) => return Err(StoreError::Malformed(format!("referrers index: {e}"))),
-        },
+    let entries = match store.get_referrers(digest).await? {
+        Some(entries) => entries,
         None => match store.get_manifest(&ManifestRef::Tag(referrers_tag(digest))).await? {
-            None => None,
+            None => Vec::new(),
             Some(raw) => match Manifest::parse(&raw.bytes) {
-                Ok(Manifest::Index(i)) => Some(i),
-                Ok(Manifest::Image(_)) => None,
+                Ok(Manifest::Index(i)) => i.manifests,
+                Ok(Manifest::Image(_)) => Vec::new(),
                 Err(e) => return Err(StoreError::Malformed(format!("referrers index {}: {e}", referrers_tag(digest)))),
             },
         },
     };
-    Ok(index
-        .map(|i| i.manifests)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|m| artifact_type.is_none() || m.artifact_type.as_deref() == artifact_type)
-        .collect())
+    Ok(entries.into_iter().filter(|m| artifact_type.is_none() || m.artifact_type.as_deref() == artifact_type).collect())
 }
 
 /// The one layer of an artifact manifest, checked to refer to `image`.
