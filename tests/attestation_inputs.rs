@@ -36,6 +36,7 @@ fn check_at(blob: &[u8], image: &Digest, key: &PublicKey, predicate_type: Option
         max_blob_bytes: 1 << 20,
         slsa: &slsa,
         checks: &[],
+        formats: sigil::attachments::Formats::Any,
     };
     match check_envelope(blob, &Default::default(), image, &policy) {
         Ok((statement, predicate_type, _)) => {

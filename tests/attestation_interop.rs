@@ -306,6 +306,7 @@ fn vectors_agree_with_cosign() {
         max_blob_bytes: 1 << 20,
         slsa: &slsa,
         checks: &[],
+        formats: sigil::attachments::Formats::Any,
     };
     let mut files: Vec<String> = std::fs::read_dir(vectors_dir())
         .unwrap()

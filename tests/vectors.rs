@@ -179,6 +179,7 @@ fn cosign_written_attestation() {
         max_blob_bytes: 1 << 20,
         slsa: &slsa,
         checks: &[],
+        formats: sigil::attachments::Formats::Any,
     };
     let (statement, predicate_type, _) = check_envelope(&envelope, &none, &image, &policy).unwrap();
     assert_eq!(predicate_type, "https://slsa.dev/provenance/v1");

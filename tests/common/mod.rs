@@ -290,9 +290,21 @@ pub fn sigil(cwd: &Path, args: &[&str]) -> Output {
 
 pub fn sigil_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(sigil_bin());
-    c.args(args);
+    c.args(legacy_unless_named(args));
     isolate(&mut c, cwd, env);
     c.stdin(Stdio::null()).output().expect("run sigil")
+}
+
+/// `sign` and `attest` write cosign 3's bundle format by default; the suites written for
+/// cosign 2's storage (`.sig`/`.att` tags, read by cosign 2 and skopeo) keep it by passing
+/// `--format legacy`, added here unless a test names a format itself.
+pub fn legacy_unless_named(args: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let writes = matches!(args.first(), Some(&"sign") | Some(&"attest"));
+    if writes && !args.iter().any(|a| *a == "--format" || a.starts_with("--format=")) {
+        out.insert(1, "--format=legacy".into());
+    }
+    out
 }
 
 /// Runs in `cwd` with no sigil or cosign settings from the caller's environment (no
