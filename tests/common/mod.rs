@@ -276,6 +276,14 @@ pub fn cosign_bin() -> PathBuf {
     p
 }
 
+/// cosign 3.1 from Debian unstable (scripts/setup.sh; the package version is in
+/// `.tools/cosign3/.deb-version`, the binary itself says "devel"). Missing fails the test.
+pub fn cosign3_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/cosign3/usr/bin/cosign");
+    assert!(p.exists(), "cosign 3 is not installed at {}: run scripts/setup.sh", p.display());
+    p
+}
+
 /// skopeo 1.18 from Debian's next suite (scripts/setup.sh), run under its own loader.
 pub fn skopeo_bin() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/skopeo/skopeo");
@@ -319,7 +327,21 @@ pub fn cosign(cwd: &Path, args: &[&str]) -> Output {
 
 /// Runs cosign with extra environment variables.
 pub fn cosign_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(cosign_bin())
+    run_cosign(cosign_bin(), cwd, args, env)
+}
+
+/// Runs cosign 3 offline, isolated like [`cosign`].
+pub fn cosign3(cwd: &Path, args: &[&str]) -> Output {
+    cosign3_env(cwd, args, &[])
+}
+
+/// Runs cosign 3 with extra environment variables.
+pub fn cosign3_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    run_cosign(cosign3_bin(), cwd, args, env)
+}
+
+fn run_cosign(bin: PathBuf, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(bin)
         .envs(env.iter().copied())
         .current_dir(cwd)
         .args(args)
