@@ -3,7 +3,9 @@
 #  - Debian's docker-registry (CNCF distribution), with apt;
 #  - cosign 2.5 and skopeo from Debian's next suite, cosign 3 from Debian unstable, downloaded
 #    with a private apt configuration per suite whose mirror is read from this machine's own apt
-#    sources, unpacked into .tools/ (nothing else system-wide).
+#    sources, unpacked into .tools/ (nothing else system-wide);
+#  - refreg (a registry with the OCI referrers API), built by scripts/sigstack/sigstack.sh from
+#    Debian unstable's Go sources, linked at .tools/refreg.
 # Prints the cosign path on success.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -125,6 +127,13 @@ WRAP
   chmod +x "$skopeo_bin"
 fi
 "$skopeo_bin" --version >/dev/null 2>&1 || { log "skopeo at $skopeo_bin does not run"; exit 1; }
+
+# refreg: go-containerregistry's registry with the OCI 1.1 referrers API (docker-registry 2.8 has
+# none), built from Debian unstable's Go sources by scripts/sigstack/sigstack.sh, whose state lives
+# in SIGSTACK_DIR (default ~/.cache/sigstack, outside the clone). Tests find it at .tools/refreg.
+refreg=$(bash "$here/scripts/sigstack/sigstack.sh" setup-refreg) || { log "could not build refreg (see above)"; exit 1; }
+[ -x "$refreg" ] || { log "sigstack setup-refreg printed no usable binary: '$refreg'"; exit 1; }
+ln -sfn "$refreg" "$tools/refreg"
 
 # Python tools in a project-local virtualenv (PyPI): python-tuf builds the TUF repository test
 # double; the sigstore client is the benchmark's third peer (it brings python-tuf along).

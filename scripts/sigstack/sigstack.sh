@@ -6,6 +6,10 @@
 #   sigstack.sh setup [--force]     private apt config for unstable (mirror from this machine's sources),
 #                                   download + unpack the Debian packages, write shims/patches, build
 #                                   the binaries, fetch cosign 3. Does nothing when already current.
+#   sigstack.sh setup-refreg        only refreg (go-containerregistry's registry with the OCI 1.1
+#                                   referrers API): the apt closure of its -dev package and the Go
+#                                   toolchain, no services, no cosign. Prints the binary's path.
+#                                   Does nothing when already current.
 #   sigstack.sh start [options]     start OIDC issuer, Rekor v2, TSA, Fulcio, CT log; prints `export` lines
 #       --free-ports                pick free loopback ports (retried on a clash); otherwise fixed ports:
 #       --oidc-port N (3930)  --rekor-port N (3900; N..N+2)  --tsa-port N (3910; N+1 metrics)
@@ -69,10 +73,15 @@ need_cmds() { # tool:package ... -> prints the packages of the missing tools
   done | sort -u | tr '\n' ' '
 }
 PREREQS_SETUP="apt-get:apt dpkg-deb:dpkg python3:python3 gcc:gcc libc-dev:libc6-dev keyring:debian-archive-keyring flock:util-linux"
+PREREQS_REFREG="apt-get:apt dpkg-deb:dpkg keyring:debian-archive-keyring flock:util-linux"
 PREREQS_RUN="python3:python3 cryptography:python3-cryptography openssl:openssl curl:curl timeout:coreutils"
-check_prereqs() { # setup|run
+check_prereqs() { # setup|refreg|run
   local m
-  if [ "$1" = setup ]; then m=$(need_cmds $PREREQS_SETUP $PREREQS_RUN); else m=$(need_cmds $PREREQS_RUN); fi
+  case $1 in
+    setup) m=$(need_cmds $PREREQS_SETUP $PREREQS_RUN);;
+    refreg) m=$(need_cmds $PREREQS_REFREG);;
+    *) m=$(need_cmds $PREREQS_RUN);;
+  esac
   [ -z "$m" ] || die "missing Debian packages: $m-> run: apt-get install -y --no-install-recommends $m(or: $0 prereqs --install)"
 }
 prereqs() {
@@ -514,6 +523,67 @@ setup() {
   build_stamp > "$BIN/.stamp"
   sed 's/^/[sigstack]   /' "$TOP/versions.txt" >&2
   log "setup done in $(( $(date +%s) - t0 ))s; binaries in $BIN"
+}
+
+# refreg alone, for test suites that need a registry with the referrers API and nothing else.
+# refreg imports only go-containerregistry's own packages (pkg/registry, pkg/v1, internal/...),
+# while the apt closure of its -dev package is ~520 packages (docker, containerd, ...): so first
+# go-containerregistry and the Go toolchain alone; only if that does not build, the apt closure.
+# Same unpacked tree, download directory and build function as `setup`.
+REFREG_PKG=golang-github-google-go-containerregistry-dev
+refreg_stamp() { { echo "$REFREG_PKG"; declare -f go_env write_refreg build_one golang_closure fetch_unpack; } | sha256sum | cut -c1-64; }
+
+golang_closure() { # root packages -> the golang -dev packages and Go toolchain they pull in (unstable)
+  sid_apt apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances "$@" 2>/dev/null \
+    | grep -v '^ ' | grep -E '^golang-(.*-dev|1\.[0-9]+-(go|src))$' | sort -u
+}
+
+fetch_unpack() { # list-file: downloads the listed packages missing from $TOP/debs, unpacks each .deb once into $ROOT
+  local missing=() p d n=0
+  while read -r p; do ls "$TOP/debs/${p}_"*.deb >/dev/null 2>&1 || missing+=("$p"); done < "$1"
+  log "$(wc -l < "$1") Debian packages, ${#missing[@]} to download"
+  if [ ${#missing[@]} -gt 0 ]; then
+    sid_download "$TOP/debs" "${missing[@]}" || die "download failed, see $TOP/logs/download.log"
+  fi
+  mkdir -p "$ROOT/.unpacked"
+  while read -r p; do
+    for d in "$TOP/debs/${p}_"*.deb; do
+      [ -e "$ROOT/.unpacked/${d##*/}" ] && continue
+      dpkg-deb -x "$d" "$ROOT" && touch "$ROOT/.unpacked/${d##*/}"; n=$((n+1))
+    done
+  done < "$1"
+  log "unpacked $n new debs"
+}
+
+setup_refreg() {
+  [ $# = 0 ] || die "setup-refreg takes no options"
+  check_prereqs refreg
+  mkdir -p "$TOP"/{debs,logs,tmp} "$BIN" "$GOCACHE_DIR"
+  exec 9> "$TOP/.setup.lock"; flock 9     # one setup at a time per SIGSTACK_DIR
+  if [ -x "$BIN/refreg" ] && [ "$(cat "$BIN/.stamp-refreg" 2>/dev/null)" = "$(refreg_stamp)" ]; then
+    log "setup-refreg: up to date ($BIN/refreg)"; printf '%s\n' "$BIN/refreg"; return 0
+  fi
+  local t0 d; t0=$(date +%s)
+  make_sid_apt
+  if [ ! -s "$TOP/want-refreg.txt" ] || [ "$APT_SID/updated" -nt "$TOP/want-refreg.txt" ]; then
+    { echo "$REFREG_PKG"; golang_closure golang-go | grep -E '^golang-1\.[0-9]+-(go|src)$'; } | sort -u > "$TOP/want-refreg.txt.tmp"
+    [ "$(wc -l < "$TOP/want-refreg.txt.tmp")" -ge 2 ] || die "could not resolve the Go toolchain in unstable"
+    mv "$TOP/want-refreg.txt.tmp" "$TOP/want-refreg.txt"
+  fi
+  fetch_unpack "$TOP/want-refreg.txt"
+  write_refreg
+  if ! build_one refreg refreg "" 0 "$OVL/refreg" ""; then
+    log "refreg needs more than go-containerregistry itself: fetching the apt closure of $REFREG_PKG"
+    golang_closure "$REFREG_PKG" golang-go > "$TOP/want-refreg-closure.txt"
+    [ -s "$TOP/want-refreg-closure.txt" ] || die "could not resolve $REFREG_PKG in unstable"
+    fetch_unpack "$TOP/want-refreg-closure.txt"
+    build_one refreg refreg "" 0 "$OVL/refreg" "" || die "refreg did not build, see $TOP/logs/build-refreg.log"
+  fi
+  d=$(ls "$TOP/debs/${REFREG_PKG}"_*.deb | head -1); d=${d##*/}
+  log "refreg: go-containerregistry $(echo "${d#*_}" | sed 's/_[^_]*\.deb$//'), $(go_env; go version)"
+  refreg_stamp > "$BIN/.stamp-refreg"
+  log "setup-refreg done in $(( $(date +%s) - t0 ))s"
+  printf '%s\n' "$BIN/refreg"
 }
 
 prune() { # what only a build needs: unpacked tree, Go cache, downloaded .debs (a rebuild fetches them again)
@@ -1082,6 +1152,7 @@ usage() { awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$SE
 FREE=0
 case ${1:-} in
   setup) shift; setup "$@";;
+  setup-refreg) shift; setup_refreg "$@";;
   start) shift; start "$@";;
   env) env_cmd;;
   token) [ -x "$RUN/mint-token.sh" ] || die "not started"; "$RUN/mint-token.sh" "${2:-alice@example.com}" "${3:-600}";;
