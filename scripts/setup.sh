@@ -55,6 +55,7 @@ next_suite() {
 # A private apt configuration per Debian suite (nothing system-wide) under .tools/apt/SUITE,
 # with its package lists updated once per run of this script.
 apt_ready=""
+rm -rf "$tools/apt/lists" "$tools/apt/cache" "$tools/apt/etc" "$tools/apt"/*.deb   # the earlier, single-suite layout
 suite_apt() {
   local suite=$1 uri
   aptdir="$tools/apt/$suite"
