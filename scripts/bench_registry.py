@@ -1,8 +1,8 @@
 """sigil vs cosign on a local docker-registry; see bench-registry.sh. Prints a table."""
-import os, subprocess, sys, tempfile, time
+import os, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import median, run as run_env  # noqa: E402
+from benchlib import RequestLog, median, run as run_env  # noqa: E402
 
 sigil, cosign, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,15 +25,11 @@ def run(cmd):
 reg = f"{work}/reg"
 host = sh(f"start_registry {reg} >/dev/null; echo $REGISTRY_HOST; echo $REGISTRY_PID > {work}/pid").splitlines()[0]
 pid = int(open(f"{work}/pid").read())
-log = f"{reg}/access.log"
+log = RequestLog(f"{reg}/access.log")
 try:
     def push(repo, seed):
         sh(f"make_image {work}/img-{seed} '{seed}' >/dev/null; push_image {work}/img-{seed} {host} {repo} v1")
         return f"{host}/{repo}:v1"
-
-    def requests():
-        time.sleep(0.2)
-        return int(sh(f"count_requests {log}"))
 
     # Images: one tagged image and 50 more, signed by sigil (both tools verify them).
     single = push("bench/single", "single")
@@ -85,8 +81,8 @@ try:
     res["sb"] = [run([sigil, "attach", "sbom", "--allow-http-registry", "--sbom", s_sbom, big])]
     res["cb"] = [run([cosign, "attach", "sbom", "--allow-http-registry", "--type", "spdx", "--sbom", c_sbom, big])]
 
-    b = requests(); run(sv([single])); s_req = requests() - b
-    b = requests(); run(cv([single])); c_req = requests() - b
+    m = log.mark(); run(sv([single])); s_req = log.count_since(m)
+    m = log.mark(); run(cv([single])); c_req = log.count_since(m)
 
     med = median
     print(f"sigil vs cosign on a local docker-registry ({rounds} alternating rounds; medians)")

@@ -52,6 +52,3 @@ start_registry() {
 }
 
 stop_registry() { kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null || true; }
-
-# count_requests LOGFILE: HTTP requests logged so far.
-count_requests() { grep -cE '"(GET|HEAD|PUT|POST|PATCH|DELETE) ' "$1" || true; }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what sigil's tests and demo need, idempotently:
 #  - Debian's docker-registry (CNCF distribution), with apt;
-#  - cosign and skopeo from Debian's next suite, downloaded with a private apt configuration
-#    whose mirror is read from this machine's own apt sources, unpacked into .tools/ (nothing
-#    else system-wide).
+#  - cosign 2.5 and skopeo from Debian's next suite, cosign 3 from Debian unstable, downloaded
+#    with a private apt configuration per suite whose mirror is read from this machine's own apt
+#    sources, unpacked into .tools/ (nothing else system-wide);
+#  - refreg (a registry with the OCI referrers API), built by scripts/sigstack/sigstack.sh from
+#    Debian unstable's Go sources, linked at .tools/refreg.
 # Prints the cosign path on success.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,50 +52,65 @@ next_suite() {
   esac
 }
 
-# A private apt configuration for Debian's next suite (nothing system-wide), updated once.
-aptdir="$tools/apt"
-next_apt_ready=0
-next_apt() {
-  if [ "$next_apt_ready" = 0 ]; then
-    local uri suite
-    uri=$(mirror_uri)
-    [ -n "$uri" ] || { log "cannot find a Debian mirror in /etc/apt/sources*"; exit 1; }
-    suite=$(next_suite)
-    log "reading Debian $suite via $uri (private apt configuration in $aptdir)"
-    mkdir -p "$aptdir"/{lists/partial,cache/archives/partial,etc/sources.list.d,etc/preferences.d,etc/apt.conf.d}
-    : > "$aptdir/etc/sources.list"
-    cat > "$aptdir/etc/sources.list.d/next.sources" <<SRC
+# A private apt configuration per Debian suite (nothing system-wide) under .tools/apt/SUITE,
+# with its package lists updated once per run of this script.
+apt_ready=""
+rm -rf "$tools/apt/lists" "$tools/apt/cache" "$tools/apt/etc" "$tools/apt"/*.deb   # the earlier, single-suite layout
+suite_apt() {
+  local suite=$1 uri
+  aptdir="$tools/apt/$suite"
+  apt_opts=(-o "Dir::Etc=$aptdir/etc" -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache"
+            -o "Dir::State::status=/dev/null" -o "Debug::NoLocking=1" -o "APT::Architecture=$(dpkg --print-architecture)")
+  case " $apt_ready " in *" $suite "*) return ;; esac
+  uri=$(mirror_uri)
+  [ -n "$uri" ] || { log "cannot find a Debian mirror in /etc/apt/sources*"; exit 1; }
+  log "reading Debian $suite via $uri (private apt configuration in $aptdir)"
+  mkdir -p "$aptdir"/{lists/partial,cache/archives/partial,etc/sources.list.d,etc/preferences.d,etc/apt.conf.d}
+  : > "$aptdir/etc/sources.list"
+  cat > "$aptdir/etc/sources.list.d/$suite.sources" <<SRC
 Types: deb
 URIs: $uri
 Suites: $suite
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-    apt_opts=(-o "Dir::Etc=$aptdir/etc" -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache"
-              -o "Dir::State::status=/dev/null" -o "Debug::NoLocking=1" -o "APT::Architecture=$(dpkg --print-architecture)")
-    apt-get "${apt_opts[@]}" update -qq >/dev/null
-    next_apt_ready=1
-  fi
+  apt-get "${apt_opts[@]}" update -qq >/dev/null || { log "apt-get update for Debian $suite failed"; exit 1; }
+  apt_ready="$apt_ready $suite"
 }
 
-# Downloads Debian packages from the next suite and unpacks them all into one folder.
-unpack_next() {
-  local dest=$1; shift
-  next_apt
+# Downloads Debian packages from SUITE and unpacks them all into DEST (replaced as a whole, so an
+# interrupted run leaves no half-unpacked tool); DEST/.deb-version is the first package's version.
+unpack_from() {
+  local suite=$1 dest=$2; shift 2
+  suite_apt "$suite"
   local debs="$aptdir/debs"
-  rm -rf "$debs" "$dest" && mkdir -p "$debs" "$dest"
+  rm -rf "$debs" "$dest.tmp" && mkdir -p "$debs" "$dest.tmp"
   (cd "$debs" && apt-get "${apt_opts[@]}" download -qq "$@" >/dev/null 2>&1) || {
-    log "could not download $* from Debian's next suite"; exit 1; }
+    log "could not download $* from Debian $suite"; exit 1; }
   local deb
-  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$dest"; done
-  rm -rf "$debs"
+  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$dest.tmp"; done
+  dpkg-deb -f "$(ls "$debs/$1"_*.deb)" Version > "$dest.tmp/.deb-version"
+  rm -rf "$debs" "$dest" && mv "$dest.tmp" "$dest"
 }
 
 if [ ! -x "$cosign_bin" ]; then
   log "fetching cosign from Debian's next suite"
-  unpack_next "$tools/cosign" cosign
+  unpack_from "$(next_suite)" "$tools/cosign" cosign
 fi
 "$cosign_bin" version >/dev/null 2>&1 || { log "cosign at $cosign_bin does not run"; exit 1; }
+
+# cosign 3 (Sigstore bundles as OCI referrers) from Debian unstable, for the bundle-format interop
+# tests. Debian's build says "devel" in `cosign version`: the package version is in .deb-version.
+cosign3_bin="$tools/cosign3/usr/bin/cosign"
+if [ ! -x "$cosign3_bin" ] || [ ! -s "$tools/cosign3/.deb-version" ]; then
+  log "fetching cosign 3 from Debian unstable"
+  unpack_from sid "$tools/cosign3" cosign
+fi
+case $(cat "$tools/cosign3/.deb-version") in
+  3.*) ;;
+  *) log "Debian unstable's cosign is $(cat "$tools/cosign3/.deb-version"), not 3.x: the interop tests need cosign 3"; exit 1 ;;
+esac
+"$cosign3_bin" version >/dev/null 2>&1 || { log "cosign 3 at $cosign3_bin does not run"; exit 1; }
 
 # skopeo (containers/image, what podman and CRI-O verify with) from the next suite, with the C
 # libraries it links and that suite's C library and loader: a newer suite's binary needs a
@@ -101,7 +118,7 @@ fi
 skopeo_bin="$tools/skopeo/skopeo"
 if [ ! -x "$skopeo_bin" ] || ! "$skopeo_bin" --version >/dev/null 2>&1; then
   log "fetching skopeo and its libraries from Debian's next suite"
-  unpack_next "$tools/skopeo/root" skopeo libgpgme11t64 libassuan9 libgpg-error0 libsqlite3-0 libc6 libgcc-s1
+  unpack_from "$(next_suite)" "$tools/skopeo/root" skopeo libgpgme11t64 libassuan9 libgpg-error0 libsqlite3-0 libc6 libgcc-s1
   loader=$(ls "$tools"/skopeo/root/usr/lib/*/ld-linux*.so.* | head -n1)
   lib=$(dirname "$loader")
   cat > "$skopeo_bin" <<WRAP
@@ -111,6 +128,13 @@ WRAP
   chmod +x "$skopeo_bin"
 fi
 "$skopeo_bin" --version >/dev/null 2>&1 || { log "skopeo at $skopeo_bin does not run"; exit 1; }
+
+# refreg: go-containerregistry's registry with the OCI 1.1 referrers API (docker-registry 2.8 has
+# none), built from Debian unstable's Go sources by scripts/sigstack/sigstack.sh, whose state lives
+# in SIGSTACK_DIR (default ~/.cache/sigstack, outside the clone). Tests find it at .tools/refreg.
+refreg=$(bash "$here/scripts/sigstack/sigstack.sh" setup-refreg) || { log "could not build refreg (see above)"; exit 1; }
+[ -x "$refreg" ] || { log "sigstack setup-refreg printed no usable binary: '$refreg'"; exit 1; }
+ln -sfn "$refreg" "$tools/refreg"
 
 # Python tools in a project-local virtualenv (PyPI): python-tuf builds the TUF repository test
 # double; the sigstore client is the benchmark's third peer (it brings python-tuf along).

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sigil-target}"
 bash scripts/setup.sh >/dev/null
 cargo fmt --check
+python3 scripts/benchlib.py   # the benchmark helpers' examples (request counting)
 cargo clippy --locked --all-targets -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

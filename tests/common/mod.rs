@@ -1,6 +1,7 @@
-//! Test harness: a real registry (Debian's docker-registry) on a free loopback port with a
-//! temporary storage folder, started and stopped here; small images built in-process; and
-//! helpers to run the sigil and cosign binaries.
+//! Test harness: real registries on a free loopback port, started and stopped here (Debian's
+//! docker-registry with a temporary storage folder, and refreg, go-containerregistry's in-memory
+//! registry with the OCI 1.1 referrers API); small images built in-process; and helpers to run
+//! the sigil and cosign binaries.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -17,13 +18,35 @@ use sigil::oci::{auth::Credentials, Backend, ManifestRef, Store};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A docker-registry process serving on 127.0.0.1:port; killed on drop.
+/// Which registry implementation a test runs against: tests that must hold on both loop over
+/// [`RegistryKind::ALL`] and start each with [`Registry::start_kind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistryKind {
+    /// Debian's docker-registry (CNCF distribution 2.8): no referrers API (`GET
+    /// /v2/<repo>/referrers/<digest>` is a 404), so OCI 1.1 referrers live in the tag schema.
+    Distribution,
+    /// refreg: go-containerregistry's registry with the OCI 1.1 referrers API, built from Debian
+    /// unstable by scripts/sigstack/sigstack.sh (`setup-refreg`); in memory, plain HTTP only.
+    Referrers,
+}
+
+impl RegistryKind {
+    pub const ALL: [RegistryKind; 2] = [RegistryKind::Distribution, RegistryKind::Referrers];
+}
+
+/// A registry process serving on 127.0.0.1:port; killed on drop. Its request log (one line per
+/// HTTP request, both kinds) is at `log`.
 pub struct Registry {
+    pub kind: RegistryKind,
     child: Child,
     pub port: u16,
     _storage: tempfile::TempDir,
     pub log: PathBuf,
 }
+
+/// A position in a registry's request log (see [`Registry::mark`]).
+#[derive(Clone, Copy, Debug)]
+pub struct LogMark(u64);
 
 fn registry_binary() -> PathBuf {
     for p in ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"] {
@@ -32,6 +55,14 @@ fn registry_binary() -> PathBuf {
         }
     }
     panic!("docker-registry is not installed: run scripts/setup.sh (apt package docker-registry)");
+}
+
+/// refreg, linked at `.tools/refreg` by scripts/setup.sh (the binary lives in SIGSTACK_DIR,
+/// default ~/.cache/sigstack). Missing fails the test.
+pub fn refreg_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/refreg");
+    assert!(p.exists(), "refreg is not installed at {} (or its target is gone): run scripts/setup.sh", p.display());
+    p
 }
 
 /// A fresh test CA and a server certificate for 127.0.0.1 it issued: ((cert, key), CA cert).
@@ -61,8 +92,28 @@ fn free_port() -> u16 {
 }
 
 impl Registry {
+    /// A docker-registry (the kind most tests use).
     pub fn start() -> Registry {
         Self::start_with(None, "")
+    }
+
+    /// A registry of the given kind, plain HTTP, no auth.
+    pub fn start_kind(kind: RegistryKind) -> Registry {
+        match kind {
+            RegistryKind::Distribution => Self::start(),
+            RegistryKind::Referrers => Self::start_refreg(),
+        }
+    }
+
+    /// refreg on a free loopback port. It cannot report a port it chose itself, so the port is
+    /// picked here and another one tried when it was taken in the meantime.
+    fn start_refreg() -> Registry {
+        let bin = refreg_bin();
+        Self::spawn_ready(RegistryKind::Referrers, "refreg", |port, _dir| {
+            let mut c = Command::new(&bin);
+            c.arg("-address").arg(format!("127.0.0.1:{port}"));
+            c
+        })
     }
 
     /// A registry that wants bearer tokens from `realm` (token auth: service `sigil-test`,
@@ -89,15 +140,13 @@ impl Registry {
     }
 
     fn start_with(tls: Option<(PathBuf, PathBuf)>, extra_config: &str) -> Registry {
-        for _attempt in 0..5 {
-            let storage = tempfile::tempdir().expect("tempdir");
-            let port = free_port();
-            let config = storage.path().join("config.yml");
+        Self::spawn_ready(RegistryKind::Distribution, "docker-registry", |port, dir| {
+            let config = dir.join("config.yml");
             std::fs::write(
                 &config,
                 format!(
                     "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{}",
-                    storage.path().join("data").display(),
+                    dir.join("data").display(),
                     match &tls {
                         Some((cert, key)) => format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()),
                         None => String::new(),
@@ -105,22 +154,33 @@ impl Registry {
                 ) + extra_config,
             )
             .expect("write registry config");
+            let mut c = Command::new(registry_binary());
+            c.arg("serve").arg(&config);
+            c
+        })
+    }
+
+    /// Starts `command(port, folder)` on a free port with stdout and stderr in `folder/registry.log`
+    /// until it answers `GET /v2/`; another port when it exits or does not answer in time.
+    fn spawn_ready(kind: RegistryKind, name: &str, command: impl Fn(u16, &Path) -> Command) -> Registry {
+        for _attempt in 0..5 {
+            let storage = tempfile::tempdir().expect("tempdir");
+            let port = free_port();
             let log = storage.path().join("registry.log");
             let logf = std::fs::File::create(&log).expect("log file");
-            let child = Command::new(registry_binary())
-                .arg("serve")
-                .arg(&config)
+            let child = command(port, storage.path())
+                .stdin(Stdio::null())
                 .stdout(Stdio::from(logf.try_clone().expect("clone log")))
                 .stderr(Stdio::from(logf))
                 .spawn()
-                .expect("start docker-registry");
-            let mut reg = Registry { child, port, _storage: storage, log };
+                .unwrap_or_else(|e| panic!("start {name}: {e}"));
+            let mut reg = Registry { kind, child, port, _storage: storage, log };
             if reg.wait_ready(Duration::from_secs(15)) {
                 return reg;
             }
             // Port taken in the meantime, or a slow start: drop (kills it) and try another.
         }
-        panic!("docker-registry did not start");
+        panic!("{name} did not start");
     }
 
     fn wait_ready(&mut self, limit: Duration) -> bool {
@@ -171,22 +231,51 @@ impl Registry {
         ))
     }
 
-    /// Number of HTTP requests in the access log so far.
+    /// Number of HTTP requests in the request log so far.
     pub fn request_count(&self) -> usize {
-        std::fs::read_to_string(&self.log)
-            .map(|s| {
-                s.lines()
-                    .filter(|l| {
-                        l.contains("\"GET ")
-                            || l.contains("\"HEAD ")
-                            || l.contains("\"PUT ")
-                            || l.contains("\"POST ")
-                            || l.contains("\"PATCH ")
-                    })
-                    .count()
-            })
-            .unwrap_or(0)
+        self.requests_since(LogMark(0)).len()
     }
+
+    /// The current end of the request log, once the registry has stopped writing to it: the
+    /// log line of a request may land just after its response reached the client.
+    pub fn mark(&self) -> LogMark {
+        let len = || std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
+        let (mut last, start) = (len(), Instant::now());
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = len();
+            if now == last || start.elapsed() > Duration::from_secs(3) {
+                return LogMark(now);
+            }
+            last = now;
+        }
+    }
+
+    /// The HTTP requests logged after `since` (settled as in [`Registry::mark`]), as
+    /// `METHOD /path` (query left out), in order. Usage, for the requests of one command:
+    /// `let m = reg.mark(); run(...); let reqs = reg.requests_since(m);`
+    pub fn requests_since(&self, since: LogMark) -> Vec<String> {
+        let end = self.mark().0;
+        let bytes = std::fs::read(&self.log).unwrap_or_default();
+        let slice = bytes.get(since.0 as usize..(end as usize).min(bytes.len())).unwrap_or_default();
+        String::from_utf8_lossy(slice).lines().filter_map(request_line).collect()
+    }
+}
+
+/// `METHOD /v2/...` from one registry log line, or None when the line is not a request:
+/// docker-registry's access log (`... "GET /v2/x/manifests/y HTTP/1.1" 200 ...`) and refreg's
+/// (`2026/01/02 03:04:05 GET /v2/x/manifests/y [404 NAME_UNKNOWN ...]`).
+pub fn request_line(line: &str) -> Option<String> {
+    const METHODS: [&str; 6] = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"];
+    let mut words = line.split_whitespace().peekable();
+    while let Some(w) = words.next() {
+        let method = w.trim_start_matches('"');
+        if METHODS.contains(&method) && words.peek().is_some_and(|p| p.starts_with("/v2")) {
+            let path = words.next().unwrap_or_default();
+            return Some(format!("{method} {}", path.split('?').next().unwrap_or_default()));
+        }
+    }
+    None
 }
 
 impl Drop for Registry {
@@ -276,6 +365,14 @@ pub fn cosign_bin() -> PathBuf {
     p
 }
 
+/// cosign 3.1 from Debian unstable (scripts/setup.sh; the package version is in
+/// `.tools/cosign3/.deb-version`, the binary itself says "devel"). Missing fails the test.
+pub fn cosign3_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/cosign3/usr/bin/cosign");
+    assert!(p.exists(), "cosign 3 is not installed at {}: run scripts/setup.sh", p.display());
+    p
+}
+
 /// skopeo 1.18 from Debian's next suite (scripts/setup.sh), run under its own loader.
 pub fn skopeo_bin() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/skopeo/skopeo");
@@ -331,7 +428,21 @@ pub fn cosign(cwd: &Path, args: &[&str]) -> Output {
 
 /// Runs cosign with extra environment variables.
 pub fn cosign_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(cosign_bin())
+    run_cosign(cosign_bin(), cwd, args, env)
+}
+
+/// Runs cosign 3 offline, isolated like [`cosign`].
+pub fn cosign3(cwd: &Path, args: &[&str]) -> Output {
+    cosign3_env(cwd, args, &[])
+}
+
+/// Runs cosign 3 with extra environment variables.
+pub fn cosign3_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    run_cosign(cosign3_bin(), cwd, args, env)
+}
+
+fn run_cosign(bin: PathBuf, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(bin)
         .envs(env.iter().copied())
         .current_dir(cwd)
         .args(args)
