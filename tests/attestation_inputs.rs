@@ -383,7 +383,7 @@ fn rejected_on_a_layout(file: &str, why: &str) {
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
     let err = stderr(&out);
     let layer = Digest::sha256(&vector(file));
-    assert!(err.contains(&format!("✗ attestation {layer} rejected: attestation: {why}")), "{err}");
+    assert!(err.contains(&format!("✗ legacy attestation {layer} rejected: attestation: {why}")), "{err}");
     assert!(err.contains("no attestation verified: NOT VERIFIED"), "{err}");
     // Nothing lost, nothing hidden: the bad layer stays, a good one next to it verifies.
     case.attach("envelope-v1.json");
@@ -489,7 +489,10 @@ fn att_manifest_with_10000_layers_fails_cleanly_and_attest_refuses_to_append() {
     assert_code(&out, 14);
     assert!(stdout(&out).is_empty());
     let err = stderr(&out);
-    assert!(err.contains("could not check: attachment manifest (sha256-<hex>.sig or .att) is malformed: "), "{err}");
+    assert!(
+        err.contains("could not check: attachment manifest sha256-") && err.contains(".att is malformed: "),
+        "{err}"
+    );
     assert!(err.contains(limit_message), "{err}");
     assert!(err.contains("NOT VERIFIED"), "{err}");
     // tree says the same, with the same code.
@@ -618,7 +621,7 @@ fn blob_larger_than_its_descriptor_in_a_layout_is_refused_without_reading_it_all
     let err = stderr(&out);
     assert!(
         err.contains(&format!(
-            "✗ attestation {big} rejected: blob size does not match its descriptor's size of 904 bytes (envelope {big}: more bytes than that)"
+            "✗ legacy attestation {big} rejected: blob size does not match its descriptor's size of 904 bytes (envelope {big}: more bytes than that)"
         )),
         "{err}"
     );
@@ -671,7 +674,7 @@ fn blob_served_larger_than_its_descriptor_by_a_registry_is_refused_without_readi
     let err = stderr(&out);
     assert!(
         err.contains(&format!(
-            "✗ attestation {big} rejected: blob size does not match its descriptor's size of 904 bytes (envelope {big}: more bytes than that)"
+            "✗ legacy attestation {big} rejected: blob size does not match its descriptor's size of 904 bytes (envelope {big}: more bytes than that)"
         )),
         "{err}"
     );

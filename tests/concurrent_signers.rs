@@ -66,7 +66,8 @@ fn spawn_all(d: &Path, n: usize, args: impl Fn(usize) -> Vec<String>) -> Vec<Chi
     (0..n)
         .map(|i| {
             let mut c = Command::new(sigil_bin());
-            c.args(args(i));
+            let a = args(i);
+            c.args(legacy_unless_named(&a.iter().map(String::as_str).collect::<Vec<_>>()));
             isolate(&mut c, d, &[("SIGIL_PASSWORD", PASSWORD)]);
             c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
         })

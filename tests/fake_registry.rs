@@ -413,7 +413,10 @@ fn endless_token_service(head: &'static str, chunk: usize, pause: std::time::Dur
 /// Runs sigil under an address-space limit (KiB), timed.
 fn sigil_limited(cwd: &std::path::Path, args: &[&str], vmem_kib: u64) -> (std::process::Output, std::time::Duration) {
     let mut c = std::process::Command::new("sh");
-    c.arg("-c").arg(format!("ulimit -v {vmem_kib} && exec \"$0\" \"$@\"")).arg(sigil_bin()).args(args);
+    c.arg("-c")
+        .arg(format!("ulimit -v {vmem_kib} && exec \"$0\" \"$@\""))
+        .arg(sigil_bin())
+        .args(legacy_unless_named(args));
     isolate(&mut c, cwd, &[]);
     let start = std::time::Instant::now();
     let out = c.stdin(std::process::Stdio::null()).output().expect("run sigil under ulimit");

@@ -215,6 +215,8 @@ mod schema {
     pub struct Signed {
         pub image: String,
         pub digest: String,
+        /// `legacy` or `bundle`.
+        pub format: String,
         pub signature: String,
         #[serde(rename = "signatureManifest")]
         pub signature_manifest: String,
@@ -229,7 +231,9 @@ mod schema {
         pub image: String,
         pub digest: String,
         pub verified: bool,
-        pub signatures: Vec<Payload>,
+        pub signatures: Vec<Claims>,
+        /// The format of each signature, in the same order.
+        pub formats: Vec<String>,
         /// Keyless only: the trusted root used.
         #[serde(rename = "trustRoot")]
         pub trust_root: Option<TrustRoot>,
@@ -244,6 +248,27 @@ mod schema {
         pub path: Option<String>,
         pub url: Option<String>,
         pub sha256: String,
+    }
+
+    /// A legacy signature's simple-signing payload, or a bundle signature's statement.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    #[allow(dead_code)]
+    pub enum Claims {
+        Legacy(Payload),
+        Bundle(Statement),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    pub struct Statement {
+        #[serde(rename = "_type")]
+        pub kind: String,
+        pub subject: Vec<serde_json::Value>,
+        #[serde(rename = "predicateType")]
+        pub predicate_type: String,
+        pub predicate: serde_json::Value,
     }
 
     #[derive(Deserialize)]
@@ -309,6 +334,7 @@ mod schema {
     pub struct Attested {
         pub image: String,
         pub digest: String,
+        pub format: String,
         pub attestation: String,
         #[serde(rename = "predicateType")]
         pub predicate_type: String,
@@ -367,6 +393,7 @@ mod schema {
     pub struct SignatureEntry {
         pub verified: bool,
         pub layer: String,
+        pub format: String,
         pub signer: Option<serde_json::Value>,
         pub time: Option<String>,
         pub payload: Option<Payload>,
@@ -379,6 +406,7 @@ mod schema {
     pub struct AttestationEntry {
         pub verified: bool,
         pub layer: String,
+        pub format: String,
         #[serde(rename = "predicateType")]
         pub predicate_type: Option<String>,
         pub signer: Option<serde_json::Value>,
@@ -422,12 +450,27 @@ fn json_output_schema_is_pinned() {
     let out = sigil(d, &["verify", "--key", "sigil.pub", &image]);
     let v: schema::Verified = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert!(v.verified);
-    assert_eq!(v.signatures[0].critical.kind, "cosign container image signature");
-    assert_eq!(v.signatures[0].critical.image.docker_manifest_digest, v.digest);
+    assert_eq!(v.formats, ["legacy"]);
+    let schema::Claims::Legacy(p) = &v.signatures[0] else { panic!("a legacy payload") };
+    assert_eq!(p.critical.kind, "cosign container image signature");
+    assert_eq!(p.critical.image.docker_manifest_digest, v.digest);
+    // The bundle format (cosign 3): the statement is the claim.
+    // see: issue 9
+    let out = sigil(d, &["sign", "--format", "bundle", "--key", "sigil.key", "-a", "k=v", &image]);
+    assert_code(&out, 0);
+    let s: schema::Signed = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!((s.format.as_str(), s.outcome.as_str()), ("bundle", "added"));
+    let out = sigil(d, &["verify", "--format", "bundle", "--key", "sigil.pub", "-a", "k=v", &image]);
+    let v: schema::Verified = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v.formats, ["bundle"]);
+    let schema::Claims::Bundle(st) = &v.signatures[0] else { panic!("a statement") };
+    assert_eq!(st.predicate_type, "https://sigstore.dev/cosign/sign/v1");
+    assert_eq!(st.subject[0]["annotations"]["k"], "v");
     let out = sigil(d, &["tree", "--output", "json", &image]);
     let t: schema::Tree = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(t.attachments.len(), 1);
     assert_eq!(t.attachments[0].kind, "sig");
+    assert_eq!(t.referrers.len(), 1, "the bundle is a referrer");
     // One JSON document per line and image.
     let out = sigil(d, &["verify", "--key", "sigil.pub", &image, &image]);
     assert_eq!(stdout(&out).lines().count(), 2);
@@ -564,7 +607,7 @@ fn signature_manifest_blob(layout: &std::path::Path) -> std::path::PathBuf {
 fn sigil_within(cwd: &std::path::Path, args: &[&str], limit: std::time::Duration) -> std::process::Output {
     use std::process::{Command, Stdio};
     let mut c = Command::new(sigil_bin());
-    c.args(args);
+    c.args(legacy_unless_named(args));
     isolate(&mut c, cwd, &[("SIGIL_PASSWORD", PASSWORD)]);
     let mut child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let started = std::time::Instant::now();

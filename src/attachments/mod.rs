@@ -198,7 +198,7 @@ pub struct BundleLayer {
 #[derive(Debug)]
 pub enum Referrer {
     /// A Sigstore bundle artifact about the image.
-    Bundle(BundleLayer),
+    Bundle(Box<BundleLayer>),
     /// Another kind of artifact (an SBOM, a notation signature, …): not ours to judge.
     Other,
 }
@@ -266,9 +266,6 @@ pub async fn bundle_layer<S: Store>(
     if !BUNDLE_MEDIA_TYPES.contains(&layer.media_type.as_str()) {
         return shape(format!("layer media type {:?} is not a Sigstore bundle", layer.media_type));
     }
-    Ok(Ok(Referrer::Bundle(BundleLayer {
-        manifest: raw.digest,
-        layer,
-        annotations: m.annotations.unwrap_or_default(),
-    })))
+    let annotations = m.annotations.unwrap_or_default();
+    Ok(Ok(Referrer::Bundle(Box::new(BundleLayer { manifest: raw.digest, layer, annotations }))))
 }
