@@ -18,7 +18,7 @@ use sigil::dsse::Envelope;
 use sigil::keys::{KeyAlgorithm, Password, PrivateKey, PublicKey, ScryptParams};
 use sigil::oci::layout::LayoutStore;
 use sigil::oci::manifest::{Manifest, SIGNATURE_ANNOTATION};
-use sigil::oci::{ManifestRef, Store};
+use sigil::oci::{Backend, ManifestRef, Store};
 
 /// Signers per image in the full-size tests.
 const SIGNERS: usize = 32;
@@ -342,4 +342,63 @@ fn unconfirmed_signature_is_reported_not_claimed() {
     let err = stderr(&out);
     assert!(err.contains("the signature may not be attached: could not confirm"), "{err}");
     assert!(err.contains("run the same command again"), "{err}");
+}
+
+/// How many of `keys` made a bundle signature (cosign 3's format) about `digest` that is
+/// discoverable as a referrer; checks each key signed once and each bundle verifies with the
+/// pure checker.
+fn keys_with_bundle<S: Store>(store: &S, digest: &Digest, keys: &[PublicKey]) -> usize {
+    use sigil::attachments::{bundle_entries, bundle_layer, Kind, Referrer};
+    use sigil::verify::image_bundle::{check_image_bundle, Expect};
+    let (entries, unread) = rt().block_on(bundle_entries(store, digest, Kind::Signature)).unwrap();
+    assert_eq!(unread, 0);
+    let none = Default::default();
+    let mut found = vec![false; keys.len()];
+    for e in &entries {
+        let Referrer::Bundle(b) = rt().block_on(bundle_layer(store, e, digest)).unwrap().unwrap() else {
+            panic!("{} is not a bundle", e.digest)
+        };
+        let bytes = rt().block_on(store.get_blob(&b.layer.digest, 1 << 20)).unwrap();
+        let signed: Vec<usize> = (0..keys.len())
+            .filter(|&i| {
+                let signer = sigil::verify::ImageSigner::Key(&keys[i]);
+                check_image_bundle(&bytes, digest, &signer, &Expect::Signature { annotations: &none }).is_ok()
+            })
+            .collect();
+        assert_eq!(signed.len(), 1, "bundle {} verifies with exactly one key", e.digest);
+        assert!(!found[signed[0]], "key {} listed twice", signed[0]);
+        found[signed[0]] = true;
+    }
+    found.iter().filter(|f| **f).count()
+}
+
+/// Bundle signatures are one referrer each: on a registry with the referrers API there is no
+/// shared document to lose, and each signer reads the API back until its referrer is listed;
+/// without it (and on a layout) the tag-schema index is reconciled like the `.sig` manifest.
+// see: issue 9
+#[test]
+fn concurrent_bundle_signers_lose_no_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let keys = write_keys(d, SIGNERS);
+    let mut cases: Vec<(String, Backend, String, Digest)> = Vec::new();
+    let regs: Vec<Registry> = RegistryKind::ALL.iter().map(|k| Registry::start_kind(*k)).collect();
+    for (reg, kind) in regs.iter().zip(RegistryKind::ALL) {
+        let store = reg.store("conc/bundle");
+        let digest = rt().block_on(push_image(&store, Some("v1"), &format!("{kind:?}"), "amd64"));
+        cases.push((format!("{kind:?}"), store, format!("{}/conc/bundle@{digest}", reg.host()), digest));
+    }
+    let layout = Backend::Layout(LayoutStore::create(&d.join("blay")).unwrap());
+    let digest = rt().block_on(push_image(&layout, Some("v1"), "bundle-layout", "amd64"));
+    cases.push(("layout".into(), layout, format!("oci:blay@{digest}"), digest));
+    for (what, store, reference, digest) in &cases {
+        let started = Instant::now();
+        wait_all(spawn_all(d, SIGNERS, |i| sign_args(i, reference, &["--format", "bundle"])));
+        let took = started.elapsed();
+        let verified = keys_with_bundle(store, digest, &keys);
+        eprintln!("{what}: {verified}/{SIGNERS} bundle signatures, {took:.1?}");
+        assert_eq!(verified, SIGNERS, "{what}: bundle signatures lost");
+        let out = sigil(d, &["verify", "--allow-http-registry", "--format", "bundle", "--key", "k3.pub", reference]);
+        assert_code(&out, 0);
+    }
 }
