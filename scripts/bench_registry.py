@@ -4,7 +4,7 @@ import os, subprocess, sys, tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import RequestLog, median, run as run_env  # noqa: E402
 
-sigil, cosign, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sigil, cosign, rounds, cosign3 = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 work = tempfile.mkdtemp(prefix="sigil-bench-")
 key, pub = f"{root}/keys-example/example.key", f"{root}/keys-example/example.pub"
@@ -34,7 +34,7 @@ try:
     # Images: one tagged image and 50 more, signed by sigil (both tools verify them).
     single = push("bench/single", "single")
     fifty = [push(f"bench/many{i}", f"many{i}") for i in range(50)]
-    sig = lambda imgs: [sigil, "sign", "--allow-http-registry", "--key", key, *imgs]
+    sig = lambda imgs: [sigil, "sign", "--format", "legacy", "--allow-http-registry", "--key", key, *imgs]
     subprocess.run(sig([single] + fifty), check=True, capture_output=True, env=env)
     sv = lambda imgs: [sigil, "verify", "--allow-http-registry", "--key", pub, *imgs]
     cv = lambda imgs: [cosign, "verify", "--key", pub, "--insecure-ignore-tlog=true", "--allow-http-registry", *imgs]
@@ -56,7 +56,7 @@ try:
     with open(slsa, "w") as f:
         f.write('{"buildDefinition":{"buildType":"https://example.com/t","externalParameters":{}},'
                 '"runDetails":{"builder":{"id":"https://example.com/builder"}}}')
-    subprocess.run([sigil, "attest", "--allow-http-registry", "--key", key, "--type", "slsaprovenance1",
+    subprocess.run([sigil, "attest", "--format", "legacy", "--allow-http-registry", "--key", key, "--type", "slsaprovenance1",
                     "--predicate", slsa, att], check=True, capture_output=True, env=env)
     sva = [sigil, "verify-attestation", "--allow-http-registry", "--key", pub, "--type", "slsaprovenance1", att]
     cva = [cosign, "verify-attestation", "--key", pub, "--insecure-ignore-tlog=true", "--allow-http-registry",
@@ -84,6 +84,25 @@ try:
     m = log.mark(); run(sv([single])); s_req = log.count_since(m)
     m = log.mark(); run(cv([single])); c_req = log.count_since(m)
 
+    # The bundle format: an image signed by cosign 3.1.1 (key, no transparency log: a signing
+    # config without services), stored as a referrer in the tag schema on this registry.
+    subprocess.run([cosign3, "signing-config", "create", "--out", f"{work}/signing-config.json"], check=True,
+                   capture_output=True, env=env)
+    subprocess.run([cosign3, "trusted-root", "create", "--out", f"{work}/trusted-root.json"], check=True,
+                   capture_output=True, env=env)
+    b3 = push("bench/bundle", "bundle")
+    subprocess.run([cosign3, "sign", "--key", key, "--signing-config", f"{work}/signing-config.json",
+                    "--trusted-root", f"{work}/trusted-root.json", "--allow-http-registry", "--yes", b3],
+                   check=True, capture_output=True, env=env)
+    sb3 = [sigil, "verify", "--allow-http-registry", "--key", pub, b3]
+    cb3 = [cosign3, "verify", "--key", pub, "--trusted-root", f"{work}/trusted-root.json", "--insecure-ignore-tlog",
+           "--allow-http-registry", b3]
+    res["sb3"], res["cb3"] = [], []
+    for r in range(rounds):
+        res["sb3"].append(run(sb3)); res["cb3"].append(run(cb3))
+    m = log.mark(); run(sb3); s3_req = log.count_since(m)
+    m = log.mark(); run(cb3); c3_req = log.count_since(m)
+
     med = median
     print(f"sigil vs cosign on a local docker-registry ({rounds} alternating rounds; medians)")
     print(f"{'case':38} {'sigil':>10} {'cosign':>10} {'ratio':>7}")
@@ -100,5 +119,13 @@ try:
                        (f"attach {sbom_mb:.0f} MB SBOM: peak RSS MiB", "sb", "cb")]:
         print(f"{name:38} {med(res[s],1)/1024:10.1f} {med(res[c],1)/1024:10.1f} {med(res[s],1)/med(res[c],1):7.3f}")
     print(f"{'requests, verify 1 tagged image':38} {s_req:10d} {c_req:10d} {s_req/c_req:7.3f}")
+    print()
+    print(f"bundle format: an image signed by cosign 3.1.1, verified by sigil and by cosign 3.1.1")
+    print(f"{'case':38} {'sigil':>10} {'cosign 3':>10} {'ratio':>7}")
+    print(f"{'verify 1 tagged image: wall s':38} {med(res['sb3'],0):10.3f} {med(res['cb3'],0):10.3f} "
+          f"{med(res['sb3'],0)/med(res['cb3'],0):7.3f}")
+    print(f"{'verify 1 tagged image: peak RSS MiB':38} {med(res['sb3'],1)/1024:10.1f} {med(res['cb3'],1)/1024:10.1f} "
+          f"{med(res['sb3'],1)/med(res['cb3'],1):7.3f}")
+    print(f"{'requests, verify 1 tagged image':38} {s3_req:10d} {c3_req:10d} {s3_req/c3_req:7.3f}")
 finally:
     os.kill(pid, 15)

@@ -154,3 +154,26 @@ pub fn attestation(data: &[u8]) {
         }
     }
 }
+
+/// Sigstore bundles attached to images (cosign 3): the pure image checks with a key and
+/// keyless, the referrers `Link` header, and a referrers page read as an index. Every path
+/// ends in a verdict, never a panic.
+pub fn image_bundle(data: &[u8]) {
+    use crate::verify::image_bundle::{check_image_bundle, Expect};
+    use crate::verify::ImageSigner;
+    let digest = crate::digest::Digest::sha256(b"");
+    let key = keys::PrivateKey::generate(keys::KeyAlgorithm::Ed25519).public_key();
+    let none = crate::payload::Annotations::new();
+    let _ = check_image_bundle(data, &digest, &ImageSigner::Key(&key), &Expect::Signature { annotations: &none });
+    if let Ok(trust) = crate::trust::Trust::embedded() {
+        let id = crate::identity::Matcher::Exact("x".into());
+        let signer = ImageSigner::Keyless { identity: &id, issuer: &id, trust: &trust };
+        let _ = check_image_bundle(data, &digest, &signer, &Expect::Signature { annotations: &none });
+    }
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Some(target) = crate::oci::registry::parse_next_link(s) {
+            assert!(s.contains(&target), "a link target comes from the header");
+        }
+    }
+    let _ = Manifest::parse(data);
+}

@@ -599,3 +599,85 @@ fn token_with_control_character_is_refused_on_write_without_panic() {
     assert!(err.contains("not allowed in an HTTP header"), "{err}");
     assert!(!realm_seen.lock().unwrap().is_empty(), "the token service was asked");
 }
+
+/// A referrers index entry for a bundle referrer `d` (a made-up manifest digest).
+fn bundle_entry(d: &str) -> String {
+    format!(
+        r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{d}","size":10,"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json"}}"#
+    )
+}
+
+fn index_page(entries: &[String], link: Option<String>) -> String {
+    let body = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        entries.join(",")
+    );
+    let link = link.map(|l| format!("Link: <{l}>; rel=\"next\"\r\n")).unwrap_or_default();
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\n{link}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The referrers API pages its answer with `Link: <…>; rel="next"`: every page is read, so a
+/// signature listed on page two is not missed; a `Link` leading to another host is not
+/// followed (the registry's credentials would go with it) and the answer is "could not check".
+// see: issue 9
+#[test]
+fn referrers_pages_are_all_read_and_links_elsewhere_are_not_followed() {
+    let image = format!("sha256:{}", "1".repeat(64));
+    let (a, b) = (format!("sha256:{}", "a".repeat(64)), format!("sha256:{}", "b".repeat(64)));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (img, ea, eb) = (image.clone(), bundle_entry(&a), bundle_entry(&b));
+    let seen = serve(l, 20, move |s| {
+        let first = format!("/v2/pg/app/referrers/{img}");
+        if s.path == first {
+            index_page(std::slice::from_ref(&ea), Some(format!("{first}?n=1&last=a")))
+        } else if s.path.starts_with(&first) {
+            index_page(std::slice::from_ref(&eb), None)
+        } else {
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+        }
+    });
+    let target = format!("127.0.0.1:{port}/pg/app@{image}");
+    let out = sigil(
+        d,
+        &["verify", "--allow-http-registry", "--timeout", "5", "--format", "bundle", "--key", "sigil.pub", &target],
+    );
+    // Both referrers were looked at (their manifests are missing here: could not check).
+    assert_code(&out, 14);
+    let paths: Vec<String> = seen.lock().unwrap().iter().map(|s| s.path.clone()).collect();
+    assert!(paths.iter().any(|p| p.ends_with("?n=1&last=a")), "page two read: {paths:?}");
+    for m in [&a, &b] {
+        assert!(paths.iter().any(|p| p == &format!("/v2/pg/app/manifests/{m}")), "referrer {m} fetched: {paths:?}");
+    }
+
+    // A Link to another host: not followed.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (port, other_port) = (l.local_addr().unwrap().port(), other.local_addr().unwrap().port());
+    let seen_other =
+        serve(other, 5, |_| "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into());
+    let (img, ea) = (image.clone(), bundle_entry(&a));
+    serve(l, 20, move |s| {
+        if s.path == format!("/v2/pg/app/referrers/{img}") {
+            let next = format!("http://127.0.0.1:{other_port}/v2/pg/app/referrers/{img}?n=1");
+            index_page(std::slice::from_ref(&ea), Some(next))
+        } else {
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+        }
+    });
+    let target = format!("127.0.0.1:{port}/pg/app@{image}");
+    let out = sigil(
+        d,
+        &["verify", "--allow-http-registry", "--timeout", "5", "--format", "bundle", "--key", "sigil.pub", &target],
+    );
+    assert_code(&out, 14);
+    assert!(stderr(&out).contains("not followed"), "{}", stderr(&out));
+    assert!(seen_other.lock().unwrap().is_empty(), "the other host was contacted");
+}

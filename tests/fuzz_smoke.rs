@@ -17,6 +17,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("merkle", sigil::fuzzing::merkle),
     ("attestation", sigil::fuzzing::attestation),
     ("challenge", sigil::fuzzing::challenge),
+    ("image_bundle", sigil::fuzzing::image_bundle),
 ];
 
 struct XorShift(u64);

@@ -738,6 +738,21 @@ impl Store for RegistryStore {
 mod tests {
     use super::*;
 
+    // see: issue 9
+    #[test]
+    fn referrers_next_link_is_read_from_link_headers() {
+        assert_eq!(
+            parse_next_link(r#"</v2/a/referrers/sha256:1?n=1&last=x>; rel="next""#).as_deref(),
+            Some("/v2/a/referrers/sha256:1?n=1&last=x")
+        );
+        assert_eq!(parse_next_link("</p2>; rel=next").as_deref(), Some("/p2"));
+        assert_eq!(parse_next_link(r#"</prev>; rel="prev", </p2>; rel="next""#).as_deref(), Some("/p2"));
+        assert_eq!(parse_next_link(r#"</p2>; rel="prev next""#).as_deref(), Some("/p2"));
+        assert_eq!(parse_next_link(r#"</p2>; rel="prev""#), None);
+        assert_eq!(parse_next_link("no link"), None);
+        assert_eq!(parse_next_link("<unterminated; rel=next"), None);
+    }
+
     #[test]
     fn plain_http_realm_only_for_a_plain_http_registry() {
         let https = Url::parse("https://auth.example/token").unwrap();
