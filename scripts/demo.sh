@@ -34,9 +34,17 @@ if [ -x /usr/bin/docker-registry ]; then
   trap stop_registry EXIT
   push_image image "$REGISTRY_HOST" demo/hello v1
   img="$REGISTRY_HOST/demo/hello:v1"
+  # cosign 3's format (a Sigstore bundle as an OCI referrer), then cosign 2's (.sig tag).
   step "$sigil" sign --allow-http-registry --key "$root/keys-example/example.key" "$img"
+  step "$sigil" sign --format legacy --allow-http-registry --key "$root/keys-example/example.key" "$img"
   step "$sigil" verify --allow-http-registry --key "$root/keys-example/example.pub" "$img"
   step "$sigil" tree --allow-http-registry "$img"
+  cosign3="$root/.tools/cosign3/usr/bin/cosign"
+  if [ -x "$cosign3" ]; then
+    "$cosign3" trusted-root create --out "$out/empty-trusted-root.json"
+    step env TUF_ROOT="$out/.sigstore" "$cosign3" verify --key "$root/keys-example/example.pub" \
+      --trusted-root "$out/empty-trusted-root.json" --insecure-ignore-tlog --allow-http-registry "$img" >/dev/null
+  fi
   cosign="$root/.tools/cosign/usr/bin/cosign"
   if [ -x "$cosign" ]; then
     step env TUF_ROOT="$out/.sigstore" "$cosign" verify --key "$root/keys-example/example.pub" --insecure-ignore-tlog=true --allow-http-registry "$img" >/dev/null

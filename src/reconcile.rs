@@ -36,10 +36,11 @@ use std::time::Duration;
 use rand_core::{OsRng, RngCore};
 use tokio::time::Instant;
 
+use crate::attachments::signature_manifest;
 use crate::digest::Digest;
 use crate::oci::manifest::{
-    referrers_index_with, signature_manifest, Descriptor, ImageIndex, ImageManifest, Manifest, ManifestError,
-    MAX_LAYERS, OCI_INDEX, OCI_MANIFEST,
+    referrers_index_with, Descriptor, ImageIndex, ImageManifest, Manifest, ManifestError, MAX_LAYERS, OCI_INDEX,
+    OCI_MANIFEST,
 };
 use crate::oci::{ManifestRef, RawManifest, Store, StoreError, TagWrites};
 
@@ -492,8 +493,8 @@ fn backoff(n: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attachments::SIMPLE_SIGNING;
     use crate::oci::layout::LayoutStore;
-    use crate::oci::manifest::SIMPLE_SIGNING;
 
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()

@@ -22,9 +22,10 @@ use crate::attachments::{legacy_tag, ATTESTATION_SUFFIX, SIGNATURE_SUFFIX};
 use crate::attachments::{
     Format, BUNDLE_CONTENT_ANNOTATION, BUNDLE_PREDICATE_TYPE_ANNOTATION, BUNDLE_V03, CREATED_ANNOTATION,
 };
+use crate::attachments::{SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 use crate::digest::Digest;
 use crate::keys::PrivateKey;
-use crate::oci::manifest::{Descriptor, Manifest, ManifestError, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use crate::oci::manifest::{Descriptor, Manifest, ManifestError};
 use crate::oci::{ManifestRef, Store, StoreError};
 use crate::payload::{Annotations, SimpleSigning};
 use crate::reconcile::{self, Collection, Content, ReconcileError};

@@ -12,12 +12,13 @@ use std::time::Instant;
 use base64::Engine as _;
 use common::*;
 use serde_json::Value;
+use sigil::attachments::SIGNATURE_ANNOTATION;
 use sigil::attachments::{legacy_tag, ATTESTATION_SUFFIX, SIGNATURE_SUFFIX};
 use sigil::digest::Digest;
 use sigil::dsse::Envelope;
 use sigil::keys::{KeyAlgorithm, Password, PrivateKey, PublicKey, ScryptParams};
 use sigil::oci::layout::LayoutStore;
-use sigil::oci::manifest::{Manifest, SIGNATURE_ANNOTATION};
+use sigil::oci::manifest::Manifest;
 use sigil::oci::{Backend, ManifestRef, Store};
 
 /// Signers per image in the full-size tests.

@@ -148,7 +148,7 @@ fn tamper<S: Store>(
         if let Some(blob) = f(&mut layers) {
             store.put_blob(blob).await.unwrap();
         }
-        let (manifest, config) = sigil::oci::manifest::signature_manifest(layers);
+        let (manifest, config) = sigil::attachments::signature_manifest(layers);
         store.put_blob(config).await.unwrap();
         store
             .put_manifest(
@@ -199,7 +199,7 @@ fn both_tools_agree_on_rejections() {
             &[("evil".to_string(), "1".to_string())].into_iter().collect(),
         )
         .to_bytes();
-        let mut l = sigil::oci::manifest::Descriptor::of(sigil::oci::manifest::SIMPLE_SIGNING, &payload);
+        let mut l = sigil::oci::manifest::Descriptor::of(sigil::attachments::SIMPLE_SIGNING, &payload);
         l.annotations = layers[0].annotations.clone();
         layers[0] = l;
         Some(payload)
@@ -212,7 +212,7 @@ fn both_tools_agree_on_rejections() {
     assert_code(&sigil(d, &["sign", HTTP, "--key", "s.key", &img_e]), 0);
     tamper(&store, &e, &e, |layers| {
         let ann = layers[0].annotations.as_mut().unwrap();
-        let sig = ann.get_mut(sigil::oci::manifest::SIGNATURE_ANNOTATION).unwrap();
+        let sig = ann.get_mut(sigil::attachments::SIGNATURE_ANNOTATION).unwrap();
         let mut bytes = base64::engine::general_purpose::STANDARD.decode(sig.as_bytes()).unwrap();
         let n = bytes.len();
         bytes[n - 3] ^= 0x01;

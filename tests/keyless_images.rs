@@ -15,7 +15,8 @@ use std::path::Path;
 use base64::Engine as _;
 use common::*;
 use serde_json::Value;
-use sigil::oci::manifest::{signature_manifest, Descriptor, OCI_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use sigil::attachments::{signature_manifest, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use sigil::oci::manifest::{Descriptor, OCI_MANIFEST};
 use sigil::oci::{ManifestRef, Store};
 
 const IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";

@@ -142,8 +142,8 @@ fn unreachable_missing_and_oversized() {
     assert_code(&out, 14);
 
     // A signature manifest with more than 1000 layers is refused, clearly.
-    let layer = sigil::oci::manifest::Descriptor::of(sigil::oci::manifest::SIMPLE_SIGNING, b"{}");
-    let (big, config) = sigil::oci::manifest::signature_manifest(vec![layer; 1001]);
+    let layer = sigil::oci::manifest::Descriptor::of(sigil::attachments::SIMPLE_SIGNING, b"{}");
+    let (big, config) = sigil::attachments::signature_manifest(vec![layer; 1001]);
     rt().block_on(async {
         store.put_blob(b"{}".to_vec()).await.unwrap();
         store.put_blob(config).await.unwrap();

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use sigil::attachments::signature_manifest;
 use sigil::digest::Digest;
 use sigil::keys::{self, KeyError, Password, PublicKey};
-use sigil::oci::manifest::{signature_manifest, Manifest};
+use sigil::oci::manifest::Manifest;
 use sigil::payload::{Annotations, SimpleSigning};
 use sigil::reference::ImageRef;
 use sigil::verify::check_payload;
@@ -141,7 +142,7 @@ fn cosign_written_signatures() {
         let payload = std::fs::read(dir.join(format!("payload-{}.json", layer.digest.hex()))).unwrap();
         let sig = base64::Engine::decode(
             &base64::engine::general_purpose::STANDARD,
-            layer.annotation(sigil::oci::manifest::SIGNATURE_ANNOTATION).unwrap(),
+            layer.annotation(sigil::attachments::SIGNATURE_ANNOTATION).unwrap(),
         )
         .unwrap();
         let p = check_payload(&payload, &sig, &image, key, &none).unwrap();

@@ -14,7 +14,10 @@
 //! This module finds and fetches; it never vouches. What verified is decided in
 //! [`crate::verify`]. Generic over [`Store`].
 
+pub mod legacy;
 pub mod referrers;
+
+pub use legacy::{signature_config, signature_manifest, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 
 use std::collections::BTreeMap;
 

@@ -19,10 +19,6 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// OCI image config media type.
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-/// Media type of a simple-signing payload layer.
-pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-/// Layer annotation holding the base64 signature.
-pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 
 /// Media types accepted when fetching manifests.
 pub const ACCEPTED_MANIFESTS: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
@@ -215,38 +211,6 @@ impl Manifest {
     }
 }
 
-/// The config blob cosign writes for a signature image (go-containerregistry's empty image
-/// with the payload layers appended): `rootfs.diff_ids` lists the layers' digests.
-pub fn signature_config(layers: &[Descriptor]) -> Vec<u8> {
-    let diff_ids: Vec<String> = layers.iter().map(|l| l.digest.to_string()).collect();
-    let history: Vec<serde_json::Value> =
-        layers.iter().map(|_| serde_json::json!({"created": "0001-01-01T00:00:00Z"})).collect();
-    // Key order is go-containerregistry's ConfigFile field order.
-    let mut s = String::from(r#"{"architecture":"","created":"0001-01-01T00:00:00Z","history":"#);
-    s.push_str(&serde_json::Value::from(history).to_string());
-    s.push_str(r#","os":"","rootfs":{"type":"layers","diff_ids":"#);
-    s.push_str(&serde_json::Value::from(diff_ids).to_string());
-    s.push_str(r#"},"config":{}}"#);
-    s.into_bytes()
-}
-
-/// A signature manifest holding `layers`, with its config.
-pub fn signature_manifest(layers: Vec<Descriptor>) -> (Vec<u8>, Vec<u8>) {
-    let config = signature_config(&layers);
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(OCI_MANIFEST.to_owned()),
-        artifact_type: None,
-        config: Descriptor::of(OCI_CONFIG, &config),
-        layers,
-        annotations: None,
-        subject: None,
-    };
-    // Serialising plain structs cannot fail.
-    let bytes = serde_json::to_vec(&manifest).unwrap_or_default();
-    (bytes, config)
-}
-
 /// The OCI empty descriptor's media type (config of artifacts without one).
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 /// The empty config's content.
@@ -306,6 +270,8 @@ pub fn referrers_index_with(existing: Option<ImageIndex>, entry: Descriptor) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    // cosign's signature manifests make handy test manifests.
+    use crate::attachments::{signature_config, signature_manifest, SIMPLE_SIGNING};
 
     #[test]
     fn parses_image_and_index() {

@@ -17,9 +17,10 @@ use base64::Engine as _;
 use futures_util::StreamExt;
 
 use crate::attachments::{self, Format, Formats, Kind, Referrer, ReferrerProblem};
+use crate::attachments::{SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 use crate::digest::Digest;
 use crate::keys::{PublicKey, SignatureError};
-use crate::oci::manifest::{Descriptor, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use crate::oci::manifest::Descriptor;
 use crate::oci::{ManifestRef, Store, StoreError};
 use crate::payload::{Annotations, SimpleSigning};
 

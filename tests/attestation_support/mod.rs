@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use sigil::attachments::{legacy_tag, ATTESTATION_SUFFIX};
+use sigil::attachments::{signature_manifest, SIGNATURE_ANNOTATION};
 use sigil::digest::Digest;
 use sigil::dsse::DSSE_MEDIA_TYPE;
-use sigil::oci::manifest::{signature_manifest, Descriptor, Limits, Manifest, OCI_MANIFEST, SIGNATURE_ANNOTATION};
+use sigil::oci::manifest::{Descriptor, Limits, Manifest, OCI_MANIFEST};
 use sigil::oci::{ManifestRef, RawManifest, Store};
 
 pub const SLSA1_URI: &str = "https://slsa.dev/provenance/v1";
