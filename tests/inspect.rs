@@ -96,3 +96,60 @@ fn inspect_reports_verified_material_and_marks_the_rest() {
     // Missing image.
     assert_code(&sigil(d, &["inspect", "--key", "sigil.pub", "oci:img:nope"]), 11);
 }
+
+/// Bundles (cosign 3's format) are read by `inspect`, `tree` and `download attestation` like
+/// the legacy tags, each entry saying which format it came from; an attestation bundle is
+/// listed among attestations, never among signatures.
+// see: issue 9
+#[test]
+fn inspect_tree_and_download_read_bundle_referrers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    layout_with_image(&d.join("img"), "v1", "inspect-bundles");
+    std::fs::write(d.join("slsa.json"), SLSA).unwrap();
+    std::fs::write(d.join("spdx.json"), SPDX).unwrap();
+    let img = "oci:img:v1";
+    assert_code(&sigil(d, &["sign", "--format", "bundle", "--key", "sigil.key", img]), 0);
+    assert_code(&sigil(d, &["sign", "--format", "legacy", "--key", "sigil.key", img]), 0);
+    let attest = |t: &str, f: &str| {
+        sigil(d, &["attest", "--format", "bundle", "--key", "sigil.key", "--type", t, "--predicate", f, img])
+    };
+    assert_code(&attest("slsaprovenance1", "slsa.json"), 0);
+    assert_code(&attest("spdxjson", "spdx.json"), 0);
+
+    let out = sigil(d, &["inspect", "--key", "sigil.pub", "-o", "json", img]);
+    assert_code(&out, 0);
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let r = &v["report"];
+    let mut sig_formats: Vec<&str> =
+        r["signatures"].as_array().unwrap().iter().map(|s| s["format"].as_str().unwrap()).collect();
+    sig_formats.sort();
+    assert_eq!(sig_formats, ["bundle", "legacy"], "{r}");
+    let atts = r["attestations"].as_array().unwrap();
+    assert_eq!(atts.len(), 2, "{r}");
+    assert!(atts.iter().all(|a| a["verified"] == true && a["format"] == "bundle"), "{r}");
+    let slsa = atts.iter().find(|a| a["predicateType"] == "https://slsa.dev/provenance/v1").unwrap();
+    assert_eq!(slsa["summary"]["builder"], "https://ci.example.com/builder");
+    assert_eq!(r["hiddenUnverified"], 0);
+
+    // tree: the referrers, labelled from their (unsigned) annotations.
+    let out = sigil(d, &["tree", img]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    assert_eq!(text.matches("Sigstore bundle: signature").count(), 1, "{text}");
+    assert!(text.contains("Sigstore bundle: attestation https://slsa.dev/provenance/v1"), "{text}");
+
+    // download attestation: the attestation bundles (not the signature), filtered by type.
+    let out = sigil(d, &["download", "attestation", "--predicate-type", "spdxjson", img]);
+    assert_code(&out, 0);
+    let printed = stdout(&out);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let bundle: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(bundle["mediaType"], "application/vnd.dev.sigstore.bundle.v0.3+json");
+    let out = sigil(d, &["download", "attestation", img]);
+    assert_eq!(stdout(&out).lines().count(), 2);
+    let out = sigil(d, &["download", "attestation", "--format", "legacy", img]);
+    assert_code(&out, 10);
+}

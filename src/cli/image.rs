@@ -848,9 +848,9 @@ fn print_report(image: &str, r: &sigil::inspect::AuditReport) {
     println!("Signatures: {verified_sigs} verified");
     for s in &r.signatures {
         if s.verified {
-            println!("  ✓ {} signed by {}", s.layer, who(&s.signer, &s.time));
+            println!("  ✓ {} ({}) signed by {}", s.layer, s.format, who(&s.signer, &s.time));
         } else {
-            println!("  ✗ UNVERIFIED {}: {}", s.layer, opt(&s.reason));
+            println!("  ✗ UNVERIFIED {} ({}): {}", s.layer, s.format, opt(&s.reason));
         }
     }
     let verified_atts = r.attestations.iter().filter(|a| a.verified).count();
@@ -858,9 +858,9 @@ fn print_report(image: &str, r: &sigil::inspect::AuditReport) {
     for a in &r.attestations {
         let pt = opt(&a.predicate_type);
         if a.verified {
-            println!("  ✓ {pt} ({}) signed by {}", a.layer, who(&a.signer, &a.time));
+            println!("  ✓ {pt} ({}, {}) signed by {}", a.layer, a.format, who(&a.signer, &a.time));
         } else {
-            println!("  ✗ UNVERIFIED {pt} ({}): {}", a.layer, opt(&a.reason));
+            println!("  ✗ UNVERIFIED {pt} ({}, {}): {}", a.layer, a.format, opt(&a.reason));
         }
         match &a.summary {
             Some(Summary::SlsaProvenance {
