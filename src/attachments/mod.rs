@@ -272,3 +272,47 @@ pub async fn bundle_layer<S: Store>(
     let annotations = m.annotations.unwrap_or_default();
     Ok(Ok(Referrer::Bundle(Box::new(BundleLayer { manifest: raw.digest, layer, annotations }))))
 }
+
+/// The candidates of one kind attached to an image, in the formats asked for: the seam every
+/// verifier goes through. Each list is capped at [`MAX_CANDIDATES`] (the newest), the rest
+/// counted.
+#[derive(Debug, Default)]
+pub struct Candidates {
+    /// Legacy layers (of the `.sig` / `.att` manifest), the newest ones.
+    pub legacy: Vec<Descriptor>,
+    /// Bundle referrer entries, the newest ones.
+    pub bundles: Vec<Descriptor>,
+    /// Candidates beyond the caps, not returned.
+    pub unread: usize,
+}
+
+/// Lists the candidates of `kind` for `digest` in `formats`, both formats at once, at most
+/// [`MAX_CANDIDATES`] of each.
+pub async fn candidates<S: Store>(
+    store: &S,
+    digest: &Digest,
+    kind: Kind,
+    formats: Formats,
+) -> Result<Candidates, FindError> {
+    let legacy = async {
+        if formats.includes(Format::Legacy) {
+            legacy_layers(store, digest, kind.suffix()).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let bundles = async {
+        if formats.includes(Format::Bundle) {
+            bundle_entries(store, digest, kind).await
+        } else {
+            Ok((Vec::new(), 0))
+        }
+    };
+    let (legacy, bundles) = futures_util::join!(legacy, bundles);
+    let (legacy, (bundles, bundles_unread)) = (legacy?, bundles?);
+    // Past the cap, the newest legacy layers (appended last) are the ones read; bundle
+    // entries come newest first, already capped.
+    let legacy_unread = legacy.len().saturating_sub(MAX_CANDIDATES);
+    let legacy = legacy[legacy_unread..].to_vec();
+    Ok(Candidates { legacy, bundles, unread: legacy_unread + bundles_unread })
+}

@@ -7,7 +7,7 @@
 //! of the requested type verifies (CVE-2022-35929).
 
 use super::{
-    bounded, bundle, check_referrer, cosign_keyless, fetch_layer, find, image_bundle, image_digest, incomplete,
+    bounded, bundle, candidates, check_referrer, cosign_keyless, fetch_layer, image_bundle, image_digest, incomplete,
     sort_results, Examined, ImageSigner, Problem, Rejection, Verified, VerifyError,
 };
 use crate::attachments::{Format, Formats, Kind};
@@ -86,7 +86,7 @@ pub async fn verify_attestations<S: Store, T: Store>(
     let Some(digest) = image_digest(image_store, r).await? else {
         return Ok(AttestationVerdict::ImageNotFound);
     };
-    let found = find(sig_store, &digest, Kind::Attestation, policy.formats).await?;
+    let found = candidates(sig_store, &digest, Kind::Attestation, policy.formats).await?;
     let legacy = bounded(
         found.legacy.iter().map(|l| async { Some(check_layer(sig_store, l, &digest, policy).await) }),
         policy.max_blob_bytes,

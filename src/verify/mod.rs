@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use futures_util::StreamExt;
 
-use crate::attachments::{self, Format, Formats, Kind, Referrer, ReferrerProblem};
+use crate::attachments::{self, Candidates, Format, Formats, Kind, Referrer, ReferrerProblem};
 use crate::attachments::{SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 use crate::digest::Digest;
 use crate::keys::{PublicKey, SignatureError};
@@ -24,8 +24,8 @@ use crate::oci::manifest::Descriptor;
 use crate::oci::{ManifestRef, Store, StoreError};
 use crate::payload::{Annotations, SimpleSigning};
 
-/// Most signature layers examined per image.
-pub const MAX_SIGNATURES: usize = 100;
+/// Most signatures examined per image and format.
+pub const MAX_SIGNATURES: usize = attachments::MAX_CANDIDATES;
 /// Default cap on a signature payload blob.
 pub const DEFAULT_MAX_BLOB_BYTES: u64 = 1 << 20;
 
@@ -317,7 +317,7 @@ pub async fn verify_digest<T: Store>(
     policy: &Policy<'_>,
     hints: &PayloadHints,
 ) -> Result<Verdict, VerifyError> {
-    let found = find(sig_store, digest, Kind::Signature, policy.formats).await?;
+    let found = candidates(sig_store, digest, Kind::Signature, policy.formats).await?;
     let candidates = hints.candidates(digest, policy.annotations);
     let legacy = bounded(
         found.legacy.iter().map(|l| async { Some(check_layer(sig_store, l, digest, policy, &candidates).await) }),
@@ -350,52 +350,6 @@ pub async fn verify_digest<T: Store>(
         return Err(e);
     }
     Ok(Verdict::NoMatchingSignature { digest: digest.clone(), rejected, unread })
-}
-
-/// The candidates of one kind attached to an image, in the formats asked for.
-pub(crate) struct Found {
-    /// Legacy layers, the newest [`attachments::MAX_CANDIDATES`].
-    pub legacy: Vec<Descriptor>,
-    /// Bundle referrer entries, the newest [`attachments::MAX_CANDIDATES`].
-    pub bundles: Vec<Descriptor>,
-    /// Candidates beyond the limits, not read.
-    pub unread: usize,
-}
-
-/// Lists both formats at once (each only if asked for).
-pub(crate) async fn find<T: Store>(
-    store: &T,
-    digest: &Digest,
-    kind: Kind,
-    formats: Formats,
-) -> Result<Found, VerifyError> {
-    let legacy = async {
-        if formats.includes(Format::Legacy) {
-            attachments::legacy_layers(store, digest, kind.suffix()).await
-        } else {
-            Ok(Vec::new())
-        }
-    };
-    let bundles = async {
-        if formats.includes(Format::Bundle) {
-            attachments::bundle_entries(store, digest, kind).await
-        } else {
-            Ok((Vec::new(), 0))
-        }
-    };
-    let (legacy, bundles) = futures_util::join!(legacy, bundles);
-    let legacy = legacy.map_err(|e| match e {
-        attachments::FindError::Store(s) => VerifyError::Store(s),
-        other => VerifyError::MalformedSignatureManifest(other),
-    })?;
-    let (bundles, bundles_unread) = bundles.map_err(|e| match e {
-        attachments::FindError::Store(s) => VerifyError::Store(s),
-        other => VerifyError::MalformedSignatureManifest(other),
-    })?;
-    // Past the limit, the newest legacy layers (appended last) are the ones read.
-    let legacy_unread = legacy.len().saturating_sub(MAX_SIGNATURES);
-    let legacy = legacy[legacy_unread..].to_vec();
-    Ok(Found { legacy, bundles, unread: legacy_unread + bundles_unread })
 }
 
 /// One bundle referrer: its manifest fetched and checked to be a bundle about `image`, its
@@ -459,10 +413,24 @@ async fn fetch_layer<T: Store>(store: &T, layer: &Descriptor, what: &str) -> Res
     }
 }
 
+/// The candidates of `kind` in the formats asked for; a listing that fails is "could not
+/// check".
+pub(crate) async fn candidates<T: Store>(
+    store: &T,
+    digest: &Digest,
+    kind: Kind,
+    formats: Formats,
+) -> Result<Candidates, VerifyError> {
+    attachments::candidates(store, digest, kind, formats).await.map_err(|e| match e {
+        attachments::FindError::Store(s) => VerifyError::Store(s),
+        other => VerifyError::MalformedSignatureManifest(other),
+    })
+}
+
 /// Splits per-candidate results (legacy layers, then bundle referrers; `None` for referrers
 /// that are not bundles) into verified values and examined problems.
 pub(crate) fn sort_results<T>(
-    found: &Found,
+    found: &Candidates,
     legacy: Vec<Option<Result<T, Problem>>>,
     bundles: Vec<Option<Result<T, Problem>>>,
 ) -> (Vec<Verified<T>>, Vec<Examined>) {
