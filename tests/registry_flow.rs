@@ -223,3 +223,53 @@ fn tls_registry_trusts_system_roots_plus_cacert() {
     assert_ne!(code(&out), 0);
     assert!(stderr(&out).contains("--registry-cacert"), "{}", stderr(&out));
 }
+
+/// `sign --format bundle` on both registry kinds: a single image, an index with `--recursive`
+/// (each child its own referrer), and `--signature-repository` (the referrers live in the
+/// other repository; the subject is the image in its own). On refreg the referrers API lists
+/// them and no tag-schema index is written; on docker-registry the tag schema does.
+// see: issue 9
+#[test]
+fn bundle_signatures_recursive_and_in_another_repository_on_both_registry_kinds() {
+    for kind in RegistryKind::ALL {
+        let reg = Registry::start_kind(kind);
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        keys(d);
+        let store = reg.store("bundle/multi");
+        let (index, children) = rt().block_on(push_index(&store, "v1", "bundle-multi"));
+        let image = format!("{}/bundle/multi:v1", reg.host());
+        let out = sigil(
+            d,
+            &["sign", "--format", "bundle", "--allow-http-registry", "--recursive", "--key", "sigil.key", &image],
+        );
+        assert_code(&out, 0);
+        let lines: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 3, "{kind:?}");
+        assert!(lines.iter().all(|l| l["format"] == "bundle"));
+        let tag_schema = rt().block_on(store.get_manifest(&ManifestRef::Tag(index.tag_stem()))).unwrap();
+        match kind {
+            RegistryKind::Referrers => {
+                assert!(tag_schema.is_none(), "no tag-schema index where the API exists");
+                assert!(lines.iter().all(|l| l["signature"].as_str().unwrap().ends_with("(referrers API)")));
+            }
+            RegistryKind::Distribution => assert!(tag_schema.is_some(), "the tag schema lists the referrer"),
+        }
+        for d_ in std::iter::once(&index).chain(&children) {
+            let by_digest = format!("{}/bundle/multi@{d_}", reg.host());
+            let out =
+                sigil(d, &["verify", "--format", "bundle", "--allow-http-registry", "--key", "sigil.pub", &by_digest]);
+            assert_code(&out, 0);
+        }
+        // Signatures in another repository.
+        let sigrepo = format!("{}/bundle/sigs", reg.host());
+        let child = format!("{}/bundle/multi@{}", reg.host(), children[0]);
+        let sign = ["sign", "--format", "bundle", "--allow-http-registry", "--signature-repository", &sigrepo];
+        assert_code(&sigil(d, &[&sign[..], &["--key", "sigil.key", &child]].concat()), 0);
+        let verify = ["verify", "--format", "bundle", "--allow-http-registry", "--key", "sigil.pub"];
+        assert_code(&sigil(d, &[&verify[..], &["--signature-repository", &sigrepo, &child]].concat()), 0);
+        // Without --signature-repository only the first (recursive) signature is there.
+        let out = sigil(d, &[&verify[..], &[&child[..]]].concat());
+        assert_code(&out, 0);
+    }
+}
