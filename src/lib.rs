@@ -21,6 +21,7 @@ pub mod keys;
 pub mod oci;
 pub mod payload;
 pub mod policy;
+pub mod predicates;
 pub mod reconcile;
 pub mod reference;
 pub mod referrers;
