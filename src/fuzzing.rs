@@ -118,21 +118,15 @@ pub fn attestation(data: &[u8]) {
         let _ = crate::dsse::Envelope::parse(&env.to_bytes());
     }
     let _ = crate::intoto::Statement::parse(data);
-    for t in ["https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v0.2", "https://openvex.dev/ns"] {
-        let _ = crate::intoto::check_predicate(t, data);
-    }
-    // Auditor summaries of any predicate, and SBOM documents as attached.
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
-        let predicate = v.get("predicate").unwrap_or(&v);
-        for t in [
-            "https://slsa.dev/provenance/v1",
-            "https://slsa.dev/provenance/v0.2",
-            "https://spdx.dev/Document",
-            "https://cyclonedx.org/bom",
-            "https://cosign.sigstore.dev/attestation/vuln/v1",
-            "https://openvex.dev/ns/v0.2.0",
-        ] {
-            let _ = crate::report::summarize(t, predicate);
+    // Every known type's pre-signing checks and auditor summary (and a versioned OpenVEX URI).
+    let predicate = serde_json::from_slice::<serde_json::Value>(data).ok();
+    let predicate = predicate.as_ref().map(|v| v.get("predicate").unwrap_or(v));
+    let versioned = format!("{}/v0.2.0", crate::predicates::OPENVEX);
+    let uris = crate::predicates::KNOWN.iter().map(|k| k.uri).chain([versioned.as_str()]);
+    for t in uris {
+        let _ = crate::predicates::check_predicate(t, data);
+        if let Some(p) = predicate {
+            let _ = crate::report::summarize(t, p);
         }
     }
     for mt in ["application/spdx+json", "application/vnd.cyclonedx+json", "text/spdx"] {
@@ -148,9 +142,11 @@ pub fn attestation(data: &[u8]) {
         .collect();
         let _ = crate::verify::cosign_keyless::dsse_bundle_from_annotations(&ann, data);
     }
-    for name in ["spdx", "custom"] {
-        if let Some(t) = crate::intoto::predicate_type(name) {
-            let _ = crate::intoto::build_predicate(&t, data, "2026-01-01T00:00:00Z");
+    for name in crate::predicates::names() {
+        if let Ok(t) = crate::predicates::PredicateType::parse(name) {
+            if t.input != crate::predicates::PredicateInput::Json {
+                let _ = crate::predicates::build_predicate(&t, data, "2026-01-01T00:00:00Z");
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 //! - [`sign`], [`verify`] — the flows, generic over [`oci::Store`]; [`reconcile`] keeps an
 //!   entry listed at a tag when writers run at once.
 //! - pure core: [`digest`], [`reference`], [`payload`], [`keys`], [`oci::manifest`], [`oci::challenge`].
-//! - edges: [`oci::registry`], [`oci::layout`], [`oci::auth`].
+//! - edges: [`oci::registry`], [`oci::layout`], [`oci::auth`], [`tuf`], [`trust::resolve`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -23,6 +23,7 @@ pub mod keys;
 pub mod oci;
 pub mod payload;
 pub mod policy;
+pub mod predicates;
 pub mod reconcile;
 pub mod reference;
 pub mod report;

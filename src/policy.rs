@@ -1,10 +1,12 @@
-//! Content checks on verified statements: SLSA provenance fields (slsa-verifier style) and
-//! general `PATH=VALUE` / `PATH~=REGEX` checks on JSON paths. Pure; the deploy-gate policy
-//! file will reuse these.
+//! Content checks on verified statements: SLSA provenance fields (slsa-verifier style, read
+//! by [`crate::predicates::slsa`]) and general `PATH=VALUE` / `PATH~=REGEX` checks on JSON
+//! paths. Pure; the deploy-gate policy file will reuse these.
 
 use std::fmt;
 
 use serde_json::Value;
+
+use crate::predicates;
 
 /// A check on one JSON path of the statement.
 #[derive(Debug, Clone)]
@@ -105,54 +107,23 @@ pub fn check_paths(statement: &Value, checks: &[PathCheck]) -> Result<(), Mismat
     Ok(())
 }
 
-/// The source facts of SLSA provenance (v1 or v0.2): builder id, repository URI, ref, commit.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Source {
-    builder: Option<String>,
-    uri: Option<String>,
-    git_ref: Option<String>,
-    commit: Option<String>,
-}
-
-/// `git+https://github.com/org/repo@refs/heads/main` → (`github.com/org/repo`, `refs/heads/main`).
-fn split_git_uri(uri: &str) -> (String, Option<String>) {
-    let u = uri.strip_prefix("git+").unwrap_or(uri);
-    let u = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://")).unwrap_or(u);
-    match u.split_once('@') {
-        Some((repo, r)) => (repo.trim_end_matches(".git").to_owned(), Some(r.to_owned())),
-        None => (u.trim_end_matches(".git").to_owned(), None),
-    }
-}
-
-fn source_of(statement: &Value) -> Source {
-    let s = |p: &str| lookup(statement, p).and_then(Value::as_str).map(str::to_owned);
-    match statement.get("predicateType").and_then(Value::as_str) {
-        Some("https://slsa.dev/provenance/v1") => {
-            let (uri, r) = s("predicate.buildDefinition.resolvedDependencies.0.uri").map(|u| split_git_uri(&u)).unzip();
-            Source {
-                builder: s("predicate.runDetails.builder.id"),
-                uri,
-                git_ref: r.flatten(),
-                commit: s("predicate.buildDefinition.resolvedDependencies.0.digest.gitCommit")
-                    .or_else(|| s("predicate.buildDefinition.resolvedDependencies.0.digest.sha1")),
-            }
-        }
-        Some("https://slsa.dev/provenance/v0.2") => {
-            let (uri, r) = s("predicate.invocation.configSource.uri").map(|u| split_git_uri(&u)).unzip();
-            Source {
-                builder: s("predicate.builder.id"),
-                uri,
-                git_ref: r.flatten(),
-                commit: s("predicate.invocation.configSource.digest.sha1"),
-            }
-        }
-        _ => Source::default(),
-    }
-}
-
-/// Applies the SLSA expectations; each mismatch names the field and both values.
+/// Applies the SLSA expectations; each mismatch names the field and both values. The builder
+/// and source are read by [`predicates::slsa`], the extraction `inspect` shows; the wanted
+/// `--source-uri` is put in the same form ([`predicates::repository_of`]: `github.com/org/repo`
+/// means `https://github.com/org/repo`). A statement that is not SLSA provenance has none of
+/// these fields, so any expectation fails on it.
 pub fn check_slsa(statement: &Value, want: &SlsaExpectations) -> Result<(), Mismatch> {
-    let have = source_of(statement);
+    let predicate_type = statement.get("predicateType").and_then(Value::as_str).unwrap_or_default();
+    let predicate = statement.get("predicate").unwrap_or(&Value::Null);
+    let have = predicates::slsa(predicate_type, predicate);
+    let (builder, source) = match have {
+        Some(p) => (p.builder, p.source),
+        None => (None, None),
+    };
+    let (uri, git_ref, commit) = match source {
+        Some(s) => (Some(s.repository), s.git_ref, s.commit),
+        None => (None, None, None),
+    };
     let cmp = |field: &str, want: &Option<String>, have: Option<String>| -> Result<(), Mismatch> {
         match want {
             Some(w) if have.as_deref() != Some(w.as_str()) => Err(Mismatch {
@@ -163,20 +134,20 @@ pub fn check_slsa(statement: &Value, want: &SlsaExpectations) -> Result<(), Mism
             _ => Ok(()),
         }
     };
-    let uri_want = want.source_uri.as_ref().map(|u| split_git_uri(u).0);
-    cmp("builder id", &want.builder_id, have.builder)?;
-    cmp("source uri", &uri_want, have.uri)?;
+    let uri_want = want.source_uri.as_deref().map(predicates::repository_of);
+    cmp("builder id", &want.builder_id, builder)?;
+    cmp("source uri", &uri_want, uri)?;
     cmp(
         "source branch",
         &want.source_branch,
-        have.git_ref.as_deref().and_then(|r| r.strip_prefix("refs/heads/")).map(str::to_owned),
+        git_ref.as_deref().and_then(|r| r.strip_prefix("refs/heads/")).map(str::to_owned),
     )?;
     cmp(
         "source tag",
         &want.source_tag,
-        have.git_ref.as_deref().and_then(|r| r.strip_prefix("refs/tags/")).map(str::to_owned),
+        git_ref.as_deref().and_then(|r| r.strip_prefix("refs/tags/")).map(str::to_owned),
     )?;
-    cmp("source digest", &want.source_digest, have.commit)?;
+    cmp("source digest", &want.source_digest, commit)?;
     Ok(())
 }
 
@@ -219,6 +190,57 @@ mod tests {
             ..Default::default()
         };
         assert!(check_slsa(&v02, &want).is_ok());
+    }
+
+    // see: issue 9
+    #[test]
+    fn inspect_and_source_check_agree_on_slsa_source() {
+        use crate::report::{summarize, Summary};
+        // Provenance where `inspect` and `--source-uri` used to read different sources: no
+        // configSource (the check saw none, inspect showed materials[0]); a `.git` suffix
+        // (inspect kept it, the check dropped it); v1 with only the workflow parameters
+        // (inspect showed the repository, the check saw none).
+        let cases = [
+            (
+                predicates::SLSA_PROVENANCE_V02,
+                serde_json::json!({"builder": {"id": "B"}, "buildType": "t",
+                    "materials": [{"uri": "git+https://github.com/org/repo@refs/heads/main", "digest": {"sha1": "d"}}]}),
+            ),
+            (
+                predicates::SLSA_PROVENANCE_V02,
+                serde_json::json!({"builder": {"id": "B"}, "buildType": "t",
+                    "invocation": {"configSource": {"uri": "git+https://github.com/org/repo.git@refs/heads/main", "digest": {"sha1": "d"}}}}),
+            ),
+            (
+                predicates::SLSA_PROVENANCE_V1,
+                serde_json::json!({"buildDefinition": {"buildType": "t", "externalParameters": {
+                    "workflow": {"repository": "https://github.com/org/repo", "ref": "refs/heads/main", "path": ".github/workflows/b.yml"}}},
+                    "runDetails": {"builder": {"id": "B"}}}),
+            ),
+        ];
+        for (predicate_type, predicate) in cases {
+            let Summary::SlsaProvenance { source_repository: Some(shown), .. } = summarize(predicate_type, &predicate)
+            else {
+                panic!("no source shown for {predicate}")
+            };
+            assert_eq!(shown, "https://github.com/org/repo", "{predicate}");
+            let statement = serde_json::json!({"predicateType": predicate_type, "predicate": predicate});
+            // What inspect shows passes the check, as do the forms users type…
+            for uri in [shown.as_str(), "github.com/org/repo", "git+https://github.com/org/repo.git"] {
+                let want = SlsaExpectations {
+                    source_uri: Some(uri.into()),
+                    source_branch: Some("main".into()),
+                    ..Default::default()
+                };
+                assert!(check_slsa(&statement, &want).is_ok(), "{uri} on {predicate}");
+            }
+            // …and another repository or scheme does not.
+            for uri in ["github.com/org/other", "http://github.com/org/repo"] {
+                let want = SlsaExpectations { source_uri: Some(uri.into()), ..Default::default() };
+                let m = check_slsa(&statement, &want).unwrap_err();
+                assert_eq!(m.actual, format!("{shown:?}"), "{uri}");
+            }
+        }
     }
 
     #[test]

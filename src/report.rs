@@ -1,10 +1,14 @@
 //! What an auditor reads about an attestation: a summary of its predicate by type (SLSA
-//! provenance, SBOM, vulnerability report, VEX). Pure: JSON in, summary out.
+//! provenance, SBOM, vulnerability report, VEX). Which summary a type gets is the
+//! [`crate::predicates`] table's; the SLSA facts are its extraction, the one
+//! `verify-attestation` checks. Pure: JSON in, summary out.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::predicates::{self, SummaryKind};
 
 /// Most names listed (top-level components, dependencies).
 pub const MAX_LISTED: usize = 20;
@@ -92,66 +96,38 @@ fn resource(v: &Value) -> Option<String> {
     })
 }
 
-fn commit(v: &Value) -> Option<String> {
-    ["gitCommit", "sha1", "sha256"].iter().find_map(|k| s(v, &["digest", k]))
-}
-
-/// Repository from a git URI: `git+https://github.com/org/repo@refs/heads/main` →
-/// `https://github.com/org/repo`.
-fn repository(uri: &str) -> String {
-    let u = uri.strip_prefix("git+").unwrap_or(uri);
-    match u.rsplit_once('@') {
-        Some((repo, _)) if repo.contains("://") => repo.to_owned(),
-        _ => u.to_owned(),
-    }
-}
-
 fn listed(items: &[Value], f: impl Fn(&Value) -> Option<String>) -> Vec<String> {
     items.iter().filter_map(f).take(MAX_LISTED).collect()
 }
 
 /// Summarises `predicate` of type `predicate_type`.
 pub fn summarize(predicate_type: &str, predicate: &Value) -> Summary {
-    match predicate_type {
-        "https://slsa.dev/provenance/v1" => {
-            let deps = arr(predicate, &["buildDefinition", "resolvedDependencies"]);
-            let first = deps.first();
-            Summary::SlsaProvenance {
-                version: "v1",
-                builder: s(predicate, &["runDetails", "builder", "id"]),
-                build_type: s(predicate, &["buildDefinition", "buildType"]),
-                source_repository: first
-                    .and_then(|d| s(d, &["uri"]))
-                    .map(|u| repository(&u))
-                    .or_else(|| s(predicate, &["buildDefinition", "externalParameters", "workflow", "repository"])),
-                source_commit: first.and_then(commit),
-                started_on: s(predicate, &["runDetails", "metadata", "startedOn"]),
-                finished_on: s(predicate, &["runDetails", "metadata", "finishedOn"]),
-                resolved_dependencies: listed(deps, resource),
-                resolved_dependency_count: deps.len(),
+    let Some(known) = predicates::by_uri(predicate_type) else { return Summary::Other };
+    match known.summary {
+        SummaryKind::SlsaProvenance => match predicates::slsa(predicate_type, predicate) {
+            Some(p) => {
+                let (source_repository, source_commit) =
+                    p.source.map(|s| (Some(s.repository), s.commit)).unwrap_or_default();
+                Summary::SlsaProvenance {
+                    version: p.version.as_str(),
+                    builder: p.builder,
+                    build_type: p.build_type,
+                    source_repository,
+                    source_commit,
+                    started_on: p.started_on,
+                    finished_on: p.finished_on,
+                    resolved_dependencies: listed(p.dependencies, resource),
+                    resolved_dependency_count: p.dependencies.len(),
+                }
             }
-        }
-        "https://slsa.dev/provenance/v0.2" => {
-            let materials = arr(predicate, &["materials"]);
-            let source = predicate.pointer("/invocation/configSource").or(materials.first());
-            Summary::SlsaProvenance {
-                version: "v0.2",
-                builder: s(predicate, &["builder", "id"]),
-                build_type: s(predicate, &["buildType"]),
-                source_repository: source.and_then(|d| s(d, &["uri"])).map(|u| repository(&u)),
-                source_commit: source.and_then(commit),
-                started_on: s(predicate, &["metadata", "buildStartedOn"]),
-                finished_on: s(predicate, &["metadata", "buildFinishedOn"]),
-                resolved_dependencies: listed(materials, resource),
-                resolved_dependency_count: materials.len(),
-            }
-        }
-        "https://spdx.dev/Document" => match predicate {
+            None => Summary::Other,
+        },
+        SummaryKind::Spdx => match predicate {
             Value::String(text) => spdx_tag_value(text),
             v => spdx_json(v),
         },
-        "https://cyclonedx.org/bom" => cyclonedx(predicate),
-        "https://cosign.sigstore.dev/attestation/vuln/v1" => {
+        SummaryKind::CycloneDx => cyclonedx(predicate),
+        SummaryKind::Vulnerabilities => {
             let (by_severity, total) = severities(predicate.pointer("/scanner/result").unwrap_or(&Value::Null));
             Summary::Vulnerabilities {
                 scanner: s(predicate, &["scanner", "uri"]),
@@ -160,14 +136,14 @@ pub fn summarize(predicate_type: &str, predicate: &Value) -> Summary {
                 total,
             }
         }
-        t if t.starts_with("https://openvex.dev/ns") => {
+        SummaryKind::Vex => {
             let mut by_status = BTreeMap::new();
             for st in arr(predicate, &["statements"]) {
                 *by_status.entry(s(st, &["status"]).unwrap_or_else(|| "(none)".into())).or_default() += 1;
             }
             Summary::Vex { by_status }
         }
-        _ => Summary::Other,
+        SummaryKind::None => Summary::Other,
     }
 }
 
@@ -309,7 +285,7 @@ mod tests {
             started_on,
             resolved_dependencies,
             ..
-        } = summarize("https://slsa.dev/provenance/v1", &p)
+        } = summarize(predicates::SLSA_PROVENANCE_V1, &p)
         else {
             panic!("not SLSA")
         };
@@ -325,25 +301,23 @@ mod tests {
         let spdx = json!({"spdxVersion": "SPDX-2.3", "documentDescribes": ["SPDXRef-app"],
             "packages": [{"SPDXID": "SPDXRef-app", "name": "app"}, {"SPDXID": "SPDXRef-z", "name": "zlib"}]});
         assert_eq!(
-            summarize("https://spdx.dev/Document", &spdx),
+            summarize(predicates::SPDX, &spdx),
             Summary::Sbom { format: "SPDX-2.3".into(), packages: 2, top_level: vec!["app".into()] }
         );
         let cdx =
             json!({"specVersion": "1.5", "components": [{"name": "a", "version": "1", "components": [{"name": "b"}]}]});
         assert_eq!(
-            summarize("https://cyclonedx.org/bom", &cdx),
+            summarize(predicates::CYCLONEDX, &cdx),
             Summary::Sbom { format: "CycloneDX 1.5".into(), packages: 2, top_level: vec!["a@1".into()] }
         );
         let tv = Value::String("SPDXVersion: SPDX-2.2\nPackageName: busybox\nPackageName: musl\n".into());
         assert_eq!(
-            summarize("https://spdx.dev/Document", &tv),
+            summarize(predicates::SPDX, &tv),
             Summary::Sbom { format: "SPDX-2.2".into(), packages: 2, top_level: vec!["busybox".into(), "musl".into()] }
         );
         let vuln = json!({"scanner": {"uri": "pkg:github/aquasecurity/trivy", "version": "0.50.0",
             "result": {"Results": [{"Vulnerabilities": [{"Severity": "CRITICAL"}, {"Severity": "LOW"}, {"Severity": "LOW"}]}]}}});
-        let Summary::Vulnerabilities { by_severity, total, .. } =
-            summarize("https://cosign.sigstore.dev/attestation/vuln/v1", &vuln)
-        else {
+        let Summary::Vulnerabilities { by_severity, total, .. } = summarize(predicates::COSIGN_VULN, &vuln) else {
             panic!("not vuln")
         };
         assert_eq!(total, 3);
@@ -351,9 +325,7 @@ mod tests {
         let grype = json!({"scanner": {"result": {"matches": [
             {"vulnerability": {"severity": "High"}, "relatedVulnerabilities": [{"severity": "High"}]},
             {"vulnerability": {"severity": "Medium"}}]}}});
-        let Summary::Vulnerabilities { by_severity, total, .. } =
-            summarize("https://cosign.sigstore.dev/attestation/vuln/v1", &grype)
-        else {
+        let Summary::Vulnerabilities { by_severity, total, .. } = summarize(predicates::COSIGN_VULN, &grype) else {
             panic!("not vuln")
         };
         assert_eq!((total, by_severity.get("high")), (2, Some(&1)), "related vulnerabilities are not findings");

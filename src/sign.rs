@@ -178,7 +178,7 @@ pub async fn attach_bundle<T: Store>(
 ) -> Result<Signed, SignError> {
     let digest = subject.digest.clone();
     let annotations = [
-        (CREATED_ANNOTATION.to_owned(), crate::intoto::rfc3339_utc(now_unix)),
+        (CREATED_ANNOTATION.to_owned(), crate::predicates::rfc3339_utc(now_unix)),
         (BUNDLE_CONTENT_ANNOTATION.to_owned(), "dsse-envelope".to_owned()),
         (BUNDLE_PREDICATE_TYPE_ANNOTATION.to_owned(), predicate_type.to_owned()),
     ]
@@ -245,7 +245,7 @@ pub async fn sign_image<S: Store, T: Store>(
             Format::Bundle => {
                 let statement = crate::intoto::Statement::image_signature(&d, annotations).to_bytes();
                 let bundle = signed_bundle(&statement, key)?;
-                attach_bundle(sig_store, target, bundle, crate::intoto::COSIGN_SIGN_V1, now).await
+                attach_bundle(sig_store, target, bundle, crate::predicates::COSIGN_SIGN_V1, now).await
             }
         }
     }))

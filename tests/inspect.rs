@@ -153,3 +153,61 @@ fn inspect_tree_and_download_read_bundle_referrers() {
     let out = sigil(d, &["download", "attestation", "--format", "legacy", img]);
     assert_code(&out, 10);
 }
+
+// see: issue 9
+#[test]
+fn inspect_and_source_check_agree_on_slsa_source_through_the_cli() {
+    // SLSA v0.2 without configSource, its source only in materials[0] with a `.git` suffix:
+    // inspect used to show "https://github.com/org/app.git" while --source-uri found no source.
+    const SLSA02: &str = r#"{"builder":{"id":"https://ci.example.com/builder"},"buildType":"https://example.com/build/v1","materials":[{"uri":"git+https://github.com/org/app.git@refs/heads/main","digest":{"sha1":"c0ffee"}}]}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    layout_with_image(&d.join("img"), "v1", "source");
+    std::fs::write(d.join("slsa.json"), SLSA02).unwrap();
+    let img = "oci:img:v1";
+    assert_code(
+        &sigil(d, &["attest", "--key", "sigil.key", "--type", "slsaprovenance02", "--predicate", "slsa.json", img]),
+        0,
+    );
+    let out = sigil(d, &["inspect", "--key", "sigil.pub", "-o", "json", img]);
+    assert_code(&out, 0);
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let summary = &v["report"]["attestations"][0]["summary"];
+    assert_eq!(summary["sourceRepository"], "https://github.com/org/app", "{summary}");
+    assert_eq!(summary["sourceCommit"], "c0ffee");
+    let shown = summary["sourceRepository"].as_str().unwrap();
+    let check = |uri: &str| {
+        sigil(
+            d,
+            &[
+                "verify-attestation",
+                "--key",
+                "sigil.pub",
+                "--type",
+                "slsaprovenance02",
+                "--source-uri",
+                uri,
+                "--source-branch",
+                "main",
+                "--source-digest",
+                "c0ffee",
+                img,
+            ],
+        )
+    };
+    for uri in [shown, "github.com/org/app"] {
+        let out = check(uri);
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out).lines().count(), 1, "{uri}");
+    }
+    let out = check("github.com/org/other");
+    assert_code(&out, 12);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            r#"source uri: expected "https://github.com/org/other", statement has "https://github.com/org/app""#
+        ),
+        "{err}"
+    );
+}

@@ -160,7 +160,7 @@ fn may_be_bundle(entry: &Descriptor) -> bool {
 /// hint stay candidates; the signed statement decides either way.
 fn hint_rules_out(entry: &Descriptor, kind: Kind) -> bool {
     let Some(pt) = entry.annotation(BUNDLE_PREDICATE_TYPE_ANNOTATION) else { return false };
-    let is_sign = pt == crate::intoto::COSIGN_SIGN_V1;
+    let is_sign = pt == crate::predicates::COSIGN_SIGN_V1;
     match kind {
         Kind::Signature => !is_sign,
         Kind::Attestation => is_sign,

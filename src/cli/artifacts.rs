@@ -226,7 +226,7 @@ pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, F
                     .as_ref()
                     .and_then(|e| e.payload_bytes().ok())
                     .and_then(|p| sigil::intoto::Statement::parse(&p).ok())
-                    .is_some_and(|s| s.predicate_type == sigil::intoto::COSIGN_SIGN_V1);
+                    .is_some_and(|s| s.predicate_type == sigil::predicates::COSIGN_SIGN_V1);
                 if !is_signature && wanted(envelope) {
                     emit(&mut stdout, &blob)?;
                     printed += 1;

@@ -12,6 +12,7 @@ use sigil::oci::layout::{LayoutError, LayoutStore};
 use sigil::oci::registry::{self, RegistryOptions, RegistryStore, Transport};
 use sigil::oci::{Backend, ManifestRef, StoreError};
 use sigil::payload::Annotations;
+use sigil::predicates::{self, TypeError};
 use sigil::reconcile::ReconcileError;
 use sigil::reference::{ImageRef, RegistryRef, Selector};
 use sigil::sign::{self, Recursion, SignError, SignOutcome, Subject};
@@ -588,7 +589,7 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
                     let t = r.artifact_type.as_deref().unwrap_or("(no artifact type)");
                     // Unsigned hints; `verify` reads the signed statement.
                     let what = match r.annotation(sigil::attachments::BUNDLE_PREDICATE_TYPE_ANNOTATION) {
-                        Some(sigil::intoto::COSIGN_SIGN_V1) => " — Sigstore bundle: signature".to_owned(),
+                        Some(sigil::predicates::COSIGN_SIGN_V1) => " — Sigstore bundle: signature".to_owned(),
                         Some(pt) => format!(" — Sigstore bundle: attestation {pt}"),
                         None => String::new(),
                     };
@@ -600,16 +601,16 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::Ok)
 }
 
-fn unknown_type(name: &str) -> Failure {
-    Failure::new(
-        ExitCode::Usage,
-        format!("unknown predicate type {name:?}"),
-        "use slsaprovenance1, slsaprovenance02, spdx, spdxjson, cyclonedx, vuln, openvex, custom, or a URI",
-    )
+fn type_failure(e: TypeError) -> Failure {
+    let hint = match &e {
+        TypeError::NotAnAttestation(_) => "sign the image with `sigil sign`; attest with another --type".to_owned(),
+        _ => format!("use {}", predicates::names_help()),
+    };
+    Failure::new(ExitCode::Usage, e.to_string(), hint)
 }
 
 pub(super) fn predicate_uri(name: &str) -> Result<String, Failure> {
-    sigil::intoto::predicate_type_uri(name).ok_or_else(|| unknown_type(name))
+    predicates::PredicateType::parse(name).map(|t| t.uri).map_err(type_failure)
 }
 
 /// `sigil attest`.
@@ -666,9 +667,10 @@ fn attestation_input(args: &AttestArgs) -> Result<sign::Attestation, Failure> {
     if let Some(path) = &args.statement {
         let bytes = read_bounded(path, sigil::intoto::MAX_PREDICATE_BYTES as u64, "statement")?;
         let parsed = sigil::intoto::Statement::parse(&bytes).map_err(|e| refuse(&e, "statement"))?;
+        predicates::check_attestable(&parsed.predicate_type).map_err(type_failure)?;
         return Ok(sign::Attestation::Statement { bytes, parsed });
     }
-    let kind = sigil::intoto::predicate_type(&args.predicate_type).ok_or_else(|| unknown_type(&args.predicate_type))?;
+    let kind = predicates::PredicateType::for_attest(&args.predicate_type).map_err(type_failure)?;
     let path = args.predicate.as_ref().ok_or_else(|| {
         Failure::new(ExitCode::Usage, "attest needs --predicate or --statement", "pass --predicate FILE --type TYPE")
     })?;
@@ -678,7 +680,7 @@ fn attestation_input(args: &AttestArgs) -> Result<sign::Attestation, Failure> {
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
     // A malformed predicate names the field at fault.
-    let predicate = sigil::intoto::build_predicate(&kind, &bytes, &sigil::intoto::rfc3339_utc(now))
+    let predicate = predicates::build_predicate(&kind, &bytes, &predicates::rfc3339_utc(now))
         .map_err(|e| refuse(&e, "predicate"))?;
     Ok(sign::Attestation::Predicate { predicate_type: kind.uri, predicate })
 }

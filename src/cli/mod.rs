@@ -325,9 +325,8 @@ struct AttestArgs {
     /// The predicate (JSON; SPDX tag-value text for --type spdx; any text for --type custom).
     #[arg(long, required_unless_present = "statement", conflicts_with = "statement")]
     predicate: Option<PathBuf>,
-    /// Predicate type: slsaprovenance1, slsaprovenance02, spdx, spdxjson, cyclonedx, vuln,
-    /// openvex, custom, or a URI.
-    #[arg(long = "type", default_value = "custom")]
+    // The help lists the names from sigil::predicates::KNOWN.
+    #[arg(long = "type", default_value = "custom", help = format!("Predicate type: {}", sigil::predicates::names_help()))]
     predicate_type: String,
     /// A whole in-toto statement to sign instead of --predicate; its subject must name the image digest.
     #[arg(long, conflicts_with = "predicate_type")]

@@ -19,8 +19,9 @@ use super::attestation::AttestationPolicy;
 use super::{bundle, ImageSigner, Rejection};
 use crate::digest::Digest;
 use crate::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
-use crate::intoto::{Statement, COSIGN_SIGN_V1};
+use crate::intoto::Statement;
 use crate::payload::Annotations;
+use crate::predicates::COSIGN_SIGN_V1;
 
 /// What the bundle must hold.
 pub enum Expect<'a> {

@@ -1,8 +1,15 @@
 //! Trust material for Sigstore verification: which trusted root is in use and where it came
-//! from. Pure: the CLI reads files; this parses and describes.
+//! from. This module is pure: it parses and describes. Choosing the root (a file, the TUF
+//! cache, the embedded snapshot) and reading it is [`resolve`]'s, the one place any front end
+//! (the CLI, the deploy gate) gets its trusted root from, so they all pick it the same way.
 
 use serde::Serialize;
 use sigstore_verify::trust_root::{SigstoreInstance, TrustedRoot};
+
+use crate::digest::Digest;
+
+mod resolve;
+pub use resolve::{resolve, ResolveError, TrustRequest};
 
 /// Where the trusted root came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +37,53 @@ pub struct Trust {
     pub root: TrustedRoot,
     /// Its source.
     pub source: TrustSource,
+}
+
+/// Where the trusted root in use came from, and the sha256 of the bytes it was parsed from:
+/// what an auditor needs to see that a deploy gate's trust anchors were replaced. Serialised as
+/// the `trustRoot` field of JSON output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", rename_all = "kebab-case")]
+pub enum TrustOrigin {
+    /// A file given as the trusted root (`--trusted-root` / `SIGIL_TRUSTED_ROOT`).
+    File {
+        /// The file as given.
+        path: String,
+        /// Its sha256.
+        sha256: Digest,
+    },
+    /// The TUF cache, verified offline.
+    TufCache {
+        /// The cached `trusted_root.json`.
+        path: String,
+        /// The TUF repository it came from.
+        url: String,
+        /// The file's sha256.
+        sha256: Digest,
+    },
+    /// The public-good root compiled into this build (a snapshot that may be stale).
+    Embedded {
+        /// sha256 of the embedded JSON.
+        sha256: Digest,
+        /// Why the TUF cache was not used.
+        #[serde(skip)]
+        why: String,
+    },
+}
+
+impl TrustOrigin {
+    /// The `trustRoot` value of JSON output.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// A trusted root and where it came from, as [`resolve`] found it.
+pub struct TrustInUse {
+    /// The root.
+    pub trust: Trust,
+    /// Its origin and digest.
+    pub origin: TrustOrigin,
 }
 
 /// Largest trusted root read.
