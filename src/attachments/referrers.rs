@@ -185,14 +185,20 @@ const CONFIRM_READS: u32 = 8;
 
 /// The referrers of `digest` (referrers API, else the tag schema), optionally only those of
 /// `artifact_type`. Unverified: this lists, it does not vouch.
+///
+/// Both places are asked at once: a registry without the API answers the tag-schema read in
+/// the same round trip (one request more, a 404, on registries that have the API). The tag
+/// schema counts only when the API is absent, as the distribution spec says.
 pub async fn list_referrers<S: Store>(
     store: &S,
     digest: &Digest,
     artifact_type: Option<&str>,
 ) -> Result<Vec<Descriptor>, StoreError> {
-    let entries = match store.get_referrers(digest).await? {
+    let tag = ManifestRef::Tag(referrers_tag(digest));
+    let (api, tagged) = futures_util::join!(store.get_referrers(digest), store.get_manifest(&tag));
+    let entries = match api? {
         Some(entries) => entries,
-        None => match store.get_manifest(&ManifestRef::Tag(referrers_tag(digest))).await? {
+        None => match tagged? {
             None => Vec::new(),
             Some(raw) => match Manifest::parse(&raw.bytes) {
                 Ok(Manifest::Index(i)) => i.manifests,
