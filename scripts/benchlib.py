@@ -14,6 +14,17 @@ def run(cmd, env, ok_codes=(0,)):
     return wall, int(p.stderr.strip().splitlines()[-1])
 
 
+def run_wall(cmd, env, ok_codes=(0,)):
+    """Wall seconds of one command run directly (no /usr/bin/time around it, whose own start
+    would be timed too: about a millisecond, which matters for commands that take ten)."""
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, env=env, stdin=subprocess.DEVNULL)
+    wall = time.perf_counter() - t
+    if p.returncode not in ok_codes:
+        sys.exit(f"failed ({p.returncode}): {' '.join(cmd[:4])}…\n{p.stderr[-2000:].decode(errors='replace')}")
+    return wall
+
+
 def median(samples, i):
     return statistics.median(s[i] for s in samples)
 

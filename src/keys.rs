@@ -415,11 +415,17 @@ impl PublicKey {
 
     /// Checks `signature` over `message` (see [`PrivateKey::sign`] for the schemes).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
-        use signature::Verifier;
         match self {
             PublicKey::EcdsaP256(k) => {
-                let sig = p256::ecdsa::DerSignature::from_bytes(signature).map_err(|_| SignatureError::Malformed)?;
-                k.verify(message, &sig).map_err(|_| SignatureError::Mismatch)
+                // The encoding is judged by p256 (a malformed signature is named as such); the
+                // arithmetic is aws-lc-rs's, five times faster than p256's (docs/dependencies.md).
+                // A signature must pass both: what either refuses is refused.
+                p256::ecdsa::DerSignature::from_bytes(signature).map_err(|_| SignatureError::Malformed)?;
+                let point = k.to_encoded_point(false);
+                use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point.as_bytes())
+                    .verify(message, signature)
+                    .map_err(|_| SignatureError::Mismatch)
             }
             PublicKey::Ed25519(k) => {
                 let sig = ed25519_dalek::Signature::from_slice(signature).map_err(|_| SignatureError::Malformed)?;
@@ -525,6 +531,36 @@ mod tests {
             let pubpem = k.public_key().to_pem().unwrap();
             assert_eq!(PublicKey::from_pem(pubpem.as_bytes()).unwrap(), k.public_key());
         }
+    }
+
+    /// P-256 verification moved to aws-lc-rs's arithmetic: it must accept exactly what p256
+    /// accepts, high-S signatures included (Go's `crypto/ecdsa`, cosign's verifier, accepts
+    /// them), and refuse what p256 refuses.
+    // see: issue 9
+    #[test]
+    fn p256_verification_agrees_with_the_p256_crate() {
+        use p256::ecdsa::signature::Verifier as _;
+        for i in 0..40u8 {
+            let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+            let (PrivateKey::EcdsaP256(sk), PublicKey::EcdsaP256(vk)) = (&key, key.public_key()) else {
+                panic!("a P-256 key")
+            };
+            let message = vec![i; 100 + i as usize];
+            let sig: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(sk, &message);
+            let (r, s_) = sig.split_scalars();
+            let high = p256::ecdsa::Signature::from_scalars(r, -*s_).unwrap();
+            let mut other = message.clone();
+            other[0] ^= 1;
+            for (sig, msg) in [(sig, &message), (high, &message), (sig, &other), (high, &other)] {
+                let der = sig.to_der();
+                let ours = key.public_key().verify(msg, der.as_bytes()).is_ok();
+                assert_eq!(ours, vk.verify(msg, &sig).is_ok(), "key {i}");
+                assert_eq!(ours, *msg == message, "key {i}");
+            }
+        }
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).public_key();
+        assert_eq!(key.verify(b"m", b"\x30\x00"), Err(SignatureError::Malformed));
+        assert_eq!(key.verify(b"m", b"not der"), Err(SignatureError::Malformed));
     }
 
     #[test]
