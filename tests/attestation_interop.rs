@@ -95,19 +95,6 @@ impl Setup {
     }
 }
 
-/// The statements cosign prints for verified attestations (one envelope per line).
-fn cosign_statements(out: &Output) -> Vec<Value> {
-    stdout(out)
-        .lines()
-        .filter(|l| l.trim_start().starts_with('{'))
-        .map(|l| {
-            let env: Value = serde_json::from_str(l).expect("cosign prints envelopes");
-            let payload = B64.decode(env["payload"].as_str().expect("payload")).expect("base64");
-            serde_json::from_slice(&payload).expect("statement")
-        })
-        .collect()
-}
-
 fn sigil_statements(out: &Output) -> Vec<Value> {
     stdout(out).lines().map(|l| serde_json::from_str(l).expect("sigil prints statements")).collect()
 }

@@ -259,18 +259,6 @@ fn statement_of(bundle: &[u8]) -> Value {
     serde_json::from_slice(&payload).unwrap()
 }
 
-/// The statements cosign prints for verified attestations (one DSSE envelope per line).
-fn cosign_statements(out: &Output) -> Vec<Value> {
-    stdout(out)
-        .lines()
-        .filter(|l| l.trim_start().starts_with('{'))
-        .map(|l| {
-            let env: Value = serde_json::from_str(l).expect("cosign prints envelopes");
-            serde_json::from_slice(&B64.decode(env["payload"].as_str().unwrap()).unwrap()).unwrap()
-        })
-        .collect()
-}
-
 fn sigil_statements(out: &Output) -> Vec<Value> {
     stdout(out).lines().map(|l| serde_json::from_str(l).expect("sigil prints statements")).collect()
 }

@@ -644,11 +644,12 @@ fn referrers_pages_are_all_read_and_links_elsewhere_are_not_followed() {
             "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
         }
     });
-    let target = format!("127.0.0.1:{port}/pg/app@{image}");
-    let out = sigil(
-        d,
-        &["verify", "--allow-http-registry", "--timeout", "5", "--format", "bundle", "--key", "sigil.pub", &target],
-    );
+    let verify = |port: u16| {
+        let target = format!("127.0.0.1:{port}/pg/app@{image}");
+        let args = ["verify", "--allow-http-registry", "--timeout", "5", "--format", "bundle", "--key", "sigil.pub"];
+        sigil(d, &[&args[..], &[&target[..]]].concat())
+    };
+    let out = verify(port);
     // Both referrers were looked at (their manifests are missing here: could not check).
     assert_code(&out, 14);
     let paths: Vec<String> = seen.lock().unwrap().iter().map(|s| s.path.clone()).collect();
@@ -672,11 +673,7 @@ fn referrers_pages_are_all_read_and_links_elsewhere_are_not_followed() {
             "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
         }
     });
-    let target = format!("127.0.0.1:{port}/pg/app@{image}");
-    let out = sigil(
-        d,
-        &["verify", "--allow-http-registry", "--timeout", "5", "--format", "bundle", "--key", "sigil.pub", &target],
-    );
+    let out = verify(port);
     assert_code(&out, 14);
     assert!(stderr(&out).contains("not followed"), "{}", stderr(&out));
     assert!(seen_other.lock().unwrap().is_empty(), "the other host was contacted");

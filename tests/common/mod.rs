@@ -473,3 +473,20 @@ pub fn stdout(o: &Output) -> String {
 pub fn assert_code(o: &Output, want: i32) {
     assert_eq!(code(o), want, "exit code\nstdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
 }
+
+/// The statements cosign prints for verified attestations (one DSSE envelope per line; its
+/// other output lines are not JSON objects).
+pub fn cosign_statements(out: &Output) -> Vec<serde_json::Value> {
+    use base64::Engine as _;
+    stdout(out)
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| {
+            let env: serde_json::Value = serde_json::from_str(l).expect("cosign prints envelopes");
+            let payload = base64::engine::general_purpose::STANDARD
+                .decode(env["payload"].as_str().expect("payload"))
+                .expect("base64");
+            serde_json::from_slice(&payload).expect("statement")
+        })
+        .collect()
+}
