@@ -16,7 +16,10 @@ def run(cmd, env, ok_codes=(0,)):
 
 def run_wall(cmd, env, ok_codes=(0,)):
     """Wall seconds of one command run directly (no /usr/bin/time around it, whose own start
-    would be timed too: about a millisecond, which matters for commands that take ten)."""
+    would be timed too: about a millisecond, which matters for commands that take ten). It
+    starts after a 100 ms pause, so that the registry has finished with the command before
+    (the other tool's, in alternating rounds) and each tool meets an idle registry."""
+    time.sleep(0.1)
     t = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, env=env, stdin=subprocess.DEVNULL)
     wall = time.perf_counter() - t
