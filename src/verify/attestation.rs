@@ -8,7 +8,7 @@
 
 use super::{
     bounded, bundle, candidates, check_referrer, cosign_keyless, fetch_layer, image_bundle, image_digest, incomplete,
-    sort_results, Examined, ImageSigner, Problem, Rejection, Verified, VerifyError,
+    per_format, sort_results, Examined, ImageSigner, Problem, Rejection, Verified, VerifyError,
 };
 use crate::attachments::{Format, Formats, Kind};
 use crate::digest::Digest;
@@ -89,7 +89,7 @@ pub async fn verify_attestations<S: Store, T: Store>(
     let found = candidates(sig_store, &digest, Kind::Attestation, policy.formats).await?;
     let legacy = bounded(
         found.legacy.iter().map(|l| async { Some(check_layer(sig_store, l, &digest, policy).await) }),
-        policy.max_blob_bytes,
+        per_format(policy.max_blob_bytes),
     );
     let expect = image_bundle::Expect::Attestation(policy);
     let bundles = bounded(
@@ -104,7 +104,7 @@ pub async fn verify_attestations<S: Store, T: Store>(
                 })
             })
         }),
-        policy.max_blob_bytes,
+        per_format(policy.max_blob_bytes),
     );
     let (legacy, bundles) = futures_util::join!(legacy, bundles);
     let (statements, rejected) = sort_results(&found, legacy, bundles);

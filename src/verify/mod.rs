@@ -321,7 +321,7 @@ pub async fn verify_digest<T: Store>(
     let candidates = hints.candidates(digest, policy.annotations);
     let legacy = bounded(
         found.legacy.iter().map(|l| async { Some(check_layer(sig_store, l, digest, policy, &candidates).await) }),
-        policy.max_blob_bytes,
+        per_format(policy.max_blob_bytes),
     );
     let expect = image_bundle::Expect::Signature { annotations: policy.annotations };
     let bundles = bounded(
@@ -335,7 +335,7 @@ pub async fn verify_digest<T: Store>(
                 })
             })
         }),
-        policy.max_blob_bytes,
+        per_format(policy.max_blob_bytes),
     );
     let (legacy, bundles) = futures_util::join!(legacy, bundles);
     let unread = found.unread;
@@ -383,6 +383,12 @@ pub(crate) async fn check_referrer<T: Store, V>(
 
 /// Bytes of layer blobs fetched at once, at most (with at least one blob in flight).
 pub const IN_FLIGHT_BYTES: u64 = 64 << 20;
+
+/// The two formats are checked at once, each in its own [`bounded`] stream: each counts blobs
+/// as twice their size, so that together they keep within [`IN_FLIGHT_BYTES`].
+pub(crate) fn per_format(max_blob_bytes: u64) -> u64 {
+    max_blob_bytes.saturating_mul(2)
+}
 
 /// Runs the per-layer checks in order, as many at once as keep the blobs in flight under
 /// [`IN_FLIGHT_BYTES`] (at most 16), so that 100 layers of the largest size allowed never sit
