@@ -308,9 +308,9 @@ pub enum Attestation {
 }
 
 /// Attests the subject (and, recursively, an index's children): an in-toto statement about
-/// each digest with `predicate`, signed as a DSSE envelope and stored the cosign way (tag
-/// `sha256-<hex>.att`, layer `application/vnd.dsse.envelope.v1+json`, annotation
-/// `predicateType`).
+/// each digest with `predicate`, signed as a DSSE envelope and stored in `format` as cosign
+/// does: in a bundle referrer (annotated with the predicate type), or as a layer of the tag
+/// `sha256-<hex>.att` (`application/vnd.dsse.envelope.v1+json`, annotation `predicateType`).
 #[allow(clippy::too_many_arguments)]
 pub async fn attest_image<S: Store, T: Store>(
     image_store: &S,
