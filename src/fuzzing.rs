@@ -173,3 +173,14 @@ pub fn image_bundle(data: &[u8]) {
     }
     let _ = Manifest::parse(data);
 }
+
+/// Sigstore signing configurations: parsing, and selection at a fixed time (never a panic,
+/// whatever the services and selectors say).
+pub fn signing_config(data: &[u8]) {
+    use crate::signing_config::{select, select_one, SigningConfig};
+    let Ok(c) = SigningConfig::parse(data) else { return };
+    let Ok(now) = "2026-01-01T00:00:00Z".parse::<jiff::Timestamp>() else { return };
+    let _ = select_one("CA", &c.ca, &[1], now);
+    let _ = select("Rekor", &c.rekor, c.rekor_selector, &[1, 2], now, &mut |n| n.saturating_sub(1));
+    let _ = select("TSA", &c.tsa, c.tsa_selector, &[1], now, &mut |_| 0);
+}

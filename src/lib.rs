@@ -28,6 +28,7 @@ pub mod reconcile;
 pub mod reference;
 pub mod report;
 pub mod sign;
+pub mod signing_config;
 pub mod trust;
 pub mod tuf;
 pub mod verify;

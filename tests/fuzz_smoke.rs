@@ -18,6 +18,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("attestation", sigil::fuzzing::attestation),
     ("challenge", sigil::fuzzing::challenge),
     ("image_bundle", sigil::fuzzing::image_bundle),
+    ("signing_config", sigil::fuzzing::signing_config),
 ];
 
 struct XorShift(u64);
