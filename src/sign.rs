@@ -207,13 +207,8 @@ fn signed_bundle(statement: &[u8], key: &PrivateKey) -> Result<Vec<u8>, SignErro
     Ok(crate::bundle::key_bundle(&envelope, &key.public_key())?)
 }
 
-/// Seconds since the Unix epoch (the `created` annotation).
-fn now_unix() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Signs the subject (and, for [`Recursion::IndexAndChildren`], every child of an index),
-/// storing each signature in `format`.
+/// storing each signature in `format`; `now_unix` is the bundle referrers' `created` time.
 #[allow(clippy::too_many_arguments)]
 pub async fn sign_image<S: Store, T: Store>(
     image_store: &S,
@@ -223,6 +218,7 @@ pub async fn sign_image<S: Store, T: Store>(
     annotations: &Annotations,
     recursion: Recursion,
     format: Format,
+    now_unix: i64,
     locks: &TagLocks,
 ) -> Result<Vec<Signed>, SignError> {
     // Each child's payload names the reference the user signed (`repo:tag` when signed by
@@ -230,7 +226,6 @@ pub async fn sign_image<S: Store, T: Store>(
     // reference under matchRepoDigestOrExact, and a pull of `repo@child` accepts any
     // identity in the repository.
     let targets = resolve(image_store, subject, recursion).await?;
-    let now = now_unix();
     // Each digest has its own signature manifest: attached at once, each confirmed on its own.
     let attached = join_all(targets.into_iter().map(|target| async move {
         let d = target.digest.clone();
@@ -245,7 +240,7 @@ pub async fn sign_image<S: Store, T: Store>(
             Format::Bundle => {
                 let statement = crate::intoto::Statement::image_signature(&d, annotations).to_bytes();
                 let bundle = signed_bundle(&statement, key)?;
-                attach_bundle(sig_store, target, bundle, crate::predicates::COSIGN_SIGN_V1, now).await
+                attach_bundle(sig_store, target, bundle, crate::predicates::COSIGN_SIGN_V1, now_unix).await
             }
         }
     }))
@@ -320,6 +315,7 @@ pub async fn attest_image<S: Store, T: Store>(
     what: &Attestation,
     recursion: Recursion,
     format: Format,
+    now_unix: i64,
     locks: &TagLocks,
 ) -> Result<Vec<Signed>, SignError> {
     use crate::dsse::{Envelope, DSSE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE};
@@ -331,7 +327,6 @@ pub async fn attest_image<S: Store, T: Store>(
             return Err(SignError::StatementNotAbout(d.digest.clone()));
         }
     }
-    let now = now_unix();
     let attached = join_all(targets.into_iter().map(|target| async move {
         let d = target.digest.clone();
         let (statement, predicate_type) = match what {
@@ -344,7 +339,7 @@ pub async fn attest_image<S: Store, T: Store>(
         };
         if format == Format::Bundle {
             let bundle = signed_bundle(&statement, key)?;
-            return attach_bundle(sig_store, target, bundle, predicate_type, now).await;
+            return attach_bundle(sig_store, target, bundle, predicate_type, now_unix).await;
         }
         let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement, key).to_bytes();
         let mut layer = Descriptor::of(DSSE_MEDIA_TYPE, &envelope);

@@ -99,9 +99,9 @@ pub async fn attach<S: Store>(
     artifact_type: &str,
     annotations: BTreeMap<String, String>,
 ) -> Result<Attached, SignError> {
-    let (descriptor, blob) = match &layer {
+    let descriptor = match layer {
         Layer::File(file, progress) => {
-            store.put_blob_file(file, progress.clone()).await?;
+            store.put_blob_file(file, progress).await?;
             let mut d = Descriptor {
                 media_type: layer_media_type.to_owned(),
                 size: file.size,
@@ -113,14 +113,15 @@ pub async fn attach<S: Store>(
             if let Some(name) = file.path.file_name().and_then(|n| n.to_str()) {
                 d.annotations = Some([(TITLE_ANNOTATION.to_owned(), name.to_owned())].into_iter().collect());
             }
-            (d, None)
+            d
         }
-        Layer::Bytes(b) => (Descriptor::of(layer_media_type, b), Some(b.clone())),
+        Layer::Bytes(b) => {
+            let d = Descriptor::of(layer_media_type, &b);
+            let b = &b;
+            reconcile::retrying(|| async move { store.put_blob(b.clone()).await }).await?;
+            d
+        }
     };
-    if let Some(b) = blob {
-        let b = &b;
-        reconcile::retrying(|| async move { store.put_blob(b.clone()).await }).await?;
-    }
     let image = subject.digest.clone();
     let (blob_digest, size) = (descriptor.digest.clone(), descriptor.size);
     let manifest = artifact_manifest(artifact_type, descriptor, subject, annotations.clone());

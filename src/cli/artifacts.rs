@@ -175,17 +175,13 @@ pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, F
         let too_large = |_| sigil::oci::StoreError::TooLarge { what: "attestation", limit: args.max_size };
         // The signed statement's predicate type, not an annotation (unverified either way:
         // download does not check signatures).
-        let wanted = |envelope: Option<sigil::dsse::Envelope>| match &want {
-            None => true,
-            Some(w) => {
-                envelope
-                    .and_then(|e| e.payload_bytes().ok())
-                    .and_then(|p| sigil::intoto::Statement::parse(&p).ok())
-                    .map(|s| s.predicate_type)
-                    .as_deref()
-                    == Some(w.as_str())
-            }
+        let predicate_type = |envelope: Option<sigil::dsse::Envelope>| {
+            envelope
+                .and_then(|e| e.payload_bytes().ok())
+                .and_then(|p| sigil::intoto::Statement::parse(&p).ok())
+                .map(|s| s.predicate_type)
         };
+        let wanted = |pt: &Option<String>| want.is_none() || pt.as_deref() == want.as_deref();
         let mut printed = 0;
         let mut stdout = std::io::stdout().lock();
         if formats.includes(Format::Legacy) {
@@ -196,7 +192,7 @@ pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, F
                     return Err(too_large(()).into());
                 }
                 let blob = p.sig_store.get_blob(&l.digest, args.max_size).await?;
-                if wanted(sigil::dsse::Envelope::parse(&blob).ok()) {
+                if wanted(&predicate_type(sigil::dsse::Envelope::parse(&blob).ok())) {
                     emit(&mut stdout, &blob)?;
                     printed += 1;
                 }
@@ -218,16 +214,9 @@ pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, F
                     return Err(too_large(()).into());
                 }
                 let blob = p.sig_store.get_blob(&layer.digest, args.max_size).await?;
-                let envelope = serde_json::from_slice::<serde_json::Value>(&blob)
-                    .ok()
-                    .and_then(|b| b.get("dsseEnvelope").and_then(|e| serde_json::to_vec(e).ok()))
-                    .and_then(|e| sigil::dsse::Envelope::parse(&e).ok());
-                let is_signature = envelope
-                    .as_ref()
-                    .and_then(|e| e.payload_bytes().ok())
-                    .and_then(|p| sigil::intoto::Statement::parse(&p).ok())
-                    .is_some_and(|s| s.predicate_type == sigil::predicates::COSIGN_SIGN_V1);
-                if !is_signature && wanted(envelope) {
+                let pt = predicate_type(sigil::verify::image_bundle::bundle_envelope(&blob).ok());
+                let is_signature = pt.as_deref() == Some(sigil::predicates::COSIGN_SIGN_V1);
+                if !is_signature && wanted(&pt) {
                     emit(&mut stdout, &blob)?;
                     printed += 1;
                 }

@@ -30,3 +30,9 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         Failure::new(ExitCode::Error, format!("cannot start the async runtime: {e}"), "check system resources")
     })
 }
+
+/// The clock, read at the edge: seconds since the Unix epoch (the `created` time of what is
+/// signed).
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}

@@ -19,7 +19,7 @@ use sigil::sign::{self, Recursion, SignError, SignOutcome, Subject};
 use sigil::verify::{self, ImageSigner, Policy, Problem, Verdict, VerifyError};
 
 use super::exit::{ExitCode, Failure};
-use super::files::{read_bounded, runtime};
+use super::files::{now_unix, read_bounded, runtime};
 use super::keyfiles;
 use super::{AttestArgs, InspectArgs, Output, RegistryArgs, SignArgs, TreeArgs, VerifyArgs, VerifyAttestationArgs};
 
@@ -256,10 +256,11 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let rt = runtime()?;
     let locks = sign::TagLocks::default();
-    let format = args.format;
+    let (format, now) = (args.format, now_unix());
     let (key, ann, locks) = (&key, &ann, &locks);
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
-        let r = sign::sign_image(&p.image_store, &p.sig_store, &p.subject, key, ann, recursion, format, locks).await;
+        let r =
+            sign::sign_image(&p.image_store, &p.sig_store, &p.subject, key, ann, recursion, format, now, locks).await;
         (p, r)
     })));
     let mut worst = ExitCode::Ok;
@@ -615,7 +616,8 @@ pub(super) fn predicate_uri(name: &str) -> Result<String, Failure> {
 
 /// `sigil attest`.
 pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
-    let what = attestation_input(&args)?;
+    let now = now_unix();
+    let what = attestation_input(&args, now)?;
     let uri = match &what {
         sign::Attestation::Predicate { predicate_type, .. } => predicate_type.clone(),
         sign::Attestation::Statement { parsed, .. } => parsed.predicate_type.clone(),
@@ -629,7 +631,8 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
     let (key, locks, what) = (&key, &locks, &what);
     let rt = runtime()?;
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
-        let r = sign::attest_image(&p.image_store, &p.sig_store, &p.subject, key, what, recursion, format, locks).await;
+        let r = sign::attest_image(&p.image_store, &p.sig_store, &p.subject, key, what, recursion, format, now, locks)
+            .await;
         (p, r)
     })));
     let mut worst = ExitCode::Ok;
@@ -660,7 +663,7 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
 }
 
 /// The statement or predicate to attest, checked before anything is signed.
-fn attestation_input(args: &AttestArgs) -> Result<sign::Attestation, Failure> {
+fn attestation_input(args: &AttestArgs, now: i64) -> Result<sign::Attestation, Failure> {
     let refuse = |e: &dyn std::fmt::Display, what: &str| {
         Failure::new(ExitCode::Error, e.to_string(), format!("fix the {what} file; nothing was signed"))
     };
@@ -675,10 +678,6 @@ fn attestation_input(args: &AttestArgs) -> Result<sign::Attestation, Failure> {
         Failure::new(ExitCode::Usage, "attest needs --predicate or --statement", "pass --predicate FILE --type TYPE")
     })?;
     let bytes = read_bounded(path, sigil::intoto::MAX_PREDICATE_BYTES as u64, "predicate")?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
     // A malformed predicate names the field at fault.
     let predicate = predicates::build_predicate(&kind, &bytes, &predicates::rfc3339_utc(now))
         .map_err(|e| refuse(&e, "predicate"))?;

@@ -49,8 +49,9 @@ fn format(reason: impl Into<String>) -> Rejection {
     Rejection::BundleFormat(reason.into())
 }
 
-/// The DSSE envelope inside a bundle (after a bounded, strict parse of the bundle).
-fn envelope_of(bytes: &[u8]) -> Result<Envelope, Rejection> {
+/// The DSSE envelope around an in-toto statement inside a bundle, after a bounded, strict
+/// parse of the bundle. Its signature is not checked here.
+pub fn bundle_envelope(bytes: &[u8]) -> Result<Envelope, Rejection> {
     if bytes.len() > bundle::MAX_BUNDLE_BYTES {
         return Err(format(format!("larger than {} bytes", bundle::MAX_BUNDLE_BYTES)));
     }
@@ -81,7 +82,7 @@ pub fn check_image_bundle(
     signer: &ImageSigner<'_>,
     expect: &Expect<'_>,
 ) -> Result<CheckedBundle, Rejection> {
-    let envelope = envelope_of(bytes)?;
+    let envelope = bundle_envelope(bytes)?;
     let (payload, keyless) = match signer {
         ImageSigner::Key(key) => (envelope.verify(key).map_err(|e| Rejection::BundleSignature(e.to_string()))?, None),
         ImageSigner::Keyless { identity, issuer, trust } => {
