@@ -114,12 +114,45 @@ fn unusable_trust(reason: impl Into<String>) -> BundleRejection {
     BundleRejection { check: "trusted root", reason: reason.into(), outcome: Outcome::CouldNotCheck }
 }
 
+/// Which evidence of the signing time the bundle must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evidence {
+    /// Everything: transparency-log entries are required and checked.
+    Full,
+    /// The signing flow's check of a bundle before its log entry exists: certificate chain,
+    /// SCT, signature and identity, at the time of its RFC 3161 timestamp.
+    BeforeLogging,
+}
+
 /// Verifies `bundle` (JSON bytes) for `artifact`, signed by `signer`, against `trust`.
 pub fn verify_bundle(
     bundle: &[u8],
     artifact: Artifact<'_>,
     signer: &Signer<'_>,
     trust: &Trust,
+) -> Result<Verified<BundleFacts>, BundleRejection> {
+    verify_with(bundle, artifact, signer, trust, Evidence::Full)
+}
+
+/// The signing flow's check of a bundle that has its certificate and timestamps but no log
+/// entry yet: whether Fulcio's certificate (chain, SCT, identity) and the signature hold
+/// before the signature is sent to the log. Never a verification of a signature someone
+/// else made: that is [`verify_bundle`].
+pub(crate) fn check_before_logging(
+    bundle: &[u8],
+    artifact: Artifact<'_>,
+    signer: &Signer<'_>,
+    trust: &Trust,
+) -> Result<(), BundleRejection> {
+    verify_with(bundle, artifact, signer, trust, Evidence::BeforeLogging).map(|_| ())
+}
+
+fn verify_with(
+    bundle: &[u8],
+    artifact: Artifact<'_>,
+    signer: &Signer<'_>,
+    trust: &Trust,
+    evidence: Evidence,
 ) -> Result<Verified<BundleFacts>, BundleRejection> {
     if bundle.len() > MAX_BUNDLE_BYTES {
         return Err(reject("bundle format", format!("larger than {MAX_BUNDLE_BYTES} bytes")));
@@ -142,7 +175,10 @@ pub fn verify_bundle(
     let result = match signer {
         Signer::Key(pem) => {
             let key = DerPublicKey::from_pem(pem).map_err(|e| reject("public key", e.to_string()))?;
-            let policy = PublicKeyVerificationPolicy::new(key);
+            let mut policy = PublicKeyVerificationPolicy::new(key);
+            if evidence == Evidence::BeforeLogging {
+                policy = policy.skip_tlog_unsafe();
+            }
             match artifact {
                 Artifact::Bytes(b) => verifier.verify(b, &parsed, &policy),
                 Artifact::Sha256(_) => verifier.verify(hash, &parsed, &policy),
@@ -153,6 +189,10 @@ pub fn verify_bundle(
                 (Matcher::Exact(id), Matcher::Exact(iss)) => VerificationPolicy::new(id.as_str(), iss.as_str()),
                 (_, Matcher::Exact(iss)) => VerificationPolicy::any_identity().require_issuer(iss.as_str()),
                 _ => VerificationPolicy::any_identity(),
+            };
+            let policy = match evidence {
+                Evidence::Full => policy,
+                Evidence::BeforeLogging => policy.skip_tlog_unsafe(),
             };
             match artifact {
                 Artifact::Bytes(b) => verifier.verify(b, &parsed, &policy),

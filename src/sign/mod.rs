@@ -13,6 +13,8 @@
 //! signature was seen listed. Generic over [`Store`], so the same flow serves registries and
 //! OCI layouts.
 
+pub mod sigstore;
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use futures_util::future::join_all;
