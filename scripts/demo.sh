@@ -20,7 +20,7 @@ make_image image "sigil demo" >/dev/null
 export SIGIL_PASSWORD; SIGIL_PASSWORD=$(cat "$root/keys-example/PASSWORD")
 echo "== OCI layout, no registry ==" >&2
 step "$sigil" generate-key-pair --output-key-prefix fresh
-step "$sigil" sign --key "$root/keys-example/example.key" -a env=demo oci:image:v1
+step "$sigil" sign --tlog-upload=false --key "$root/keys-example/example.key" -a env=demo oci:image:v1
 step "$sigil" verify --key "$root/keys-example/example.pub" -a env=demo oci:image:v1
 step "$sigil" tree oci:image:v1
 set +e
@@ -35,8 +35,8 @@ if [ -x /usr/bin/docker-registry ]; then
   push_image image "$REGISTRY_HOST" demo/hello v1
   img="$REGISTRY_HOST/demo/hello:v1"
   # cosign 3's format (a Sigstore bundle as an OCI referrer), then cosign 2's (.sig tag).
-  step "$sigil" sign --allow-http-registry --key "$root/keys-example/example.key" "$img"
-  step "$sigil" sign --format legacy --allow-http-registry --key "$root/keys-example/example.key" "$img"
+  step "$sigil" sign --tlog-upload=false --allow-http-registry --key "$root/keys-example/example.key" "$img"
+  step "$sigil" sign --format legacy --tlog-upload=false --allow-http-registry --key "$root/keys-example/example.key" "$img"
   step "$sigil" verify --allow-http-registry --key "$root/keys-example/example.pub" "$img"
   step "$sigil" tree --allow-http-registry "$img"
   cosign3="$root/.tools/cosign3/usr/bin/cosign"

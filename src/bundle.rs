@@ -59,7 +59,9 @@ pub fn assemble(material: Material<'_>, content: Content<'_>, evidence: &Evidenc
     let mut vm = serde_json::Map::new();
     match material {
         Material::Key(key) => vm.insert("publicKey".into(), serde_json::json!({ "hint": key_hint(key)? })),
-        Material::Certificate(der) => vm.insert("certificate".into(), serde_json::json!({ "rawBytes": B64.encode(der) })),
+        Material::Certificate(der) => {
+            vm.insert("certificate".into(), serde_json::json!({ "rawBytes": B64.encode(der) }))
+        }
     };
     if !evidence.tlog_entries.is_empty() {
         vm.insert("tlogEntries".into(), serde_json::Value::Array(evidence.tlog_entries.clone()));

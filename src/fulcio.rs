@@ -105,7 +105,11 @@ pub fn parse_answer(body: &[u8], key: &PublicKey) -> Result<CertificateChain, Fu
         (None, Some(_)) => {
             return Err(bad("the certificate's SCT is detached; a Sigstore bundle carries only embedded SCTs".into()))
         }
-        _ => return Err(bad("expected exactly one of signedCertificateEmbeddedSct and signedCertificateDetachedSct".into())),
+        _ => {
+            return Err(bad(
+                "expected exactly one of signedCertificateEmbeddedSct and signedCertificateDetachedSct".into()
+            ))
+        }
     };
     let pems = embedded.chain.certificates;
     if pems.is_empty() || pems.len() > MAX_CHAIN {
@@ -155,7 +159,14 @@ impl CertificateAuthority for Fulcio {
         // Each request is for a fresh key: asking again only gets another certificate.
         let reply = self
             .service
-            .post(&url, "application/json", &[("Accept", "application/json")], body, MAX_RESPONSE_BYTES, Retry::Idempotent)
+            .post(
+                &url,
+                "application/json",
+                &[("Accept", "application/json")],
+                body,
+                MAX_RESPONSE_BYTES,
+                Retry::Idempotent,
+            )
             .await?;
         match reply.status {
             200 | 201 => parse_answer(&reply.body, &key.public_key()),

@@ -118,7 +118,8 @@ impl Service {
 
     /// Parses `url` and refuses what sigil does not send credentials or signatures to.
     pub fn url(&self, url: &str) -> Result<Url, ServiceError> {
-        let refuse = |reason: &str| ServiceError::Url { service: self.name, url: url.to_owned(), reason: reason.into() };
+        let refuse =
+            |reason: &str| ServiceError::Url { service: self.name, url: url.to_owned(), reason: reason.into() };
         let parsed = Url::parse(url).map_err(|e| refuse(&e.to_string()))?;
         match parsed.scheme() {
             "https" => Ok(parsed),

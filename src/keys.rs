@@ -347,6 +347,22 @@ impl PrivateKey {
     }
 }
 
+impl PrivateKey {
+    /// Signs an artifact known by its SHA-256 digest: for ECDSA P-256 the same signature as
+    /// [`PrivateKey::sign`] over the artifact's bytes. Ed25519 signs the message itself, so
+    /// it has no such signature: `None`.
+    pub fn sign_sha256(&self, digest: &[u8; 32]) -> Option<Vec<u8>> {
+        use signature::hazmat::PrehashSigner;
+        match self {
+            PrivateKey::EcdsaP256(k) => {
+                let sig: p256::ecdsa::Signature = k.sign_prehash(digest).ok()?;
+                Some(sig.to_der().as_bytes().to_vec())
+            }
+            PrivateKey::Ed25519(_) => None,
+        }
+    }
+}
+
 fn elliptic_curve_oid() -> pkcs8::ObjectIdentifier {
     pkcs8::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1")
 }

@@ -175,6 +175,33 @@ impl IdentityToken {
     }
 }
 
+/// Asks GitHub Actions' token service (`ACTIONS_ID_TOKEN_REQUEST_URL`, authorised by
+/// `ACTIONS_ID_TOKEN_REQUEST_TOKEN`) for a token with audience `sigstore`. The request token
+/// goes only to that URL.
+pub async fn github_actions_token(
+    service: &crate::http::Service,
+    request_url: &str,
+    request_token: &str,
+) -> Result<String, String> {
+    let sep = if request_url.contains('?') { '&' } else { '?' };
+    let url = service.url(&format!("{request_url}{sep}audience={SIGSTORE_AUDIENCE}")).map_err(|e| e.to_string())?;
+    let auth = Zeroizing::new(format!("bearer {request_token}"));
+    let reply = service
+        .get(&url, &[("Authorization", auth.as_str()), ("Accept", "application/json")], MAX_TOKEN_BYTES + 1024)
+        .await
+        .map_err(|e| e.to_string())?;
+    if reply.status != 200 {
+        return Err(format!("GitHub Actions' token service answered HTTP {}: {}", reply.status, reply.excerpt()));
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        value: String,
+    }
+    let a: Answer = serde_json::from_slice(&reply.body)
+        .map_err(|e| format!("GitHub Actions' token service answered something else than a token: {e}"))?;
+    Ok(a.value)
+}
+
 fn rfc3339(t: i64) -> String {
     crate::predicates::rfc3339_utc(t)
 }

@@ -18,6 +18,9 @@ use serde::Deserialize;
 
 /// The only media type accepted.
 pub const MEDIA_TYPE_V02: &str = "application/vnd.dev.sigstore.signingconfig.v0.2+json";
+/// The public-good instance's signing configuration (vendored from sigstore's TUF
+/// repository; its source is in testdata/vectors/README.md).
+pub const PUBLIC_GOOD: &[u8] = include_bytes!("../testdata/vectors/trust/public-good.signing_config.v0.2.json");
 /// Largest signing configuration read.
 pub const MAX_SIGNING_CONFIG_BYTES: usize = 1 << 20;
 /// Most services of one kind listed.

@@ -20,7 +20,8 @@ use crate::http::{Retry, Service, ServiceError};
 /// Largest answer read.
 pub const MAX_RESPONSE_BYTES: usize = 256 << 10;
 
-const SHA256: x509_cert::der::oid::ObjectIdentifier = x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+const SHA256: x509_cert::der::oid::ObjectIdentifier =
+    x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 const SIGNED_DATA: x509_cert::der::oid::ObjectIdentifier =
     x509_cert::der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 
@@ -88,7 +89,10 @@ impl Request {
         let token = resp.time_stamp_token.ok_or_else(|| bad("no timeStampToken".into()))?;
         let info = tst_info(&token).map_err(bad)?;
         if info.message_imprint.hash_algorithm.oid != SHA256 {
-            return Err(bad(format!("imprint algorithm {} (SHA-256 was asked)", info.message_imprint.hash_algorithm.oid)));
+            return Err(bad(format!(
+                "imprint algorithm {} (SHA-256 was asked)",
+                info.message_imprint.hash_algorithm.oid
+            )));
         }
         if info.message_imprint.hashed_message.as_bytes() != self.imprint {
             return Err(bad("the timestamp is for other content".into()));

@@ -10,9 +10,9 @@ use sigil::trust::Trust;
 use sigil::verify::bundle::{self, Artifact, Signer};
 
 use super::exit::{ExitCode, Failure};
-use super::files::{read_bounded, runtime};
+use super::files::{now_unix, read_bounded, runtime};
 use super::trust::{load_trust, tuf_repository};
-use super::{KeylessArgs, TrustArgs, UpdateArgs, VerifyBlobArgs};
+use super::{AttestBlobArgs, KeylessArgs, SignBlobArgs, TrustArgs, UpdateArgs, VerifyBlobArgs};
 
 /// Files up to this size are verified from their bytes; larger ones by streamed digest.
 const MAX_IN_MEMORY_ARTIFACT: u64 = 64 << 20;
@@ -179,6 +179,121 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
             Ok(ExitCode::NoMatchingSignature)
         }
     }
+}
+
+/// `sigil sign-blob`.
+pub fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, Failure> {
+    let digest = stream_sha256(&args.file)?;
+    let rt = runtime()?;
+    let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), &rt, now_unix())?;
+    let key = ready.signer.private_key();
+    let sha: [u8; 32] = hex::decode(digest.hex()).ok().and_then(|v| v.try_into().ok()).unwrap_or([0; 32]);
+    let signature = match key.sign_sha256(&sha) {
+        Some(s) => s,
+        // Ed25519 signs the bytes themselves.
+        None => key.sign(&read_bounded(&args.file, MAX_IN_MEMORY_ARTIFACT, "file (Ed25519 signs it whole)")?),
+    };
+    let (bundle_bytes, facts) = rt
+        .block_on(ready.witnesses().message_bundle(&ready.signer, &digest, signature))
+        .map_err(super::sigstore::sigstore_failure)?;
+    write_bundle(&args.bundle, &bundle_bytes)?;
+    report_signed(&args.file, &digest, &args.bundle, facts.as_ref().map(|f| f.get()), None);
+    Ok(ExitCode::Ok)
+}
+
+/// `sigil attest-blob`.
+pub fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, Failure> {
+    use sigil::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
+    use sigil::sign::Attestation;
+    let now = now_unix();
+    let digest = stream_sha256(&args.file)?;
+    let what = super::image::attestation_input(
+        args.statement.as_deref(),
+        args.predicate.as_deref(),
+        &args.predicate_type,
+        now,
+    )?;
+    let (statement, predicate_type) = match what {
+        Attestation::Predicate { predicate_type, predicate } => {
+            let name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            (sigil::intoto::Statement::for_image(&name, &digest, &predicate_type, predicate).to_bytes(), predicate_type)
+        }
+        Attestation::Statement { bytes, parsed } => {
+            if !parsed.is_about(&digest) {
+                return Err(Failure::new(
+                    ExitCode::Error,
+                    format!("the statement's subject does not name {digest}; nothing was signed"),
+                    "attest the file the statement is about, or fix its subject",
+                ));
+            }
+            (bytes, parsed.predicate_type)
+        }
+    };
+    let rt = runtime()?;
+    let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), &rt, now)?;
+    let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement, ready.signer.private_key());
+    let (bundle_bytes, facts) = rt
+        .block_on(ready.witnesses().dsse_bundle(&ready.signer, &envelope, &digest))
+        .map_err(super::sigstore::sigstore_failure)?;
+    write_bundle(&args.bundle, &bundle_bytes)?;
+    report_signed(&args.file, &digest, &args.bundle, facts.as_ref().map(|f| f.get()), Some(&predicate_type));
+    Ok(ExitCode::Ok)
+}
+
+/// Writes the bundle next to its final name, then renames it there.
+fn write_bundle(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| {
+        Failure::new(ExitCode::Error, format!("cannot write the bundle {}: {e}", path.display()), "check the folder")
+    };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(fail)?;
+    // A bundle is public (cosign writes it 0644); the temporary file was created 0600.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(fail)?;
+    }
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+fn report_signed(
+    file: &Path,
+    digest: &Digest,
+    bundle_path: &Path,
+    facts: Option<&sigil::verify::bundle::BundleFacts>,
+    predicate_type: Option<&str>,
+) {
+    let what = if predicate_type.is_some() { "attested" } else { "signed" };
+    eprintln!("{}: {what} ({digest}) -> {}", file.display(), bundle_path.display());
+    if let Some(f) = facts {
+        if let Some(id) = &f.identity {
+            eprintln!("  ✓ certificate for {id} (issuer {})", f.issuer.as_deref().unwrap_or(""));
+        }
+        if f.tlog_verified {
+            eprintln!("  ✓ recorded in the transparency log; inclusion proof and checkpoint verified");
+        }
+        for t in &f.timestamps {
+            eprintln!("  ✓ signed timestamp {t}");
+        }
+    }
+    let mut out = serde_json::json!({
+        "file": file.display().to_string(),
+        "digest": digest,
+        "bundle": bundle_path.display().to_string(),
+        "tlogVerified": facts.is_some_and(|f| f.tlog_verified),
+        "timestamps": facts.map(|f| f.timestamps.clone()).unwrap_or_default(),
+    });
+    if let Some(f) = facts {
+        if let (Some(id), Some(iss)) = (&f.identity, &f.issuer) {
+            out["identity"] = id.clone().into();
+            out["issuer"] = iss.clone().into();
+        }
+    }
+    if let Some(t) = predicate_type {
+        out["predicateType"] = t.into();
+    }
+    println!("{out}");
 }
 
 fn stream_sha256(path: &Path) -> Result<Digest, Failure> {

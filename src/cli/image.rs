@@ -251,16 +251,28 @@ pub(super) fn prepare(
 pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
     let mut conn = Connector::new(&args.registry)?;
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::Write)?;
-    let key = keyfiles::load_private_key(&args.key)?;
     let ann = annotations(&args.annotations)?;
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let rt = runtime()?;
-    let locks = sign::TagLocks::default();
     let (format, now) = (args.format, now_unix());
-    let (key, ann, locks) = (&key, &ann, &locks);
+    let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), &rt, now)?;
+    let locks = sign::TagLocks::default();
+    let witnesses = ready.witnesses();
+    let (signer, witnesses, ann, locks) = (&ready.signer, &witnesses, &ann, &locks);
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
-        let r =
-            sign::sign_image(&p.image_store, &p.sig_store, &p.subject, key, ann, recursion, format, now, locks).await;
+        let r = sign::sign_image(
+            &p.image_store,
+            &p.sig_store,
+            &p.subject,
+            signer,
+            witnesses,
+            ann,
+            recursion,
+            format,
+            now,
+            locks,
+        )
+        .await;
         (p, r)
     })));
     let mut worst = ExitCode::Ok;
@@ -617,22 +629,34 @@ pub(super) fn predicate_uri(name: &str) -> Result<String, Failure> {
 /// `sigil attest`.
 pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
     let now = now_unix();
-    let what = attestation_input(&args, now)?;
+    let what = attestation_input(args.statement.as_deref(), args.predicate.as_deref(), &args.predicate_type, now)?;
     let uri = match &what {
         sign::Attestation::Predicate { predicate_type, .. } => predicate_type.clone(),
         sign::Attestation::Statement { parsed, .. } => parsed.predicate_type.clone(),
     };
     let mut conn = Connector::new(&args.registry)?;
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::Write)?;
-    let key = keyfiles::load_private_key(&args.key)?;
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
+    let rt = runtime()?;
+    let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), &rt, now)?;
     let locks = sign::TagLocks::default();
     let format = args.format;
-    let (key, locks, what) = (&key, &locks, &what);
-    let rt = runtime()?;
+    let witnesses = ready.witnesses();
+    let (signer, witnesses, locks, what) = (&ready.signer, &witnesses, &locks, &what);
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
-        let r = sign::attest_image(&p.image_store, &p.sig_store, &p.subject, key, what, recursion, format, now, locks)
-            .await;
+        let r = sign::attest_image(
+            &p.image_store,
+            &p.sig_store,
+            &p.subject,
+            signer,
+            witnesses,
+            what,
+            recursion,
+            format,
+            now,
+            locks,
+        )
+        .await;
         (p, r)
     })));
     let mut worst = ExitCode::Ok;
@@ -663,18 +687,23 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
 }
 
 /// The statement or predicate to attest, checked before anything is signed.
-fn attestation_input(args: &AttestArgs, now: i64) -> Result<sign::Attestation, Failure> {
+pub(super) fn attestation_input(
+    statement: Option<&std::path::Path>,
+    predicate: Option<&std::path::Path>,
+    predicate_type: &str,
+    now: i64,
+) -> Result<sign::Attestation, Failure> {
     let refuse = |e: &dyn std::fmt::Display, what: &str| {
         Failure::new(ExitCode::Error, e.to_string(), format!("fix the {what} file; nothing was signed"))
     };
-    if let Some(path) = &args.statement {
+    if let Some(path) = statement {
         let bytes = read_bounded(path, sigil::intoto::MAX_PREDICATE_BYTES as u64, "statement")?;
         let parsed = sigil::intoto::Statement::parse(&bytes).map_err(|e| refuse(&e, "statement"))?;
         predicates::check_attestable(&parsed.predicate_type).map_err(type_failure)?;
         return Ok(sign::Attestation::Statement { bytes, parsed });
     }
-    let kind = predicates::PredicateType::for_attest(&args.predicate_type).map_err(type_failure)?;
-    let path = args.predicate.as_ref().ok_or_else(|| {
+    let kind = predicates::PredicateType::for_attest(predicate_type).map_err(type_failure)?;
+    let path = predicate.ok_or_else(|| {
         Failure::new(ExitCode::Usage, "attest needs --predicate or --statement", "pass --predicate FILE --type TYPE")
     })?;
     let bytes = read_bounded(path, sigil::intoto::MAX_PREDICATE_BYTES as u64, "predicate")?;

@@ -6,6 +6,7 @@ mod exit;
 mod files;
 mod image;
 mod keyfiles;
+mod sigstore;
 mod trust;
 
 use std::path::PathBuf;
@@ -51,6 +52,10 @@ enum Command {
     /// Print what is attached to an image (unverified).
     #[command(subcommand)]
     Download(DownloadCommand),
+    /// Sign a file: write a Sigstore bundle (v0.3) for it, keyless or with a key.
+    SignBlob(SignBlobArgs),
+    /// Attest a file: an in-toto statement about it, signed (DSSE) into a Sigstore bundle.
+    AttestBlob(AttestBlobArgs),
     /// Verify a Sigstore bundle for a file or a sha256:DIGEST (keyless or key-based).
     VerifyBlob(VerifyBlobArgs),
     /// Show the Sigstore trust material in use.
@@ -160,6 +165,42 @@ struct UpdateArgs {
 }
 
 #[derive(Args, Debug)]
+struct SignBlobArgs {
+    /// Private key: a file path or env://VAR. Without it, keyless signing (see --identity-token).
+    #[arg(long, short = 'k')]
+    key: Option<String>,
+    #[command(flatten)]
+    signing: sigstore::SigningArgs,
+    /// Where to write the Sigstore bundle (JSON).
+    #[arg(long)]
+    bundle: PathBuf,
+    /// The file to sign.
+    file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct AttestBlobArgs {
+    /// Private key: a file path or env://VAR. Without it, keyless signing (see --identity-token).
+    #[arg(long, short = 'k')]
+    key: Option<String>,
+    #[command(flatten)]
+    signing: sigstore::SigningArgs,
+    /// The predicate (JSON; SPDX tag-value text for --type spdx; any text for --type custom).
+    #[arg(long, required_unless_present = "statement", conflicts_with = "statement")]
+    predicate: Option<PathBuf>,
+    #[arg(long = "type", default_value = "custom", help = format!("Predicate type: {}", sigil::predicates::names_help()))]
+    predicate_type: String,
+    /// A whole in-toto statement to sign instead of --predicate; its subject must name the file's digest.
+    #[arg(long, conflicts_with = "predicate_type")]
+    statement: Option<PathBuf>,
+    /// Where to write the Sigstore bundle (JSON).
+    #[arg(long)]
+    bundle: PathBuf,
+    /// The file the statement is about.
+    file: PathBuf,
+}
+
+#[derive(Args, Debug)]
 struct VerifyBlobArgs {
     /// The Sigstore bundle (media types v0.1, v0.2, v0.3).
     #[arg(long)]
@@ -240,9 +281,11 @@ pub(crate) struct RegistryArgs {
 
 #[derive(Args, Debug)]
 struct SignArgs {
-    /// Private key: a file path or env://VAR.
+    /// Private key: a file path or env://VAR. Without it, keyless signing (see --identity-token).
     #[arg(long, short = 'k')]
-    key: String,
+    key: Option<String>,
+    #[command(flatten)]
+    signing: sigstore::SigningArgs,
     /// Annotation to include in the signed payload (key=value), repeatable.
     #[arg(short = 'a', long = "annotations", value_parser = parse_annotation)]
     annotations: Vec<(String, String)>,
@@ -319,9 +362,11 @@ struct VerifyArgs {
 
 #[derive(Args, Debug)]
 struct AttestArgs {
-    /// Private key: a file path or env://VAR.
+    /// Private key: a file path or env://VAR. Without it, keyless signing (see --identity-token).
     #[arg(long, short = 'k')]
-    key: String,
+    key: Option<String>,
+    #[command(flatten)]
+    signing: sigstore::SigningArgs,
     /// The predicate (JSON; SPDX tag-value text for --type spdx; any text for --type custom).
     #[arg(long, required_unless_present = "statement", conflicts_with = "statement")]
     predicate: Option<PathBuf>,
@@ -460,6 +505,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Attach(AttachCommand::Sbom(a)) => artifacts::attach_sbom(a),
         Command::Download(DownloadCommand::Attestation(a)) => artifacts::download_attestation(a),
         Command::Download(DownloadCommand::Sbom(a)) => artifacts::download_sbom(a),
+        Command::SignBlob(a) => blob::sign_blob(a),
+        Command::AttestBlob(a) => blob::attest_blob(a),
         Command::VerifyBlob(a) => blob::verify_blob(a),
         Command::TrustedRoot(TrustedRootCommand::Show(a)) => blob::show_trusted_root(a),
         Command::TrustedRoot(TrustedRootCommand::Update(a)) => blob::update_trusted_root(a),

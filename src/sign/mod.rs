@@ -15,6 +15,10 @@
 
 pub mod sigstore;
 
+use crate::rekor::TransparencyLog;
+use crate::tsa::TimestampAuthority;
+use sigstore::{Signer, Witnesses};
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use futures_util::future::join_all;
@@ -119,6 +123,12 @@ pub enum SignError {
         /// Why.
         source: ManifestError,
     },
+    /// Signing with Sigstore's services failed; nothing was written.
+    #[error(transparent)]
+    Sigstore(#[from] sigstore::SigstoreError),
+    /// The legacy format with a certificate, log entry or timestamp.
+    #[error("the legacy format (--format legacy) is written only with a key and no transparency log or timestamp yet; nothing was written")]
+    LegacyWitnessed,
     /// The signing key cannot be written into a bundle.
     #[error("cannot write the key into the bundle: {0}")]
     Key(#[from] crate::keys::KeyError),
@@ -202,21 +212,37 @@ pub async fn attach_bundle<T: Store>(
     })
 }
 
-/// Wraps `statement` in a DSSE envelope signed by `key`, in a key bundle.
-fn signed_bundle(statement: &[u8], key: &PrivateKey) -> Result<Vec<u8>, SignError> {
+/// Wraps `statement` (about `subject`) in a DSSE envelope signed by `signer`, in a bundle
+/// with the witnesses' evidence, verified.
+async fn signed_bundle<L: TransparencyLog, W: TimestampAuthority>(
+    statement: &[u8],
+    subject: &Digest,
+    signer: &Signer,
+    witnesses: &Witnesses<'_, L, W>,
+) -> Result<Vec<u8>, SignError> {
     use crate::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
-    let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, statement, key);
-    Ok(crate::bundle::key_bundle(&envelope, &key.public_key())?)
+    let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, statement, signer.private_key());
+    Ok(witnesses.dsse_bundle(signer, &envelope, subject).await?.0)
+}
+
+/// The key of a legacy signature: cosign 2's tags carry log and certificate evidence only
+/// from Rekor v1, which sigil does not write yet.
+fn legacy_key<'a, L, W>(signer: &'a Signer, witnesses: &Witnesses<'_, L, W>) -> Result<&'a PrivateKey, SignError> {
+    if signer.certificate().is_some() || witnesses.any() {
+        return Err(SignError::LegacyWitnessed);
+    }
+    Ok(signer.private_key())
 }
 
 /// Signs the subject (and, for [`Recursion::IndexAndChildren`], every child of an index),
 /// storing each signature in `format`; `now_unix` is the bundle referrers' `created` time.
 #[allow(clippy::too_many_arguments)]
-pub async fn sign_image<S: Store, T: Store>(
+pub async fn sign_image<S: Store, T: Store, L: TransparencyLog, W: TimestampAuthority>(
     image_store: &S,
     sig_store: &T,
     subject: &Subject,
-    key: &PrivateKey,
+    signer: &Signer,
+    witnesses: &Witnesses<'_, L, W>,
     annotations: &Annotations,
     recursion: Recursion,
     format: Format,
@@ -233,6 +259,7 @@ pub async fn sign_image<S: Store, T: Store>(
         let d = target.digest.clone();
         match format {
             Format::Legacy => {
+                let key = legacy_key(signer, witnesses)?;
                 let payload = SimpleSigning::new(subject.docker_reference(&d), d.clone(), annotations).to_bytes();
                 let signature = key.sign(&payload);
                 let lock = locks.lock_for(format!("{}:{}", sig_store.location(), legacy_tag(&d, SIGNATURE_SUFFIX)));
@@ -241,7 +268,7 @@ pub async fn sign_image<S: Store, T: Store>(
             }
             Format::Bundle => {
                 let statement = crate::intoto::Statement::image_signature(&d, annotations).to_bytes();
-                let bundle = signed_bundle(&statement, key)?;
+                let bundle = signed_bundle(&statement, &d, signer, witnesses).await?;
                 attach_bundle(sig_store, target, bundle, crate::predicates::COSIGN_SIGN_V1, now_unix).await
             }
         }
@@ -309,11 +336,12 @@ pub enum Attestation {
 /// does: in a bundle referrer (annotated with the predicate type), or as a layer of the tag
 /// `sha256-<hex>.att` (`application/vnd.dsse.envelope.v1+json`, annotation `predicateType`).
 #[allow(clippy::too_many_arguments)]
-pub async fn attest_image<S: Store, T: Store>(
+pub async fn attest_image<S: Store, T: Store, L: TransparencyLog, W: TimestampAuthority>(
     image_store: &S,
     sig_store: &T,
     subject: &Subject,
-    key: &PrivateKey,
+    signer: &Signer,
+    witnesses: &Witnesses<'_, L, W>,
     what: &Attestation,
     recursion: Recursion,
     format: Format,
@@ -340,10 +368,10 @@ pub async fn attest_image<S: Store, T: Store>(
             Attestation::Statement { bytes, parsed } => (bytes.clone(), parsed.predicate_type.as_str()),
         };
         if format == Format::Bundle {
-            let bundle = signed_bundle(&statement, key)?;
+            let bundle = signed_bundle(&statement, &d, signer, witnesses).await?;
             return attach_bundle(sig_store, target, bundle, predicate_type, now_unix).await;
         }
-        let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement, key).to_bytes();
+        let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement, legacy_key(signer, witnesses)?).to_bytes();
         let mut layer = Descriptor::of(DSSE_MEDIA_TYPE, &envelope);
         // cosign writes an empty signature annotation on attestation layers (the signature is
         // inside the envelope) and requires it when reading.

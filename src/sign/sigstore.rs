@@ -25,8 +25,10 @@ use crate::oidc::{IdentityToken, TokenError, SIGSTORE_AUDIENCE};
 use crate::rekor::{Proposal, RekorError, TransparencyLog, Verifier};
 use crate::trust::Trust;
 use crate::tsa::{TimestampAuthority, TsaError};
+use crate::verify::bundle::{
+    check_before_logging, verify_bundle, Artifact, BundleFacts, BundleRejection, Signer as Expect,
+};
 use crate::verify::Verified;
-use crate::verify::bundle::{check_before_logging, verify_bundle, Artifact, BundleFacts, BundleRejection, Signer as Expect};
 
 /// Why nothing was signed.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +54,13 @@ pub enum SigstoreError {
     /// The key cannot be written into the bundle.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// Witnesses without a trusted root to check their evidence against.
+    #[error("no trusted root to check the log entry and timestamps against")]
+    NoTrust,
     /// A keyless signature needs a witness of its time.
-    #[error("keyless signing needs a transparency log or a timestamp authority: the certificate expires within minutes")]
+    #[error(
+        "keyless signing needs a transparency log or a timestamp authority: the certificate expires within minutes"
+    )]
     NoWitness,
 }
 
@@ -77,7 +84,11 @@ impl Signer {
     /// An ephemeral P-256 key (in memory only, zeroized on drop) certified by `ca` for the
     /// identity in `token`. The token is refused before any request when it has expired or
     /// is not for Sigstore.
-    pub async fn keyless(ca: &impl CertificateAuthority, token: &IdentityToken, now_unix: i64) -> Result<Signer, SigstoreError> {
+    pub async fn keyless(
+        ca: &impl CertificateAuthority,
+        token: &IdentityToken,
+        now_unix: i64,
+    ) -> Result<Signer, SigstoreError> {
         token.check(now_unix, SIGSTORE_AUDIENCE)?;
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
         let chain = ca.certificate(token, &key).await?;
@@ -123,8 +134,38 @@ pub struct Witnesses<'a, L, T> {
     pub log: Option<&'a L>,
     /// The timestamp authority, when the signing configuration has one.
     pub tsa: Option<&'a T>,
-    /// The trusted root the finished bundle is verified against.
-    pub trust: &'a Trust,
+    /// The trusted root the finished bundle is verified against (needed when there is a
+    /// witness).
+    pub trust: Option<&'a Trust>,
+}
+
+/// No service: the type of [`Witnesses::none`]'s absent log and authority.
+pub enum NoService {}
+
+impl TransparencyLog for NoService {
+    async fn record(&self, _: &Proposal) -> Result<serde_json::Value, RekorError> {
+        match *self {}
+    }
+}
+
+impl TimestampAuthority for NoService {
+    async fn timestamp(&self, _: &[u8]) -> Result<Vec<u8>, TsaError> {
+        match *self {}
+    }
+}
+
+impl Witnesses<'static, NoService, NoService> {
+    /// No witness: a key signature with no log entry or timestamp (`--tlog-upload=false`).
+    pub fn none() -> Self {
+        Witnesses { log: None, tsa: None, trust: None }
+    }
+}
+
+impl<L, T> Witnesses<'_, L, T> {
+    /// Whether any service witnesses the signature.
+    pub fn any(&self) -> bool {
+        self.log.is_some() || self.tsa.is_some()
+    }
 }
 
 impl<L: TransparencyLog, T: TimestampAuthority> Witnesses<'_, L, T> {
@@ -136,7 +177,8 @@ impl<L: TransparencyLog, T: TimestampAuthority> Witnesses<'_, L, T> {
         signature: Vec<u8>,
     ) -> Result<(Vec<u8>, Option<Verified<BundleFacts>>), SigstoreError> {
         let sha: [u8; 32] = hex::decode(digest.hex()).ok().and_then(|v| v.try_into().ok()).unwrap_or([0; 32]);
-        let proposal = Proposal::HashedRekord { digest: sha, signature: signature.clone(), verifier: signer.verifier()? };
+        let proposal =
+            Proposal::HashedRekord { digest: sha, signature: signature.clone(), verifier: signer.verifier()? };
         let content = Content::Message { digest: &sha, signature: &signature };
         self.notarize(signer, content, &signature, proposal, Artifact::Sha256(digest)).await
     }
@@ -177,6 +219,7 @@ impl<L: TransparencyLog, T: TimestampAuthority> Witnesses<'_, L, T> {
                 Identity::Certificate { .. } => Err(SigstoreError::NoWitness),
             };
         }
+        let trust = self.trust.ok_or(SigstoreError::NoTrust)?;
         let pem;
         let expect = match &signer.material {
             Identity::Key => {
@@ -190,14 +233,14 @@ impl<L: TransparencyLog, T: TimestampAuthority> Witnesses<'_, L, T> {
             evidence.timestamps.push(tsa.timestamp(signature).await?);
             if let Identity::Certificate { .. } = signer.material {
                 let provisional = bundle::assemble(material, content, &evidence)?;
-                check_before_logging(&provisional, artifact, &expect, self.trust).map_err(SigstoreError::Certificate)?;
+                check_before_logging(&provisional, artifact, &expect, trust).map_err(SigstoreError::Certificate)?;
             }
         }
         if let Some(log) = self.log {
             evidence.tlog_entries.push(log.record(&proposal).await?);
         }
         let finished = bundle::assemble(material, content, &evidence)?;
-        let facts = verify_bundle(&finished, artifact, &expect, self.trust).map_err(SigstoreError::Unverified)?;
+        let facts = verify_bundle(&finished, artifact, &expect, trust).map_err(SigstoreError::Unverified)?;
         Ok((finished, Some(facts)))
     }
 }

@@ -4,6 +4,8 @@
 //! the sigil and cosign binaries.
 #![allow(dead_code)]
 
+pub mod sigstack;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -395,11 +397,22 @@ pub fn sigil_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 /// `sign` and `attest` write cosign 3's bundle format by default; the suites written for
 /// cosign 2's storage (`.sig`/`.att` tags, read by cosign 2 and skopeo) keep it by passing
 /// `--format legacy`, added here unless a test names a format itself.
+///
+/// Signing with a key records the signature in the public-good transparency log by default,
+/// as cosign does; tests never leave the machine, so a key signing that names neither
+/// `--tlog-upload` nor `--signing-config` gets `--tlog-upload=false` (the suites against the
+/// local Sigstore stack name its signing configuration).
 pub fn legacy_unless_named(args: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let named = |flag: &str| args.iter().any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
     let writes = matches!(args.first(), Some(&"sign") | Some(&"attest"));
-    if writes && !args.iter().any(|a| *a == "--format" || a.starts_with("--format=")) {
+    if writes && !named("--format") {
         out.insert(1, "--format=legacy".into());
+    }
+    let signs = matches!(args.first(), Some(&"sign") | Some(&"attest") | Some(&"sign-blob") | Some(&"attest-blob"));
+    let keyed = named("--key") || args.contains(&"-k");
+    if signs && keyed && !named("--tlog-upload") && !named("--signing-config") {
+        out.insert(1, "--tlog-upload=false".into());
     }
     out
 }
@@ -415,7 +428,11 @@ pub fn isolate(c: &mut Command, cwd: &Path, env: &[(&str, &str)]) {
         .env("SIGIL_TUF_CACHE", cwd.join(".tuf-none"))
         .env_remove("SIGIL_TRUSTED_ROOT")
         .env_remove("SIGIL_TUF_URL")
-        .env_remove("SIGIL_TUF_ROOT");
+        .env_remove("SIGIL_TUF_ROOT")
+        .env_remove("SIGIL_SIGNING_CONFIG")
+        .env_remove("SIGSTORE_ID_TOKEN")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
     for (k, v) in env {
         c.env(k, v);
     }

@@ -1,0 +1,205 @@
+//! The signing flags shared by `sign`, `attest`, `sign-blob` and `attest-blob`: who signs (a
+//! key, or keyless with an OIDC identity token), which Sigstore services witness it (from the
+//! signing configuration), and the trusted root their answers are checked against.
+//!
+//! Identity tokens come from `--identity-token` (the token, or a file holding it),
+//! `SIGSTORE_ID_TOKEN` (GitLab CI's `id_tokens`, any CI), or GitHub Actions' token service
+//! (`ACTIONS_ID_TOKEN_REQUEST_URL` and `_TOKEN`, audience `sigstore`). They are never printed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use rand_core::RngCore as _;
+use sigil::fulcio::Fulcio;
+use sigil::http::Service;
+use sigil::oidc::{IdentityToken, TokenError, MAX_TOKEN_BYTES, SIGSTORE_AUDIENCE};
+use sigil::rekor::{ApiVersion, Rekor};
+use sigil::sign::sigstore::{Signer, SigstoreError, Witnesses};
+use sigil::signing_config::{self, SigningConfig};
+use sigil::trust::Trust;
+use sigil::tsa::Tsa;
+
+use super::exit::{ExitCode, Failure};
+use super::files::read_bounded;
+use super::trust::load_trust;
+use super::TrustArgs;
+
+/// How a signature is witnessed and by whom it is made.
+#[derive(Args, Debug)]
+pub(crate) struct SigningArgs {
+    /// OIDC identity token for keyless signing: the token itself, or a file holding it. Without
+    /// --key or this, SIGSTORE_ID_TOKEN, then GitHub Actions' token service are used.
+    #[arg(long, env = "SIGSTORE_ID_TOKEN", hide_env_values = true, conflicts_with = "key")]
+    identity_token: Option<String>,
+    /// Sigstore signing configuration (v0.2 JSON) naming the Fulcio, Rekor and timestamp
+    /// authority to use; default: the public-good instance's.
+    #[arg(long, env = "SIGIL_SIGNING_CONFIG")]
+    signing_config: Option<PathBuf>,
+    /// Record the signature in the transparency log (true by default, as cosign). With a key
+    /// and false, nothing leaves the machine and verifiers need --insecure-ignore-tlog.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    tlog_upload: bool,
+    /// Deadline for each request to a Sigstore service (Fulcio, Rekor, TSA), in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    sigstore_timeout: u64,
+    #[command(flatten)]
+    trust: TrustArgs,
+}
+
+/// The signer and its witnesses, ready.
+pub(crate) struct Ready {
+    pub(crate) signer: Signer,
+    log: Option<Rekor>,
+    tsa: Option<Tsa>,
+    trust: Option<Trust>,
+}
+
+impl Ready {
+    /// The witnesses, borrowed.
+    pub(crate) fn witnesses(&self) -> Witnesses<'_, Rekor, Tsa> {
+        Witnesses { log: self.log.as_ref(), tsa: self.tsa.as_ref(), trust: self.trust.as_ref() }
+    }
+}
+
+fn config_failure(e: impl std::fmt::Display) -> Failure {
+    Failure::new(
+        ExitCode::Error,
+        format!("signing configuration: {e}"),
+        "pass --signing-config with a Sigstore signing_config.json (v0.2)",
+    )
+}
+
+/// Loads the key or gets a keyless certificate, and picks the services: the runtime is the
+/// command's.
+pub(crate) fn prepare(
+    args: &SigningArgs,
+    key: Option<&str>,
+    rt: &tokio::runtime::Runtime,
+    now_unix: i64,
+) -> Result<Ready, Failure> {
+    let key = key.map(super::keyfiles::load_private_key).transpose()?;
+    let keyless = key.is_none();
+    let key = match key {
+        Some(k) if !args.tlog_upload => {
+            eprintln!("warning: --tlog-upload=false: the signature is not recorded in a transparency log; verifiers need --insecure-ignore-tlog");
+            return Ok(Ready { signer: Signer::key(k), log: None, tsa: None, trust: None });
+        }
+        other => other,
+    };
+    let config = match &args.signing_config {
+        Some(p) => SigningConfig::parse(&read_bounded(
+            p,
+            signing_config::MAX_SIGNING_CONFIG_BYTES as u64,
+            "signing configuration",
+        )?),
+        None => SigningConfig::parse(signing_config::PUBLIC_GOOD),
+    }
+    .map_err(config_failure)?;
+    let now = jiff::Timestamp::from_second(now_unix).map_err(config_failure)?;
+    let timeout = Duration::from_secs(args.sigstore_timeout);
+    let service = |name| {
+        Service::new(name, timeout).map_err(|e| Failure::new(ExitCode::Error, e.to_string(), "check the TLS setup"))
+    };
+    let mut choose = |n: usize| (rand_core::OsRng.next_u32() as usize) % n.max(1);
+    let log = if args.tlog_upload {
+        let picked = signing_config::select("Rekor", &config.rekor, config.rekor_selector, &[2, 1], now, &mut choose)
+            .map_err(config_failure)?;
+        let s = picked.first().ok_or_else(|| config_failure("no Rekor"))?;
+        let version = ApiVersion::from_major(s.major_api_version).ok_or_else(|| config_failure("Rekor API version"))?;
+        Some((Rekor::new(service("Rekor")?, &s.url, version), version))
+    } else {
+        None
+    };
+    let tsa = if config.tsa.is_empty() {
+        None
+    } else {
+        let picked = signing_config::select("TSA", &config.tsa, config.tsa_selector, &[1], now, &mut choose)
+            .map_err(config_failure)?;
+        picked.first().map(|s| service("TSA").map(|svc| Tsa::new(svc, &s.url))).transpose()?
+    };
+    if matches!(log, Some((_, ApiVersion::V2))) && tsa.is_none() {
+        return Err(config_failure(
+            "Rekor v2 records no signing time, and the configuration has no timestamp authority",
+        ));
+    }
+    if keyless && log.is_none() && tsa.is_none() {
+        return Err(config_failure("keyless signing needs a transparency log or a timestamp authority"));
+    }
+    let trust = load_trust(&args.trust)?.trust;
+    let signer = match key {
+        Some(k) => Signer::key(k),
+        None => {
+            let token = identity_token(args, rt)?;
+            token.check(now_unix, SIGSTORE_AUDIENCE).map_err(token_failure)?;
+            let ca = signing_config::select_one("Fulcio", &config.ca, &[1], now).map_err(config_failure)?;
+            let fulcio = Fulcio::new(service("Fulcio")?, &ca.url);
+            eprintln!(
+                "Keyless signing as {} (issuer {}); certificate from {}",
+                token.principal(),
+                token.claims().issuer,
+                ca.url
+            );
+            rt.block_on(Signer::keyless(&fulcio, &token, now_unix)).map_err(sigstore_failure)?
+        }
+    };
+    Ok(Ready { signer, log: log.map(|(l, _)| l), tsa, trust: Some(trust) })
+}
+
+/// The identity token: the flag (or `SIGSTORE_ID_TOKEN`, which clap reads into it), a file
+/// the flag names, else GitHub Actions' token service.
+fn identity_token(args: &SigningArgs, rt: &tokio::runtime::Runtime) -> Result<IdentityToken, Failure> {
+    let text = match &args.identity_token {
+        Some(v) if Path::new(v).is_file() => {
+            String::from_utf8(read_bounded(Path::new(v), MAX_TOKEN_BYTES as u64, "identity token file")?)
+                .map_err(|_| token_failure(TokenError::Malformed("the file is not UTF-8".into())))?
+        }
+        Some(v) => v.clone(),
+        None => match (std::env::var("ACTIONS_ID_TOKEN_REQUEST_URL"), std::env::var("ACTIONS_ID_TOKEN_REQUEST_TOKEN")) {
+            (Ok(url), Ok(bearer)) => {
+                let svc = Service::new("GitHub Actions' token service", Duration::from_secs(args.sigstore_timeout))
+                    .map_err(|e| Failure::new(ExitCode::Error, e.to_string(), "check the TLS setup"))?;
+                rt.block_on(sigil::oidc::github_actions_token(&svc, &url, &bearer)).map_err(|e| {
+                    Failure::new(ExitCode::Error, e, "the job needs `permissions: id-token: write`")
+                })?
+            }
+            _ => {
+                return Err(Failure::new(
+                    ExitCode::Usage,
+                    "keyless signing needs an OIDC identity token, and none was found",
+                    "pass --identity-token TOKEN|FILE or set SIGSTORE_ID_TOKEN (GitLab CI: `id_tokens:` with `aud: sigstore`); in GitHub Actions grant `permissions: id-token: write`; or sign with --key",
+                ))
+            }
+        },
+    };
+    IdentityToken::parse(&text).map_err(token_failure)
+}
+
+fn token_failure(e: TokenError) -> Failure {
+    let hint = match e {
+        TokenError::Expired { .. } | TokenError::NotYetValid(_) => {
+            "get a fresh identity token (they live minutes) and sign at once"
+        }
+        TokenError::WrongAudience { .. } => "request the identity token for the audience `sigstore`",
+        TokenError::Malformed(_) => "pass the OIDC identity token (a JWT) itself, or a file holding only it",
+    };
+    Failure::new(ExitCode::Error, format!("{e}; nothing was signed"), hint)
+}
+
+/// A signing failure: what failed and what to do.
+pub(crate) fn sigstore_failure(e: SigstoreError) -> Failure {
+    let hint = match &e {
+        SigstoreError::Token(_) => "get a fresh identity token for the audience `sigstore`",
+        SigstoreError::Fulcio(_) => "check the identity token and the Fulcio URL in the signing configuration",
+        SigstoreError::Certificate(_) | SigstoreError::Unverified(_) | SigstoreError::NoTrust => {
+            "check that --trusted-root belongs to the services of --signing-config"
+        }
+        SigstoreError::Rekor(_) => "check the Rekor URL in the signing configuration, or retry",
+        SigstoreError::Tsa(_) => "check the timestamp authority URL in the signing configuration, or retry",
+        SigstoreError::Key(_) => "check the key",
+        SigstoreError::NoWitness => {
+            "keep --tlog-upload=true, or use a signing configuration with a timestamp authority"
+        }
+    };
+    Failure::new(ExitCode::Error, e.to_string(), hint)
+}

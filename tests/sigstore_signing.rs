@@ -1,0 +1,582 @@
+//! Signing with a transparency log, a timestamp authority and Fulcio, against the real Sigstore
+//! services of the local stack (tests/common/sigstack.rs: Rekor v2, Fulcio, the TSA, a CT log
+//! and an OIDC issuer, on loopback), across sigil and cosign 3.1.1, both ways:
+//! - sigil keyless `sign-blob`, `attest-blob`, `sign` and `attest` (bundle format) verified by
+//!   cosign 3.1.1 with the stack's trusted root and identity and issuer checks, and by sigil;
+//! - sigil key-based signing recorded in Rekor v2 with a TSA timestamp, verified by cosign;
+//! - cosign 3.1.1 keyless and key-based signatures verified by sigil;
+//! - refusals: an expired or foreign-audience token before any request, wrong identity or
+//!   issuer, evidence removed from the bundle, and a Rekor (behind a rewriting proxy) that
+//!   answers with an entry for other content: signing fails and nothing is written.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+
+use common::sigstack::stack;
+use common::*;
+use serde_json::Value;
+
+const HTTP: &str = "--allow-http-registry";
+const ALICE: &str = "alice@example.com";
+
+/// sigil with the stack's signing configuration and trusted root.
+fn sigil_stack(d: &Path, args: &[&str]) -> std::process::Output {
+    let s = stack();
+    let mut a: Vec<&str> = args.to_vec();
+    if matches!(args.first(), Some(&"sign") | Some(&"attest") | Some(&"sign-blob") | Some(&"attest-blob")) {
+        a.extend(["--signing-config", s.signing_config()]);
+    }
+    a.extend(["--trusted-root", s.trusted_root()]);
+    sigil_env(d, &a, &[("SIGIL_PASSWORD", PASSWORD)])
+}
+
+fn cosign3_verify_blob(d: &Path, bundle: &str, file: &str, identity: &str) -> std::process::Output {
+    let s = stack();
+    cosign3(
+        d,
+        &[
+            "verify-blob",
+            "--certificate-identity",
+            identity,
+            "--certificate-oidc-issuer",
+            s.issuer(),
+            "--trusted-root",
+            s.trusted_root(),
+            "--bundle",
+            bundle,
+            file,
+        ],
+    )
+}
+
+fn blob(d: &Path) -> &'static str {
+    std::fs::write(d.join("blob.txt"), b"release artifact\n").unwrap();
+    "blob.txt"
+}
+
+fn json_line(o: &std::process::Output) -> Value {
+    serde_json::from_str(stdout(o).lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+#[test]
+fn keyless_sign_blob_verifies_with_cosign3_and_sigil() {
+    let d = tempfile::tempdir().unwrap();
+    let f = blob(d.path());
+    let tok = stack().token(ALICE);
+    let o = sigil_stack(d.path(), &["sign-blob", "--identity-token", &tok, "--bundle", "b.json", f]);
+    assert_code(&o, 0);
+    let out = json_line(&o);
+    assert_eq!(out["identity"], ALICE);
+    assert_eq!(out["issuer"], stack().issuer());
+    assert_eq!(out["tlogVerified"], true);
+    assert_eq!(out["timestamps"].as_array().map(Vec::len), Some(1));
+    assert!(!stderr(&o).contains(&tok), "the token must never be printed");
+    let bundle: Value = serde_json::from_slice(&std::fs::read(d.path().join("b.json")).unwrap()).unwrap();
+    assert_eq!(bundle["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"], "hashedrekord");
+    assert!(bundle["verificationMaterial"]["certificate"]["rawBytes"].is_string());
+
+    assert_code(&cosign3_verify_blob(d.path(), "b.json", f, ALICE), 0);
+    assert_ne!(code(&cosign3_verify_blob(d.path(), "b.json", f, "mallory@example.com")), 0);
+    let v = sigil_stack(
+        d.path(),
+        &[
+            "verify-blob",
+            "--certificate-identity",
+            ALICE,
+            "--certificate-oidc-issuer",
+            stack().issuer(),
+            "--bundle",
+            "b.json",
+            f,
+        ],
+    );
+    assert_code(&v, 0);
+    // Wrong identity, wrong issuer: "no" (12).
+    let wrong_id = sigil_stack(
+        d.path(),
+        &[
+            "verify-blob",
+            "--certificate-identity",
+            "mallory@example.com",
+            "--certificate-oidc-issuer",
+            stack().issuer(),
+            "--bundle",
+            "b.json",
+            f,
+        ],
+    );
+    assert_code(&wrong_id, 12);
+    let wrong_iss = sigil_stack(
+        d.path(),
+        &[
+            "verify-blob",
+            "--certificate-identity",
+            ALICE,
+            "--certificate-oidc-issuer",
+            "https://accounts.example.com",
+            "--bundle",
+            "b.json",
+            f,
+        ],
+    );
+    assert_code(&wrong_iss, 12);
+}
+
+#[test]
+fn keyless_attest_blob_verifies_with_cosign3() {
+    let d = tempfile::tempdir().unwrap();
+    let f = blob(d.path());
+    std::fs::write(d.path().join("pred.json"), br#"{"builder":{"id":"https://ci.example/b"}}"#).unwrap();
+    let tok = stack().token(ALICE);
+    let o = sigil_stack(
+        d.path(),
+        &[
+            "attest-blob",
+            "--identity-token",
+            &tok,
+            "--predicate",
+            "pred.json",
+            "--type",
+            "custom",
+            "--bundle",
+            "a.json",
+            f,
+        ],
+    );
+    assert_code(&o, 0);
+    let s = stack();
+    let v = cosign3(
+        d.path(),
+        &[
+            "verify-blob-attestation",
+            "--certificate-identity",
+            ALICE,
+            "--certificate-oidc-issuer",
+            s.issuer(),
+            "--trusted-root",
+            s.trusted_root(),
+            "--type",
+            "custom",
+            "--bundle",
+            "a.json",
+            f,
+        ],
+    );
+    assert_code(&v, 0);
+}
+
+#[test]
+fn key_sign_blob_recorded_in_rekor_v2_with_a_timestamp_verifies_with_cosign3() {
+    let d = tempfile::tempdir().unwrap();
+    let f = blob(d.path());
+    assert_code(&sigil(d.path(), &["generate-key-pair", "--output-key-prefix", "k"]), 0);
+    let o = sigil_stack(d.path(), &["sign-blob", "--key", "k.key", "--bundle", "kb.json", f]);
+    assert_code(&o, 0);
+    assert_eq!(json_line(&o)["tlogVerified"], true);
+    let s = stack();
+    let v = cosign3(
+        d.path(),
+        &["verify-blob", "--key", "k.pub", "--trusted-root", s.trusted_root(), "--bundle", "kb.json", f],
+    );
+    assert_code(&v, 0);
+    let v = sigil_stack(d.path(), &["verify-blob", "--key", "k.pub", "--bundle", "kb.json", f]);
+    assert_code(&v, 0);
+}
+
+#[test]
+fn cosign3_keyless_and_key_blob_signatures_verify_with_sigil() {
+    let d = tempfile::tempdir().unwrap();
+    let f = blob(d.path());
+    let s = stack();
+    let tok = s.token(ALICE);
+    let o = cosign3(
+        d.path(),
+        &[
+            "sign-blob",
+            "--yes",
+            "--identity-token",
+            &tok,
+            "--signing-config",
+            s.signing_config(),
+            "--trusted-root",
+            s.trusted_root(),
+            "--bundle",
+            "c.json",
+            f,
+        ],
+    );
+    assert_code(&o, 0);
+    let v = sigil_stack(
+        d.path(),
+        &[
+            "verify-blob",
+            "--certificate-identity",
+            ALICE,
+            "--certificate-oidc-issuer",
+            s.issuer(),
+            "--bundle",
+            "c.json",
+            f,
+        ],
+    );
+    assert_code(&v, 0);
+    assert_eq!(json_line(&v)["tlogVerified"], true);
+
+    assert_code(&sigil(d.path(), &["generate-key-pair", "--output-key-prefix", "k"]), 0);
+    let o = cosign3(
+        d.path(),
+        &[
+            "sign-blob",
+            "--yes",
+            "--key",
+            "k.key",
+            "--signing-config",
+            s.signing_config(),
+            "--trusted-root",
+            s.trusted_root(),
+            "--bundle",
+            "ck.json",
+            f,
+        ],
+    );
+    assert_code(&o, 0);
+    assert_code(&sigil_stack(d.path(), &["verify-blob", "--key", "k.pub", "--bundle", "ck.json", f]), 0);
+}
+
+#[test]
+fn keyless_image_signature_and_attestation_verify_with_cosign3() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = Registry::start_kind(RegistryKind::Referrers);
+    let store = reg.store("app/keyless");
+    let digest = rt().block_on(push_image(&store, Some("v1"), "keyless", "amd64"));
+    let image = format!("{}/app/keyless@{digest}", reg.host());
+    let s = stack();
+    let tok = s.token(ALICE);
+    let o = sigil_stack(d.path(), &["sign", "--format", "bundle", HTTP, "--identity-token", &tok, &image]);
+    assert_code(&o, 0);
+    std::fs::write(d.path().join("pred.json"), br#"{"k":"v"}"#).unwrap();
+    let o = sigil_stack(
+        d.path(),
+        &[
+            "attest",
+            "--format",
+            "bundle",
+            HTTP,
+            "--identity-token",
+            &tok,
+            "--predicate",
+            "pred.json",
+            "--type",
+            "custom",
+            &image,
+        ],
+    );
+    assert_code(&o, 0);
+
+    let id =
+        ["--certificate-identity", ALICE, "--certificate-oidc-issuer", s.issuer(), "--trusted-root", s.trusted_root()];
+    let mut a = vec!["verify", HTTP];
+    a.extend(id);
+    a.push(&image);
+    assert_code(&cosign3(d.path(), &a), 0);
+    let mut a = vec!["verify-attestation", HTTP, "--type", "custom"];
+    a.extend(id);
+    a.push(&image);
+    assert_code(&cosign3(d.path(), &a), 0);
+
+    let v = sigil_stack(
+        d.path(),
+        &["verify", HTTP, "--certificate-identity", ALICE, "--certificate-oidc-issuer", s.issuer(), &image],
+    );
+    assert_code(&v, 0);
+    let v = sigil_stack(
+        d.path(),
+        &[
+            "verify",
+            HTTP,
+            "--certificate-identity",
+            "mallory@example.com",
+            "--certificate-oidc-issuer",
+            s.issuer(),
+            &image,
+        ],
+    );
+    assert_code(&v, 12);
+}
+
+#[test]
+fn cosign3_keyless_image_signature_verifies_with_sigil() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = Registry::start_kind(RegistryKind::Referrers);
+    let store = reg.store("app/c3");
+    let digest = rt().block_on(push_image(&store, Some("v1"), "c3keyless", "amd64"));
+    let image = format!("{}/app/c3@{digest}", reg.host());
+    let s = stack();
+    let tok = s.token(ALICE);
+    let o = cosign3(
+        d.path(),
+        &[
+            "sign",
+            "--yes",
+            HTTP,
+            "--identity-token",
+            &tok,
+            "--signing-config",
+            s.signing_config(),
+            "--trusted-root",
+            s.trusted_root(),
+            &image,
+        ],
+    );
+    assert_code(&o, 0);
+    let v = sigil_stack(
+        d.path(),
+        &["verify", HTTP, "--certificate-identity", ALICE, "--certificate-oidc-issuer", s.issuer(), &image],
+    );
+    assert_code(&v, 0);
+}
+
+#[test]
+fn expired_or_foreign_audience_tokens_are_refused_before_any_request() {
+    let d = tempfile::tempdir().unwrap();
+    let f = blob(d.path());
+    let s = stack();
+    // Every service of this configuration is a closed port: any request would fail as a
+    // connection error, not as the token refusal asserted.
+    let dead = "http://127.0.0.1:9";
+    let config = std::fs::read_to_string(s.signing_config()).unwrap();
+    let mut c: Value = serde_json::from_str(&config).unwrap();
+    for k in ["caUrls", "rekorTlogUrls", "tsaUrls"] {
+        c[k][0]["url"] = dead.into();
+    }
+    std::fs::write(d.path().join("dead.json"), c.to_string()).unwrap();
+    for (token, want) in [
+        (s.mint(&["--email", ALICE, "--ttl", "-30"]), "expired"),
+        (s.mint(&["--email", ALICE, "--aud", "other"]), "audience"),
+        ("not-a-token".to_owned(), "not an OIDC identity token"),
+    ] {
+        let o = sigil_env(
+            d.path(),
+            &[
+                "sign-blob",
+                "--identity-token",
+                &token,
+                "--signing-config",
+                "dead.json",
+                "--trusted-root",
+                s.trusted_root(),
+                "--bundle",
+                "x.json",
+                f,
+            ],
+            &[],
+        );
+        assert_code(&o, 1);
+        assert!(stderr(&o).contains(want), "{want}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("127.0.0.1:9"), "a request was made: {}", stderr(&o));
+        assert!(!d.path().join("x.json").exists());
+    }
+}
+
+#[test]
+fn evidence_removed_from_a_bundle_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let f = blob(d.path());
+    let s = stack();
+    let tok = s.token(ALICE);
+    assert_code(&sigil_stack(d.path(), &["sign-blob", "--identity-token", &tok, "--bundle", "b.json", f]), 0);
+    let b: Value = serde_json::from_slice(&std::fs::read(d.path().join("b.json")).unwrap()).unwrap();
+    let verify = |name: &str, bundle: &Value| {
+        std::fs::write(d.path().join(name), bundle.to_string()).unwrap();
+        sigil_stack(
+            d.path(),
+            &[
+                "verify-blob",
+                "--certificate-identity",
+                ALICE,
+                "--certificate-oidc-issuer",
+                s.issuer(),
+                "--bundle",
+                name,
+                f,
+            ],
+        )
+    };
+    let mut no_entry = b.clone();
+    no_entry["verificationMaterial"].as_object_mut().unwrap().remove("tlogEntries");
+    assert_code(&verify("no-entry.json", &no_entry), 12);
+    // A v2 entry carries no time: without the timestamp the certificate (valid minutes) has no
+    // verified time to be checked at.
+    let mut no_time = b.clone();
+    no_time["verificationMaterial"].as_object_mut().unwrap().remove("timestampVerificationData");
+    let o = verify("no-time.json", &no_time);
+    assert_code(&o, 12);
+    assert!(stderr(&o).contains("timestamp"), "{}", stderr(&o));
+    // The checkpoint re-signed by a key that is not the log's.
+    let mut forged = b.clone();
+    let cp = forged["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]["envelope"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    forged["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]["envelope"] =
+        resign_checkpoint(&cp).into();
+    let o = verify("forged.json", &forged);
+    assert_code(&o, 12);
+    assert!(stderr(&o).contains("transparency log") || stderr(&o).contains("checkpoint"), "{}", stderr(&o));
+}
+
+/// The checkpoint's note body signed by another Ed25519 key under the same origin: a
+/// checkpoint from another log.
+fn resign_checkpoint(note: &str) -> String {
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    use sha2::Digest as _;
+    let (body, _) = note.split_once("\n\n").unwrap();
+    let body = format!("{body}\n");
+    let origin = body.lines().next().unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let mut h = sha2::Sha256::new();
+    h.update(origin.as_bytes());
+    h.update(b"\n\x01");
+    h.update(key.verifying_key().as_bytes());
+    let hint = &h.finalize()[..4];
+    let mut sig = hint.to_vec();
+    sig.extend(key.sign(body.as_bytes()).to_bytes());
+    format!("{body}\n\u{2014} {origin} {}\n", B64.encode(sig))
+}
+
+/// A proxy in front of the real Rekor: requests go through unchanged; every answer's entry is
+/// replaced by `replacement` (an entry the log holds for other content).
+fn rewriting_proxy(rekor: &str, replacement: Value) -> String {
+    let upstream = rekor.trim_start_matches("http://").to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let up = upstream.clone();
+            let replacement = replacement.clone();
+            std::thread::spawn(move || {
+                let _ = relay(conn, &up, &replacement);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn read_http(s: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte)? == 0 {
+            break;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let len = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body)?;
+    Ok((head, body))
+}
+
+fn relay(mut client: TcpStream, upstream: &str, replacement: &Value) -> std::io::Result<()> {
+    let (head, body) = read_http(&mut client)?;
+    // HTTP/1.0 upstream: no chunked answer, and the connection closes after it.
+    let head = head.replacen("HTTP/1.1", "HTTP/1.0", 1);
+    let mut up = TcpStream::connect(upstream)?;
+    up.write_all(head.as_bytes())?;
+    up.write_all(&body)?;
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer)?;
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").map_or(answer.len(), |i| i + 4);
+    let status = String::from_utf8_lossy(&answer[..split])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .replacen("HTTP/1.0", "HTTP/1.1", 1);
+    let mut entry: Value = serde_json::from_slice(&answer[split..]).unwrap_or(Value::Null);
+    if entry.is_object() {
+        entry["canonicalizedBody"] = replacement["canonicalizedBody"].clone();
+    }
+    let out = serde_json::to_vec(&entry).unwrap();
+    write!(
+        client,
+        "{status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        out.len()
+    )?;
+    client.write_all(&out)?;
+    Ok(())
+}
+
+#[test]
+fn a_rekor_answering_for_other_content_fails_the_signing_and_nothing_is_written() {
+    let d = tempfile::tempdir().unwrap();
+    let f = blob(d.path());
+    let s = stack();
+    // An entry the log really holds, for another artifact.
+    std::fs::write(d.path().join("other.txt"), b"other\n").unwrap();
+    assert_code(&sigil(d.path(), &["generate-key-pair", "--output-key-prefix", "k"]), 0);
+    assert_code(&sigil_stack(d.path(), &["sign-blob", "--key", "k.key", "--bundle", "other.json", "other.txt"]), 0);
+    let other: Value = serde_json::from_slice(&std::fs::read(d.path().join("other.json")).unwrap()).unwrap();
+    let proxy = rewriting_proxy(s.get("SIGSTACK_REKOR_URL"), other["verificationMaterial"]["tlogEntries"][0].clone());
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(s.signing_config()).unwrap()).unwrap();
+    c["rekorTlogUrls"][0]["url"] = proxy.into();
+    std::fs::write(d.path().join("proxied.json"), c.to_string()).unwrap();
+
+    let o = sigil_env(
+        d.path(),
+        &[
+            "sign-blob",
+            "--key",
+            "k.key",
+            "--signing-config",
+            "proxied.json",
+            "--trusted-root",
+            s.trusted_root(),
+            "--bundle",
+            "b.json",
+            f,
+        ],
+        &[("SIGIL_PASSWORD", PASSWORD)],
+    );
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("other content"), "{}", stderr(&o));
+    assert!(!d.path().join("b.json").exists(), "nothing may be written");
+
+    // The same for an image: no signature reaches the registry.
+    let reg = Registry::start_kind(RegistryKind::Referrers);
+    let store = reg.store("app/proxied");
+    let digest = rt().block_on(push_image(&store, Some("v1"), "proxied", "amd64"));
+    let image = format!("{}/app/proxied@{digest}", reg.host());
+    let tok = s.token(ALICE);
+    let o = sigil_env(
+        d.path(),
+        &[
+            "sign",
+            "--format",
+            "bundle",
+            HTTP,
+            "--identity-token",
+            &tok,
+            "--signing-config",
+            "proxied.json",
+            "--trusted-root",
+            s.trusted_root(),
+            &image,
+        ],
+        &[],
+    );
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("other content"), "{}", stderr(&o));
+    let tree = sigil(d.path(), &["tree", HTTP, &image]);
+    assert!(!stdout(&tree).contains("sign/v1") && !stdout(&tree).contains("bundle"), "{}", stdout(&tree));
+}
