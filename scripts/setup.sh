@@ -5,7 +5,9 @@
 #    with a private apt configuration per suite whose mirror is read from this machine's own apt
 #    sources, unpacked into .tools/ (nothing else system-wide);
 #  - refreg (a registry with the OCI referrers API), built by scripts/sigstack/sigstack.sh from
-#    Debian unstable's Go sources, linked at .tools/refreg.
+#    Debian unstable's Go sources, linked at .tools/refreg;
+#  - the local Sigstore stack (Rekor v2, Fulcio, TSA, CT log, OIDC issuer), built by the same
+#    script into SIGSTACK_DIR; the tests start and stop it.
 # Prints the cosign path on success.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -135,6 +137,14 @@ fi
 refreg=$(bash "$here/scripts/sigstack/sigstack.sh" setup-refreg) || { log "could not build refreg (see above)"; exit 1; }
 [ -x "$refreg" ] || { log "sigstack setup-refreg printed no usable binary: '$refreg'"; exit 1; }
 ln -sfn "$refreg" "$tools/refreg"
+
+# The local Sigstore stack the signing tests start and stop on free ports
+# (tests/common/sigstack.rs): Rekor v2, Fulcio, the timestamp authority, a CT log and an OIDC
+# issuer, built from Debian unstable's Go sources into SIGSTACK_DIR (cold: ~3 minutes and
+# 4.7 GB; a no-op while current). Its prerequisites (gcc, libc6-dev, python3-cryptography,
+# openssl, curl) come from the machine's apt sources.
+bash "$here/scripts/sigstack/sigstack.sh" prereqs --install >&2 || { log "could not install the sigstack prerequisites"; exit 1; }
+bash "$here/scripts/sigstack/sigstack.sh" setup >&2 || { log "could not build the local Sigstore stack (see above)"; exit 1; }
 
 # Python tools in a project-local virtualenv (PyPI): python-tuf builds the TUF repository test
 # double; the sigstore client is the benchmark's third peer (it brings python-tuf along).

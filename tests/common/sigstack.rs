@@ -37,6 +37,8 @@ impl Stack {
             pid = std::process::id(),
             s = script().display()
         );
+        // Not waited for: it outlives this process on purpose (its whole job).
+        #[allow(clippy::zombie_processes)]
         Command::new("setsid")
             .args(["sh", "-c", &watchdog])
             .env("SIGSTACK_RUN", &run)
