@@ -580,3 +580,69 @@ fn a_rekor_answering_for_other_content_fails_the_signing_and_nothing_is_written(
     let tree = sigil(d.path(), &["tree", HTTP, &image]);
     assert!(!stdout(&tree).contains("sign/v1") && !stdout(&tree).contains("bundle"), "{}", stdout(&tree));
 }
+
+/// sigstore-python's client trust configuration for the stack: its trusted root (each
+/// certificate authority's subject given a commonName, which sigstore-python requires and
+/// `cosign trusted-root create` leaves out) and signing configuration.
+fn python_trust_config(d: &Path) -> std::path::PathBuf {
+    let s = stack();
+    let mut root: Value = serde_json::from_str(&std::fs::read_to_string(s.trusted_root()).unwrap()).unwrap();
+    for list in ["certificateAuthorities", "timestampAuthorities"] {
+        for ca in root[list].as_array_mut().unwrap() {
+            if ca["subject"]["commonName"].is_null() {
+                ca["subject"]["commonName"] = ca["subject"]["organization"].clone();
+            }
+        }
+    }
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(s.signing_config()).unwrap()).unwrap();
+    let tc = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+        "trustedRoot": root,
+        "signingConfig": config,
+    });
+    let p = d.join("client-trust-config.json");
+    std::fs::write(&p, tc.to_string()).unwrap();
+    p
+}
+
+#[test]
+fn sigstore_python_accepts_sigil_keyless_blob_bundles() {
+    let d = tempfile::tempdir().unwrap();
+    let f = blob(d.path());
+    std::fs::write(d.path().join("pred.json"), br#"{"k":"v"}"#).unwrap();
+    let tok = stack().token(ALICE);
+    assert_code(&sigil_stack(d.path(), &["sign-blob", "--identity-token", &tok, "--bundle", "s.json", f]), 0);
+    assert_code(
+        &sigil_stack(
+            d.path(),
+            &["attest-blob", "--identity-token", &tok, "--predicate", "pred.json", "--bundle", "a.json", f],
+        ),
+        0,
+    );
+    let tc = python_trust_config(d.path());
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/py/bin/sigstore");
+    assert!(client.exists(), "{} is missing: run scripts/setup.sh", client.display());
+    for (bundle, identity, want) in
+        [("s.json", ALICE, true), ("a.json", ALICE, true), ("s.json", "mallory@example.com", false)]
+    {
+        let o = std::process::Command::new(&client)
+            .current_dir(d.path())
+            .arg("--trust-config")
+            .arg(&tc)
+            .args([
+                "verify",
+                "identity",
+                "--cert-identity",
+                identity,
+                "--cert-oidc-issuer",
+                stack().issuer(),
+                "--bundle",
+                bundle,
+                f,
+            ])
+            .env("HOME", d.path())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.success(), want, "{bundle} as {identity}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}
