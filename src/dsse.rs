@@ -67,9 +67,14 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 }
 
 impl Envelope {
-    /// Signs `payload` of `payload_type` with `key`.
+    /// Signs `payload` of `payload_type` with `key` (deterministic ECDSA nonce).
     pub fn sign(payload_type: &str, payload: &[u8], key: &PrivateKey) -> Self {
-        let sig = key.sign(&pae(payload_type, payload));
+        Self::sign_with(payload_type, payload, key, crate::keys::Nonce::Deterministic)
+    }
+
+    /// Signs `payload` of `payload_type` with `key`, the ECDSA nonce drawn as `nonce` says.
+    pub fn sign_with(payload_type: &str, payload: &[u8], key: &PrivateKey, nonce: crate::keys::Nonce) -> Self {
+        let sig = key.sign_with(&pae(payload_type, payload), nonce);
         Envelope {
             payload_type: payload_type.to_owned(),
             payload: B64.encode(payload),

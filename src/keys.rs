@@ -347,19 +347,41 @@ impl PrivateKey {
     }
 }
 
+/// How an ECDSA signature's nonce is drawn (Ed25519 is deterministic whatever this says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nonce {
+    /// RFC 6979: the same message always gets the same signature, so cosign 2's `.sig` tags
+    /// and the offline bundle path recognise a signature already there.
+    Deterministic,
+    /// RFC 6979 with fresh randomness mixed in (as Go's crypto/ecdsa signs): every signing
+    /// differs, so a transparency log, which refuses an exact duplicate, records each one.
+    Hedged,
+}
+
 impl PrivateKey {
+    /// Signs `message` as [`PrivateKey::sign`] does, drawing the ECDSA nonce as `nonce` says.
+    pub fn sign_with(&self, message: &[u8], nonce: Nonce) -> Vec<u8> {
+        use signature::RandomizedSigner;
+        match (self, nonce) {
+            (PrivateKey::EcdsaP256(k), Nonce::Hedged) => {
+                let sig: p256::ecdsa::Signature = k.sign_with_rng(&mut rand_core::OsRng, message);
+                sig.to_der().as_bytes().to_vec()
+            }
+            _ => self.sign(message),
+        }
+    }
+
     /// Signs an artifact known by its SHA-256 digest: for ECDSA P-256 the same signature as
     /// [`PrivateKey::sign`] over the artifact's bytes. Ed25519 signs the message itself, so
     /// it has no such signature: `None`.
-    pub fn sign_sha256(&self, digest: &[u8; 32]) -> Option<Vec<u8>> {
-        use signature::hazmat::PrehashSigner;
-        match self {
-            PrivateKey::EcdsaP256(k) => {
-                let sig: p256::ecdsa::Signature = k.sign_prehash(digest).ok()?;
-                Some(sig.to_der().as_bytes().to_vec())
-            }
-            PrivateKey::Ed25519(_) => None,
-        }
+    pub fn sign_sha256(&self, digest: &[u8; 32], nonce: Nonce) -> Option<Vec<u8>> {
+        use signature::hazmat::{PrehashSigner, RandomizedPrehashSigner};
+        let sig: p256::ecdsa::Signature = match (self, nonce) {
+            (PrivateKey::EcdsaP256(k), Nonce::Deterministic) => k.sign_prehash(digest).ok()?,
+            (PrivateKey::EcdsaP256(k), Nonce::Hedged) => k.sign_prehash_with_rng(&mut rand_core::OsRng, digest).ok()?,
+            (PrivateKey::Ed25519(_), _) => return None,
+        };
+        Some(sig.to_der().as_bytes().to_vec())
     }
 }
 

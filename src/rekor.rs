@@ -160,6 +160,10 @@ pub enum RekorError {
         /// Its message.
         message: String,
     },
+    /// The log already holds this exact signature (a v2 log answers 409 and serves no entry
+    /// to read back).
+    #[error("the transparency log already holds this exact signature{0}: sign again (ECDSA signatures differ each time; an Ed25519 key signs the same content identically)")]
+    Duplicate(String),
     /// The answer is not an entry for what was proposed.
     #[error("Rekor's answer is unusable: {0}")]
     BadAnswer(String),
@@ -392,6 +396,7 @@ impl TransparencyLog for Rekor {
             .await?;
         match (self.version, reply.status) {
             (ApiVersion::V2, 200 | 201) => parse_v2(&reply.body, proposal),
+            (ApiVersion::V2, 409) => Err(RekorError::Duplicate(format!(" ({})", reply.excerpt()))),
             (ApiVersion::V1, 200 | 201) => parse_v1(&reply.body, proposal),
             (ApiVersion::V1, 409) => {
                 let location = reply.location.ok_or_else(|| bad("409 without a Location"))?;

@@ -184,6 +184,15 @@ fn key_sign_blob_recorded_in_rekor_v2_with_a_timestamp_verifies_with_cosign3() {
     assert_code(&v, 0);
     let v = sigil_stack(d.path(), &["verify-blob", "--key", "k.pub", "--bundle", "kb.json", f]);
     assert_code(&v, 0);
+    // Signing the same file again with the same key is recorded again (the log refuses an
+    // exact duplicate: the ECDSA signature is hedged when it goes to a log).
+    assert_code(&sigil_stack(d.path(), &["sign-blob", "--key", "k.key", "--bundle", "kb2.json", f]), 0);
+    let sig = |p: &str| -> Value {
+        serde_json::from_slice::<Value>(&std::fs::read(d.path().join(p)).unwrap()).unwrap()["messageSignature"]
+            ["signature"]
+            .clone()
+    };
+    assert_ne!(sig("kb.json"), sig("kb2.json"));
 }
 
 #[test]

@@ -187,14 +187,15 @@ pub fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, Failure> {
     let rt = runtime()?;
     let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), &rt, now_unix())?;
     let key = ready.signer.private_key();
+    let witnesses = ready.witnesses();
     let sha: [u8; 32] = hex::decode(digest.hex()).ok().and_then(|v| v.try_into().ok()).unwrap_or([0; 32]);
-    let signature = match key.sign_sha256(&sha) {
+    let signature = match key.sign_sha256(&sha, witnesses.nonce()) {
         Some(s) => s,
         // Ed25519 signs the bytes themselves.
         None => key.sign(&read_bounded(&args.file, MAX_IN_MEMORY_ARTIFACT, "file (Ed25519 signs it whole)")?),
     };
     let (bundle_bytes, facts) = rt
-        .block_on(ready.witnesses().message_bundle(&ready.signer, &digest, signature))
+        .block_on(witnesses.message_bundle(&ready.signer, &digest, signature))
         .map_err(super::sigstore::sigstore_failure)?;
     write_bundle(&args.bundle, &bundle_bytes)?;
     report_signed(&args.file, &digest, &args.bundle, facts.as_ref().map(|f| f.get()), None);
@@ -231,9 +232,10 @@ pub fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, Failure> {
     };
     let rt = runtime()?;
     let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), &rt, now)?;
-    let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement, ready.signer.private_key());
+    let witnesses = ready.witnesses();
+    let envelope = Envelope::sign_with(INTOTO_PAYLOAD_TYPE, &statement, ready.signer.private_key(), witnesses.nonce());
     let (bundle_bytes, facts) = rt
-        .block_on(ready.witnesses().dsse_bundle(&ready.signer, &envelope, &digest))
+        .block_on(witnesses.dsse_bundle(&ready.signer, &envelope, &digest))
         .map_err(super::sigstore::sigstore_failure)?;
     write_bundle(&args.bundle, &bundle_bytes)?;
     report_signed(&args.file, &digest, &args.bundle, facts.as_ref().map(|f| f.get()), Some(&predicate_type));

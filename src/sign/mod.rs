@@ -221,7 +221,7 @@ async fn signed_bundle<L: TransparencyLog, W: TimestampAuthority>(
     witnesses: &Witnesses<'_, L, W>,
 ) -> Result<Vec<u8>, SignError> {
     use crate::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
-    let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, statement, signer.private_key());
+    let envelope = Envelope::sign_with(INTOTO_PAYLOAD_TYPE, statement, signer.private_key(), witnesses.nonce());
     Ok(witnesses.dsse_bundle(signer, &envelope, subject).await?.0)
 }
 

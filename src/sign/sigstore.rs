@@ -20,7 +20,7 @@ use crate::digest::Digest;
 use crate::dsse::Envelope;
 use crate::fulcio::{CertificateAuthority, CertificateChain, FulcioError};
 use crate::identity::Matcher;
-use crate::keys::{KeyAlgorithm, KeyError, PrivateKey};
+use crate::keys::{KeyAlgorithm, KeyError, Nonce, PrivateKey};
 use crate::oidc::{IdentityToken, TokenError, SIGSTORE_AUDIENCE};
 use crate::rekor::{Proposal, RekorError, TransparencyLog, Verifier};
 use crate::trust::Trust;
@@ -165,6 +165,17 @@ impl<L, T> Witnesses<'_, L, T> {
     /// Whether any service witnesses the signature.
     pub fn any(&self) -> bool {
         self.log.is_some() || self.tsa.is_some()
+    }
+
+    /// How signatures are drawn: hedged when a log records them (it refuses an exact
+    /// duplicate, and signing the same thing again must record it again), deterministic
+    /// offline (an identical signature already attached is recognised).
+    pub fn nonce(&self) -> Nonce {
+        if self.log.is_some() {
+            Nonce::Hedged
+        } else {
+            Nonce::Deterministic
+        }
     }
 }
 
