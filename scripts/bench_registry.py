@@ -43,7 +43,7 @@ try:
     fifty = [push(f"bench/many{i}", f"many{i}") for i in range(50)]
     sig = lambda imgs: [sigil, "sign", "--format", "legacy", "--tlog-upload=false", "--allow-http-registry", "--key", key, *imgs]
     subprocess.run(sig([single] + fifty), check=True, capture_output=True, env=env)
-    sv = lambda imgs: [sigil, "verify", "--allow-http-registry", "--key", pub, *imgs]
+    sv = lambda imgs: [sigil, "verify", "--insecure-ignore-tlog", "--allow-http-registry", "--key", pub, *imgs]
     cv = lambda imgs: [cosign, "verify", "--key", pub, "--insecure-ignore-tlog=true", "--allow-http-registry", *imgs]
 
     res = {k: [] for k in ["s1", "c1", "s50", "c50", "ss50", "cs50"]}
@@ -65,7 +65,7 @@ try:
                 '"runDetails":{"builder":{"id":"https://example.com/builder"}}}')
     subprocess.run([sigil, "attest", "--format", "legacy", "--tlog-upload=false", "--allow-http-registry", "--key", key, "--type", "slsaprovenance1",
                     "--predicate", slsa, att], check=True, capture_output=True, env=env)
-    sva = [sigil, "verify-attestation", "--allow-http-registry", "--key", pub, "--type", "slsaprovenance1", att]
+    sva = [sigil, "verify-attestation", "--insecure-ignore-tlog", "--allow-http-registry", "--key", pub, "--type", "slsaprovenance1", att]
     cva = [cosign, "verify-attestation", "--key", pub, "--insecure-ignore-tlog=true", "--allow-http-registry",
            "--type", "slsaprovenance1", att]
     res["sa"], res["ca"] = [], []
@@ -101,7 +101,7 @@ try:
     subprocess.run([cosign3, "sign", "--key", key, "--signing-config", f"{work}/signing-config.json",
                     "--trusted-root", f"{work}/trusted-root.json", "--allow-http-registry", "--yes", b3],
                    check=True, capture_output=True, env=env)
-    sb3 = [sigil, "verify", "--allow-http-registry", "--key", pub, b3]
+    sb3 = [sigil, "verify", "--insecure-ignore-tlog", "--allow-http-registry", "--key", pub, b3]
     cb3 = [cosign3, "verify", "--key", pub, "--trusted-root", f"{work}/trusted-root.json", "--insecure-ignore-tlog",
            "--allow-http-registry", b3]
     res["sb3"], res["cb3"] = [], []

@@ -140,7 +140,11 @@ pub fn attestation(data: &[u8]) {
         ]
         .into_iter()
         .collect();
-        let _ = crate::verify::cosign_keyless::dsse_bundle_from_annotations(&ann, data);
+        let _ = crate::verify::cosign_keyless::dsse_bundle_from_annotations(
+            &ann,
+            data,
+            crate::verify::cosign_keyless::SignedBy::Certificate,
+        );
     }
     for name in crate::predicates::names() {
         if let Ok(t) = crate::predicates::PredicateType::parse(name) {

@@ -109,7 +109,7 @@ pub struct SignatureEntry {
     /// Who signed (verified only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<SignedBy>,
-    /// When, from the transparency log (keyless only).
+    /// When, from the transparency log or a timestamp (keyless, or a key with evidence).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
     /// The signed claims (verified only).
@@ -135,7 +135,7 @@ pub struct AttestationEntry {
     /// Who signed (verified only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<SignedBy>,
-    /// When, from the transparency log (keyless only).
+    /// When, from the transparency log or a timestamp (keyless, or a key with evidence).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
     /// The predicate, summarised.
@@ -184,9 +184,13 @@ pub struct AuditReport {
     pub notes: Vec<String>,
 }
 
-fn signed_by(keyless: &Option<crate::verify::bundle::BundleFacts>) -> (SignedBy, Option<String>) {
-    match keyless {
+fn signed_by(evidence: &Option<crate::verify::bundle::BundleFacts>) -> (SignedBy, Option<String>) {
+    match evidence {
         None => (SignedBy::Key, None),
+        // A key signature checked with its log entry or timestamp: the key, and when.
+        Some(f) if f.identity.is_none() => {
+            (SignedBy::Key, f.integrated_time.clone().or_else(|| f.timestamps.first().cloned()))
+        }
         Some(f) => {
             (SignedBy::Keyless { identity: f.identity.clone(), issuer: f.issuer.clone() }, f.integrated_time.clone())
         }

@@ -655,3 +655,68 @@ fn sigstore_python_accepts_sigil_keyless_blob_bundles() {
         assert_eq!(o.status.success(), want, "{bundle} as {identity}: {}", String::from_utf8_lossy(&o.stderr));
     }
 }
+
+#[test]
+fn key_verification_requires_log_evidence_unless_told_otherwise() {
+    let d = tempfile::tempdir().unwrap();
+    let s = stack();
+    assert_code(&sigil(d.path(), &["generate-key-pair", "--output-key-prefix", "k"]), 0);
+    let reg = Registry::start_kind(RegistryKind::Referrers);
+    let store = reg.store("app/evidence");
+    let logged = rt().block_on(push_image(&store, Some("v1"), "logged", "amd64"));
+    let offline = rt().block_on(push_image(&store, Some("v2"), "offline", "amd64"));
+    let by_cosign = rt().block_on(push_image(&store, Some("v3"), "bycosign", "amd64"));
+    let image = |d: &sigil::digest::Digest| format!("{}/app/evidence@{d}", reg.host());
+    let (logged, offline, by_cosign) = (image(&logged), image(&offline), image(&by_cosign));
+
+    assert_code(&sigil_stack(d.path(), &["sign", "--format", "bundle", HTTP, "--key", "k.key", &logged]), 0);
+    std::fs::write(d.path().join("pred.json"), br#"{"k":"v"}"#).unwrap();
+    assert_code(
+        &sigil_stack(
+            d.path(),
+            &["attest", "--format", "bundle", HTTP, "--key", "k.key", "--predicate", "pred.json", &logged],
+        ),
+        0,
+    );
+    let o = sigil_env(
+        d.path(),
+        &["sign", "--format", "bundle", "--tlog-upload=false", HTTP, "--key", "k.key", &offline],
+        &[("SIGIL_PASSWORD", PASSWORD)],
+    );
+    assert_code(&o, 0);
+    let o = cosign3(
+        d.path(),
+        &[
+            "sign",
+            "--yes",
+            HTTP,
+            "--key",
+            "k.key",
+            "--signing-config",
+            s.signing_config(),
+            "--trusted-root",
+            s.trusted_root(),
+            &by_cosign,
+        ],
+    );
+    assert_code(&o, 0);
+
+    // Recorded in the log (by sigil or cosign 3.1.1): verified with the log entry and timestamp.
+    for img in [&logged, &by_cosign] {
+        let v = sigil_stack(d.path(), &["verify", HTTP, "--key", "k.pub", img]);
+        assert_code(&v, 0);
+        assert!(stderr(&v).contains("transparency-log entry verified"), "{}", stderr(&v));
+    }
+    assert_code(&sigil_stack(d.path(), &["verify-attestation", HTTP, "--key", "k.pub", &logged]), 0);
+    // cosign 3.1.1 verifies sigil's key signature with its log entry too (no --insecure flag).
+    let v = cosign3(d.path(), &["verify", HTTP, "--key", "k.pub", "--trusted-root", s.trusted_root(), &logged]);
+    assert_code(&v, 0);
+
+    // Not recorded: refused by default (12), naming the way out; accepted with the flag.
+    let v = sigil_stack(d.path(), &["verify", HTTP, "--key", "k.pub", &offline]);
+    assert_code(&v, 12);
+    assert!(stderr(&v).contains("--insecure-ignore-tlog"), "{}", stderr(&v));
+    let v = sigil_env(d.path(), &["verify", HTTP, "--key", "k.pub", "--insecure-ignore-tlog", &offline], &[]);
+    assert_code(&v, 0);
+    assert!(stderr(&v).contains("warning: --insecure-ignore-tlog"), "{}", stderr(&v));
+}

@@ -314,7 +314,6 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
             }
         }
     }
-    eprintln!("note: no transparency log entry was recorded (Rekor upload is not implemented yet); verify with --insecure-ignore-tlog=true in cosign");
     if format == sigil::attachments::Format::Bundle {
         eprintln!("note: stored as Sigstore bundles (OCI 1.1 referrers), as cosign 3 does; skopeo, podman and CRI-O policies read only --format legacy");
     }
@@ -352,7 +351,7 @@ pub(super) fn sign_failure(display: &str, written: &str, e: SignError) -> Failur
 pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     let mut conn = Connector::new(&args.registry)?;
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::ReadOnly)?;
-    let flags = SignerFlags::load(args.key.as_deref(), &args.keyless)?;
+    let flags = SignerFlags::load(args.key.as_deref(), &args.keyless, &args.evidence)?;
     let signer = flags.signer()?;
     let ann = annotations(&args.annotations)?;
     let formats = args.format.map_or(Formats::Any, Formats::Only);
@@ -367,7 +366,7 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     let mut worst = ExitCode::Ok;
     let trust = flags.trust.as_ref().map(|t| &t.origin);
     for (p, r) in results {
-        let code = report_verdict(p, r, &ann, args.output, trust);
+        let code = report_verdict(p, r, &ann, args.output, trust, &signer);
         if code.severity() > worst.severity() {
             worst = code;
         }
@@ -384,7 +383,7 @@ struct SignerFlags {
 }
 
 impl SignerFlags {
-    fn load(key: Option<&str>, keyless: &super::KeylessArgs) -> Result<Self, Failure> {
+    fn load(key: Option<&str>, keyless: &super::KeylessArgs, evidence: &super::EvidenceArgs) -> Result<Self, Failure> {
         let (identity, issuer) = super::blob::keyless_matchers(keyless)?;
         let key = match key {
             Some(k) if identity.is_none() && issuer.is_none() => Some(keyfiles::load_public_key(k)?),
@@ -397,9 +396,12 @@ impl SignerFlags {
             }
             None => None,
         };
-        let trust = match key {
-            Some(_) => None,
-            None => Some(super::trust::load_trust(&keyless.trust)?),
+        let trust = match (&key, evidence.insecure_ignore_tlog) {
+            (Some(_), true) => {
+                eprintln!("warning: --insecure-ignore-tlog: key signatures are accepted without a transparency-log entry; nothing shows when they were made, or that the signing was ever made public");
+                None
+            }
+            _ => Some(super::trust::load_trust(&keyless.trust)?),
         };
         Ok(SignerFlags { key, identity, issuer, trust })
     }
@@ -407,7 +409,8 @@ impl SignerFlags {
     /// Key-based or keyless, from the flags given.
     fn signer(&self) -> Result<ImageSigner<'_>, Failure> {
         match (&self.key, &self.identity, &self.issuer, &self.trust) {
-            (Some(k), _, _, _) => Ok(ImageSigner::Key(k)),
+            (Some(k), _, _, Some(t)) => Ok(ImageSigner::KeyWithEvidence { key: k, trust: &t.trust }),
+            (Some(k), _, _, None) => Ok(ImageSigner::Key(k)),
             (None, Some(identity), Some(issuer), Some(t)) => {
                 Ok(ImageSigner::Keyless { identity, issuer, trust: &t.trust })
             }
@@ -427,9 +430,12 @@ fn report_verdict(
     ann: &Annotations,
     output: Output,
     trust: Option<&super::trust::TrustOrigin>,
+    signer: &ImageSigner<'_>,
 ) -> ExitCode {
-    let keyless = trust.is_some();
-    let signer_text = if keyless { "keyless, Fulcio certificate" } else { "the given public key" };
+    let signer_text = match signer {
+        ImageSigner::Keyless { .. } => "keyless, Fulcio certificate",
+        ImageSigner::Key(_) | ImageSigner::KeyWithEvidence { .. } => "the given public key",
+    };
     eprintln!("Verification for {}:", p.display);
     let rejected_lines = |rejected: &[verify::Examined]| {
         for e in rejected {
@@ -466,10 +472,10 @@ fn report_verdict(
                     verify::MAX_SIGNATURES
                 );
             }
-            if keyless {
-                eprintln!("  ✓ certificate chained to a trusted Fulcio CA, identity and issuer matched, Rekor entry and SET verified");
-            } else {
-                eprintln!("  ! no transparency-log check (key-based verification without Rekor)");
+            match signer {
+                ImageSigner::Keyless { .. } => eprintln!("  ✓ certificate chained to a trusted Fulcio CA, identity and issuer matched, transparency-log entry verified"),
+                ImageSigner::KeyWithEvidence { .. } => eprintln!("  ✓ transparency-log entry verified (inclusion proof or SET), signing time established"),
+                ImageSigner::Key(_) => eprintln!("  ! no transparency-log check (--insecure-ignore-tlog)"),
             }
             let payloads: Vec<serde_json::Value> = signatures.iter().map(|s| s.get().claims.to_json()).collect();
             let formats: Vec<Format> = signatures.iter().map(|s| s.get().format).collect();
@@ -503,7 +509,11 @@ fn report_verdict(
                 );
             }
             eprintln!("  ✗ no signature matched: NOT VERIFIED");
-            eprintln!("  hint: check the public key and -a annotations match what the image was signed with");
+            match signer {
+                ImageSigner::KeyWithEvidence { .. } => eprintln!("  hint: check the public key and -a annotations match what the image was signed with; a key signature must be recorded in the transparency log of the trusted root (signatures made with --tlog-upload=false verify only with --insecure-ignore-tlog)"),
+                ImageSigner::Key(_) => eprintln!("  hint: check the public key and -a annotations match what the image was signed with"),
+                ImageSigner::Keyless { .. } => eprintln!("  hint: check the identity, issuer and -a annotations match what the image was signed with, and that --trusted-root is the signer's"),
+            }
             ExitCode::NoMatchingSignature
         }
         Ok(Verdict::ImageNotFound) => {
@@ -719,7 +729,7 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
     let uri = args.predicate_type.as_deref().map(predicate_uri).transpose()?;
     let mut conn = Connector::new(&args.registry)?;
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::ReadOnly)?;
-    let flags = SignerFlags::load(args.key.as_deref(), &args.keyless)?;
+    let flags = SignerFlags::load(args.key.as_deref(), &args.keyless, &args.evidence)?;
     let signer = flags.signer()?;
     let slsa = sigil::policy::SlsaExpectations {
         builder_id: args.builder_id.clone(),
@@ -728,7 +738,13 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
         source_tag: args.source_tag.clone(),
         source_digest: args.source_digest.clone(),
     };
-    let keyless = matches!(signer, ImageSigner::Keyless { .. });
+    let how = match signer {
+        ImageSigner::Keyless { .. } => {
+            "keyless: Fulcio certificate with the identity and issuer, transparency-log entry verified"
+        }
+        ImageSigner::KeyWithEvidence { .. } => "with the given key, transparency-log entry verified",
+        ImageSigner::Key(_) => "with the given key (no transparency-log check: --insecure-ignore-tlog)",
+    };
     let policy = AttestationPolicy {
         signer,
         predicate_type: uri.as_deref(),
@@ -758,11 +774,6 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
         let code = match r {
             Ok(AttestationVerdict::Verified { digest, statements, rejected }) => {
                 eprintln!("  ✓ image digest {digest}");
-                let how = if keyless {
-                    "keyless: Fulcio certificate with the identity and issuer, Rekor entry and SET verified"
-                } else {
-                    "with the given key"
-                };
                 eprintln!(
                     "  ✓ {} attestation(s): DSSE signature verified {how}, statement about this digest",
                     statements.len()
@@ -813,7 +824,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode, Failure> {
     let mut prepared =
         prepare(&mut conn, std::slice::from_ref(&args.image), args.signature_repository.as_deref(), Access::ReadOnly)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
-    let flags = SignerFlags::load(args.key.as_deref(), &args.keyless)?;
+    let flags = SignerFlags::load(args.key.as_deref(), &args.keyless, &args.evidence)?;
     let signer = flags.signer()?;
     let unverified = if args.include_unverified { Unverified::Show } else { Unverified::Hide };
     let rt = runtime()?;

@@ -329,6 +329,15 @@ pub(crate) struct KeylessArgs {
     trust: TrustArgs,
 }
 
+/// Whether a key signature must show when it was made (verify, verify-attestation, inspect).
+#[derive(Args, Debug, Clone)]
+pub(crate) struct EvidenceArgs {
+    /// With --key: accept signatures without a transparency-log entry (made with
+    /// --tlog-upload=false); the key alone then vouches, with no evidence of when it signed.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", requires = "key")]
+    insecure_ignore_tlog: bool,
+}
+
 #[derive(Args, Debug)]
 struct VerifyArgs {
     /// Public key: a file path or env://VAR (or the keyless identity flags instead).
@@ -336,6 +345,8 @@ struct VerifyArgs {
     key: Option<String>,
     #[command(flatten)]
     keyless: KeylessArgs,
+    #[command(flatten)]
+    evidence: EvidenceArgs,
     /// Annotation the signed payload must carry (key=value), repeatable.
     #[arg(short = 'a', long = "annotations", value_parser = parse_annotation)]
     annotations: Vec<(String, String)>,
@@ -401,6 +412,8 @@ struct VerifyAttestationArgs {
     key: Option<String>,
     #[command(flatten)]
     keyless: KeylessArgs,
+    #[command(flatten)]
+    evidence: EvidenceArgs,
     /// Require this predicate type (name as for attest, or a URI).
     #[arg(long = "type")]
     predicate_type: Option<String>,
@@ -447,6 +460,8 @@ struct InspectArgs {
     key: Option<String>,
     #[command(flatten)]
     keyless: KeylessArgs,
+    #[command(flatten)]
+    evidence: EvidenceArgs,
     /// Also show what did not verify (marked unverified, with why) and unsigned SBOMs.
     #[arg(long)]
     include_unverified: bool,

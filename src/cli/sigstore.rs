@@ -38,7 +38,7 @@ pub(crate) struct SigningArgs {
     signing_config: Option<PathBuf>,
     /// Record the signature in the transparency log (true by default, as cosign). With a key
     /// and false, nothing leaves the machine and verifiers need --insecure-ignore-tlog.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     tlog_upload: bool,
     /// Deadline for each request to a Sigstore service (Fulcio, Rekor, TSA), in seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]

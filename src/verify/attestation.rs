@@ -166,12 +166,21 @@ pub fn check_envelope(
     }
     let (payload, keyless) = match policy.signer {
         ImageSigner::Key(key) => (envelope.verify(key).map_err(|e| Rejection::Attestation(e.to_string()))?, None),
+        ImageSigner::KeyWithEvidence { key, trust } => {
+            let pem = super::key_pem(key)?;
+            let b = cosign_keyless::dsse_bundle_from_annotations(annotations, blob, cosign_keyless::SignedBy::Key(key))
+                .map_err(Rejection::KeylessMaterial)?;
+            let facts = bundle::verify_bundle(&b, bundle::Artifact::Sha256(image), &bundle::Signer::Key(&pem), trust)
+                .map_err(Rejection::Keyless)?;
+            (envelope.payload_bytes().map_err(|e| Rejection::Attestation(e.to_string()))?, Some(facts.0))
+        }
         ImageSigner::Keyless { identity, issuer, trust } => {
             // The certificate, chain and Rekor entry cosign writes as annotations, checked as
             // a Sigstore bundle around this envelope: chain to Fulcio, identity, the log
             // entry's body against the envelope, SET, signature over the PAE, subject digest.
             let b =
-                cosign_keyless::dsse_bundle_from_annotations(annotations, blob).map_err(Rejection::KeylessMaterial)?;
+                cosign_keyless::dsse_bundle_from_annotations(annotations, blob, cosign_keyless::SignedBy::Certificate)
+                    .map_err(Rejection::KeylessMaterial)?;
             let signer = bundle::Signer::Identity { identity, issuer };
             let facts = bundle::verify_bundle(&b, bundle::Artifact::Sha256(image), &signer, trust)
                 .map_err(Rejection::Keyless)?;

@@ -1,4 +1,5 @@
-//! cosign's keyless image signatures, read as Sigstore bundles.
+//! cosign's legacy signature annotations (keyless, or a key with a transparency-log entry),
+//! read as Sigstore bundles.
 //!
 //! cosign stores a keyless signature as layer annotations: the Fulcio certificate
 //! (`dev.sigstore.cosign/certificate`, PEM) and chain (`…/chain`), the Rekor entry with its
@@ -6,7 +7,9 @@
 //! {"body","integratedTime","logIndex","logID"}}`) and optionally an RFC 3161 timestamp
 //! (`dev.sigstore.cosign/rfc3161timestamp`). That is exactly the material of a v0.1 Sigstore
 //! bundle (message signature over the payload, inclusion promise), so this module writes
-//! one and the bundle verifier checks it — one verifier for both formats. Pure.
+//! one and the bundle verifier checks it — one verifier for both formats. A key signature
+//! recorded in Rekor carries the same Rekor bundle annotation and no certificate: its
+//! bundle names the key (by its hint) instead. Pure.
 
 use std::collections::BTreeMap;
 
@@ -70,12 +73,22 @@ fn is_self_signed(der: &[u8]) -> bool {
     x509_cert::Certificate::from_der(der).is_ok_and(|c| c.tbs_certificate.subject == c.tbs_certificate.issuer)
 }
 
-/// The v0.1 Sigstore bundle equivalent to a keyless cosign signature layer, or why the
-/// annotations cannot form one.
+/// Who signed a legacy layer.
+#[derive(Debug, Clone, Copy)]
+pub enum SignedBy<'a> {
+    /// A Fulcio certificate, in the layer's certificate (and chain) annotations.
+    Certificate,
+    /// This key; the layer must carry a Rekor bundle annotation.
+    Key(&'a crate::keys::PublicKey),
+}
+
+/// The v0.1 Sigstore bundle equivalent to a cosign signature layer, or why the annotations
+/// cannot form one.
 pub fn bundle_from_annotations(
     annotations: &BTreeMap<String, String>,
     signature_b64: &str,
     payload: &[u8],
+    signed_by: SignedBy<'_>,
 ) -> Result<Vec<u8>, String> {
     let digest = Digest::sha256(payload);
     let digest_bytes = hex::decode(digest.hex()).map_err(|e| e.to_string())?;
@@ -85,7 +98,7 @@ pub fn bundle_from_annotations(
             "signature": signature_b64.trim(),
         }
     });
-    bundle_with(annotations, content)
+    bundle_with(annotations, content, signed_by)
 }
 
 /// The v0.1 Sigstore bundle equivalent to a keyless cosign attestation layer: the same
@@ -93,27 +106,43 @@ pub fn bundle_from_annotations(
 pub fn dsse_bundle_from_annotations(
     annotations: &BTreeMap<String, String>,
     envelope: &[u8],
+    signed_by: SignedBy<'_>,
 ) -> Result<Vec<u8>, String> {
     let envelope: serde_json::Value =
         serde_json::from_slice(envelope).map_err(|e| format!("DSSE envelope is not JSON: {e}"))?;
-    bundle_with(annotations, serde_json::json!({ "dsseEnvelope": envelope }))
+    bundle_with(annotations, serde_json::json!({ "dsseEnvelope": envelope }), signed_by)
 }
 
-fn bundle_with(annotations: &BTreeMap<String, String>, content: serde_json::Value) -> Result<Vec<u8>, String> {
-    let cert_pem =
-        annotations.get(CERTIFICATE_ANNOTATION).ok_or("no certificate annotation (not a keyless signature)")?;
-    let rekor = annotations
-        .get(BUNDLE_ANNOTATION)
-        .ok_or("no Rekor bundle annotation: keyless signatures need transparency-log evidence")?;
-    let mut certs = pem_certificates(cert_pem).map_err(|e| format!("certificate annotation: {e}"))?;
-    if certs.len() != 1 {
-        return Err(format!("certificate annotation holds {} certificates, expected 1", certs.len()));
-    }
-    if let Some(chain) = annotations.get(CHAIN_ANNOTATION) {
-        // Intermediates help path building; roots come from the trusted root only.
-        let chain = pem_certificates(chain).map_err(|e| format!("chain annotation: {e}"))?;
-        certs.extend(chain.into_iter().filter(|c| !is_self_signed(c)));
-    }
+fn bundle_with(
+    annotations: &BTreeMap<String, String>,
+    content: serde_json::Value,
+    signed_by: SignedBy<'_>,
+) -> Result<Vec<u8>, String> {
+    let material = match signed_by {
+        SignedBy::Certificate => {
+            let cert_pem =
+                annotations.get(CERTIFICATE_ANNOTATION).ok_or("no certificate annotation (not a keyless signature)")?;
+            let mut certs = pem_certificates(cert_pem).map_err(|e| format!("certificate annotation: {e}"))?;
+            if certs.len() != 1 {
+                return Err(format!("certificate annotation holds {} certificates, expected 1", certs.len()));
+            }
+            if let Some(chain) = annotations.get(CHAIN_ANNOTATION) {
+                // Intermediates help path building; roots come from the trusted root only.
+                let chain = pem_certificates(chain).map_err(|e| format!("chain annotation: {e}"))?;
+                certs.extend(chain.into_iter().filter(|c| !is_self_signed(c)));
+            }
+            let certs: Vec<serde_json::Value> =
+                certs.iter().map(|c| serde_json::json!({"rawBytes": B64.encode(c)})).collect();
+            ("x509CertificateChain", serde_json::json!({ "certificates": certs }))
+        }
+        SignedBy::Key(key) => {
+            ("publicKey", serde_json::json!({ "hint": crate::bundle::key_hint(key).map_err(|e| e.to_string())? }))
+        }
+    };
+    let rekor = annotations.get(BUNDLE_ANNOTATION).ok_or(match signed_by {
+        SignedBy::Certificate => "no Rekor bundle annotation: keyless signatures need transparency-log evidence",
+        SignedBy::Key(_) => "no Rekor bundle annotation: the signature was not recorded in a transparency log (signed with --tlog-upload=false?); pass --insecure-ignore-tlog to accept it on the key alone",
+    })?;
     let rekor: RekorBundle = serde_json::from_str(rekor).map_err(|e| format!("Rekor bundle annotation: {e}"))?;
     let body = B64.decode(rekor.payload.body.as_bytes()).map_err(|e| format!("Rekor entry body: {e}"))?;
     let head: EntryHead = serde_json::from_slice(&body).map_err(|e| format!("Rekor entry body: {e}"))?;
@@ -126,7 +155,7 @@ fn bundle_with(annotations: &BTreeMap<String, String>, content: serde_json::Valu
     let mut bundle = serde_json::json!({
         "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
         "verificationMaterial": {
-            "x509CertificateChain": {"certificates": certs.iter().map(|c| serde_json::json!({"rawBytes": B64.encode(c)})).collect::<Vec<_>>()},
+            material.0: material.1,
             "tlogEntries": [{
                 "logIndex": rekor.payload.log_index.to_string(),
                 "logId": {"keyId": B64.encode(log_id)},

@@ -4,9 +4,10 @@
 //! A bundle passes when, in this order:
 //! 1. it is a bundle (bounded, parsed; media type v0.3) whose content is a DSSE envelope
 //!    around an in-toto statement;
-//! 2. its signature verifies: with a key, over the envelope's PAE (no transparency-log check,
-//!    as for legacy key signatures); keyless, through the same verifier as `verify-blob`
-//!    (certificate chain, identity, SCT, transparency-log proof, timestamps);
+//! 2. its signature verifies: with a key and evidence of when (cosign's default), through the
+//!    same verifier as `verify-blob` (signature, transparency-log proof, timestamps); with a
+//!    key alone (`--insecure-ignore-tlog`), over the envelope's PAE; keyless, through that
+//!    verifier too (certificate chain, identity, SCT, transparency-log proof, timestamps);
 //! 3. the signed statement is about this image digest;
 //! 4. for a signature, its predicate type is cosign's `sign/v1` and its subject carries the
 //!    required annotations; for an attestation, it is not a signature, it has the requested
@@ -85,6 +86,13 @@ pub fn check_image_bundle(
     let envelope = bundle_envelope(bytes)?;
     let (payload, keyless) = match signer {
         ImageSigner::Key(key) => (envelope.verify(key).map_err(|e| Rejection::BundleSignature(e.to_string()))?, None),
+        ImageSigner::KeyWithEvidence { key, trust } => {
+            let pem = super::key_pem(key)?;
+            let facts =
+                bundle::verify_bundle(bytes, bundle::Artifact::Sha256(image), &bundle::Signer::Key(&pem), trust)
+                    .map_err(Rejection::Keyless)?;
+            (envelope.payload_bytes().map_err(|e| format(e.to_string()))?, Some(facts.get().clone()))
+        }
         ImageSigner::Keyless { identity, issuer, trust } => {
             let signer = bundle::Signer::Identity { identity, issuer };
             let facts = bundle::verify_bundle(bytes, bundle::Artifact::Sha256(image), &signer, trust)

@@ -68,7 +68,9 @@ pub struct VerifiedSignature {
     pub layer: Digest,
     /// Where it was stored.
     pub format: Format,
-    /// For keyless signatures: the certificate identity, issuer and log time established.
+    /// What the bundle verifier established: for keyless signatures the certificate identity
+    /// and issuer, and for those and key signatures checked with evidence, the log entry and
+    /// times. `None` for a key signature checked alone (`--insecure-ignore-tlog`).
     pub keyless: Option<bundle::BundleFacts>,
 }
 
@@ -87,8 +89,19 @@ pub struct Policy<'a> {
 /// Who must have signed an image.
 #[derive(Clone, Copy)]
 pub enum ImageSigner<'a> {
-    /// Signatures must verify with this public key.
+    /// Signatures must verify with this public key; nothing shows when they were made
+    /// (`--insecure-ignore-tlog`).
     Key(&'a PublicKey),
+    /// Signatures must verify with this public key and carry evidence of when, checked
+    /// against this trust material: a transparency-log entry (cosign's Rekor bundle
+    /// annotation on a legacy layer; the bundle's log entries and timestamps). cosign's
+    /// default for `verify --key`.
+    KeyWithEvidence {
+        /// The key.
+        key: &'a PublicKey,
+        /// Trusted root (the log's keys, timestamp authorities).
+        trust: &'a crate::trust::Trust,
+    },
     /// Keyless: a Fulcio certificate with this identity and issuer, logged in Rekor, checked
     /// against this trust material.
     Keyless {
@@ -131,8 +144,8 @@ pub enum Rejection {
     /// A required annotation is missing or different.
     #[error("payload annotations do not include the required -a values")]
     AnnotationMismatch,
-    /// The layer's keyless material (certificate, Rekor bundle) is missing or malformed.
-    #[error("keyless signature material: {0}")]
+    /// The layer's certificate or Rekor bundle annotation is missing or malformed.
+    #[error("signature material: {0}")]
     KeylessMaterial(String),
     /// The keyless verification (certificate, identity, transparency log, signature) said no.
     #[error("{0}")]
@@ -504,16 +517,37 @@ async fn check_layer<T: Store>(
     };
     let checked = match policy.signer {
         ImageSigner::Key(key) => check_payload(payload, &signature, image, key, policy.annotations).map(|p| (p, None)),
-        ImageSigner::Keyless { identity, issuer, trust } => {
+        ImageSigner::KeyWithEvidence { key, trust } => {
             let annotations = layer.annotations.clone().unwrap_or_default();
-            cosign_keyless::bundle_from_annotations(&annotations, sig_b64, payload)
+            key_pem(key).and_then(|pem| {
+                cosign_keyless::bundle_from_annotations(
+                    &annotations,
+                    sig_b64,
+                    payload,
+                    cosign_keyless::SignedBy::Key(key),
+                )
                 .map_err(Rejection::KeylessMaterial)
                 .and_then(|b| {
-                    let signer = bundle::Signer::Identity { identity, issuer };
-                    bundle::verify_bundle(&b, bundle::Artifact::Bytes(payload), &signer, trust)
+                    bundle::verify_bundle(&b, bundle::Artifact::Bytes(payload), &bundle::Signer::Key(&pem), trust)
                         .map_err(Rejection::Keyless)
                 })
                 .and_then(|facts| check_claims(payload, image, policy.annotations).map(|p| (p, Some(facts.0))))
+            })
+        }
+        ImageSigner::Keyless { identity, issuer, trust } => {
+            let annotations = layer.annotations.clone().unwrap_or_default();
+            cosign_keyless::bundle_from_annotations(
+                &annotations,
+                sig_b64,
+                payload,
+                cosign_keyless::SignedBy::Certificate,
+            )
+            .map_err(Rejection::KeylessMaterial)
+            .and_then(|b| {
+                let signer = bundle::Signer::Identity { identity, issuer };
+                bundle::verify_bundle(&b, bundle::Artifact::Bytes(payload), &signer, trust).map_err(Rejection::Keyless)
+            })
+            .and_then(|facts| check_claims(payload, image, policy.annotations).map(|p| (p, Some(facts.0))))
         }
     };
     checked.map_err(Problem::from).map(|(p, keyless)| VerifiedSignature {
@@ -522,6 +556,11 @@ async fn check_layer<T: Store>(
         format: Format::Legacy,
         keyless,
     })
+}
+
+/// A public key as the bundle verifier takes it (PEM).
+pub(crate) fn key_pem(key: &PublicKey) -> Result<String, Rejection> {
+    key.to_pem().map_err(|e| Rejection::KeylessMaterial(format!("public key: {e}")))
 }
 
 /// The pure part: signature over the exact bytes, then payload contents.

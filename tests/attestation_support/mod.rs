@@ -109,7 +109,10 @@ pub async fn put_att_manifest<S: Store>(store: &S, image: &Digest, layers: Vec<D
 /// Runs sigil as `common::sigil_env` does, under an address-space limit (KiB) and timed.
 pub fn sigil_limited(cwd: &Path, args: &[&str], env: &[(&str, &str)], vmem_kib: u64) -> (Output, std::time::Duration) {
     let mut c = Command::new("sh");
-    c.arg("-c").arg(format!("ulimit -v {vmem_kib} && exec \"$0\" \"$@\"")).arg(env!("CARGO_BIN_EXE_sigil")).args(args);
+    c.arg("-c")
+        .arg(format!("ulimit -v {vmem_kib} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_sigil"))
+        .args(crate::common::legacy_unless_named(args));
     crate::common::isolate(&mut c, cwd, env);
     let start = std::time::Instant::now();
     let out = c.stdin(Stdio::null()).output().expect("run sigil under ulimit");

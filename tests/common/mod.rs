@@ -401,7 +401,8 @@ pub fn sigil_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 /// Signing with a key records the signature in the public-good transparency log by default,
 /// as cosign does; tests never leave the machine, so a key signing that names neither
 /// `--tlog-upload` nor `--signing-config` gets `--tlog-upload=false` (the suites against the
-/// local Sigstore stack name its signing configuration).
+/// local Sigstore stack name its signing configuration), and a key verification that names
+/// neither `--insecure-ignore-tlog` nor `--trusted-root` gets `--insecure-ignore-tlog`.
 pub fn legacy_unless_named(args: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let named = |flag: &str| args.iter().any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
@@ -413,6 +414,12 @@ pub fn legacy_unless_named(args: &[&str]) -> Vec<String> {
     let keyed = named("--key") || args.contains(&"-k");
     if signs && keyed && !named("--tlog-upload") && !named("--signing-config") {
         out.insert(1, "--tlog-upload=false".into());
+    }
+    // Those signatures carry no log entry: a key verification accepts them only with
+    // `--insecure-ignore-tlog` (the suites against the local stack name its trusted root).
+    let verifies = matches!(args.first(), Some(&"verify") | Some(&"verify-attestation") | Some(&"inspect"));
+    if verifies && keyed && !named("--insecure-ignore-tlog") && !named("--trusted-root") {
+        out.insert(1, "--insecure-ignore-tlog".into());
     }
     out
 }
