@@ -720,3 +720,70 @@ fn key_verification_requires_log_evidence_unless_told_otherwise() {
     assert_code(&v, 0);
     assert!(stderr(&v).contains("warning: --insecure-ignore-tlog"), "{}", stderr(&v));
 }
+
+/// A stand-in for GitHub Actions' token service on loopback: answers `{"value": TOKEN}` to a
+/// request carrying the bearer and `audience=sigstore`, and records what it was asked.
+fn github_token_service(token: String, bearer: &'static str) -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let Ok((head, _)) = read_http(&mut conn) else { continue };
+            let _ = tx.send(head.clone());
+            let authorised = head.lines().any(|l| l.eq_ignore_ascii_case(&format!("authorization: bearer {bearer}")));
+            let (status, body) = if authorised && head.contains("audience=sigstore") {
+                ("200 OK", serde_json::json!({"count": 1, "value": token}).to_string())
+            } else {
+                ("401 Unauthorized", "{}".to_owned())
+            };
+            let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    (format!("http://{addr}/idtoken?api-version=2.0"), rx)
+}
+
+#[test]
+fn github_actions_ambient_token_signs_keyless() {
+    let d = tempfile::tempdir().unwrap();
+    let f = blob(d.path());
+    let s = stack();
+    let (url, asked) = github_token_service(s.token("ci@example.com"), "request-secret");
+    let o = sigil_env(
+        d.path(),
+        &[
+            "sign-blob",
+            "--signing-config",
+            s.signing_config(),
+            "--trusted-root",
+            s.trusted_root(),
+            "--bundle",
+            "b.json",
+            f,
+        ],
+        &[("ACTIONS_ID_TOKEN_REQUEST_URL", &url), ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-secret")],
+    );
+    assert_code(&o, 0);
+    assert_eq!(json_line(&o)["identity"], "ci@example.com");
+    let request = asked.recv().unwrap();
+    assert!(request.starts_with("GET /idtoken?api-version=2.0&audience=sigstore "), "{request}");
+    assert!(!stderr(&o).contains("request-secret"), "the request token must never be printed");
+
+    // Without any token source: a usage error naming them, nothing asked of anyone.
+    let o = sigil_env(
+        d.path(),
+        &[
+            "sign-blob",
+            "--signing-config",
+            s.signing_config(),
+            "--trusted-root",
+            s.trusted_root(),
+            "--bundle",
+            "c.json",
+            f,
+        ],
+        &[],
+    );
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("SIGSTORE_ID_TOKEN") && stderr(&o).contains("id-token: write"), "{}", stderr(&o));
+}
