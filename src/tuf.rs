@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sigstore_verify::trust_root::{TrustedRoot, TufBootstrap, TufConfig, TRUSTED_ROOT_TARGET};
+use sigstore_verify::trust_root::{
+    SigningConfig as TufSigningConfig, TrustedRoot, TufBootstrap, TufConfig, SIGNING_CONFIG_TARGET, TRUSTED_ROOT_TARGET,
+};
 
 use crate::digest::Digest;
 
@@ -70,12 +72,55 @@ impl Repository {
     }
 }
 
-/// Refreshes online (bounded by `timeout`) and returns the verified trusted root.
-pub async fn update(repo: &Repository, cache: &Path, timeout: Duration) -> Result<TrustedRoot, String> {
-    match tokio::time::timeout(timeout, TrustedRoot::from_tuf(repo.config(cache))).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
+/// Refreshes online (bounded by `timeout`) and returns the verified trusted root, and whether
+/// the repository also publishes a signing configuration (cached beside it when it does).
+pub async fn update(repo: &Repository, cache: &Path, timeout: Duration) -> Result<(TrustedRoot, Published), String> {
+    let refresh = async {
+        let root = TrustedRoot::from_tuf(repo.config(cache)).await.map_err(|e| e.to_string())?;
+        // The same session's metadata is cached now: the signing configuration, when the
+        // repository has that target, is fetched and verified against it.
+        // A repository that does not list the target has none (older repositories): the
+        // library flattens sigstore-tuf's `TargetNotFound` into text, matched here exactly.
+        // Any other failure (a hash mismatch, say) is an error.
+        let missing = format!("target {SIGNING_CONFIG_TARGET:?} is not listed by any trusted targets role");
+        let config = match TufSigningConfig::from_tuf(repo.config(cache)).await {
+            Ok(_) => Published::SigningConfig,
+            Err(e) if e.to_string().contains(&missing) => Published::RootOnly,
+            Err(e) => return Err(format!("signing configuration: {e}")),
+        };
+        Ok((root, config))
+    };
+    match tokio::time::timeout(timeout, refresh).await {
+        Ok(r) => r,
         Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
     }
+}
+
+/// What a TUF repository publishes besides its trusted root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// A signing configuration (`signing_config.v0.2.json`), cached.
+    SigningConfig,
+    /// Only the trusted root (older repositories).
+    RootOnly,
+}
+
+/// The signing configuration from the TUF cache, without network, verified against the
+/// cached metadata: its bytes (the caller parses them) and the cached file.
+pub async fn cached_signing_config(repo: &Repository, cache: &Path) -> Result<(Vec<u8>, PathBuf), String> {
+    let verified = TufSigningConfig::from_tuf(repo.config(cache).offline()).await.map_err(|e| e.to_string())?;
+    let file = repo.cache_folder(cache).join("targets").join(SIGNING_CONFIG_TARGET);
+    let bytes = read_small(&file, crate::signing_config::MAX_SIGNING_CONFIG_BYTES as u64)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    // The bytes read must be the ones just verified (not a file a concurrent update put there).
+    let same = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|t| TufSigningConfig::from_json(t).ok())
+        .is_some_and(|c| serde_json::to_value(&c).ok() == serde_json::to_value(&verified).ok());
+    if !same {
+        return Err(format!("{} is not the signing configuration just verified; run again", file.display()));
+    }
+    Ok((bytes, file))
 }
 
 /// The trusted root read from the TUF cache, with the cached file and the sha256 of its bytes.

@@ -787,3 +787,48 @@ fn github_actions_ambient_token_signs_keyless() {
     assert_code(&o, 2);
     assert!(stderr(&o).contains("SIGSTORE_ID_TOKEN") && stderr(&o).contains("id-token: write"), "{}", stderr(&o));
 }
+
+#[test]
+fn signing_configuration_comes_through_tuf_like_the_trusted_root() {
+    let d = tempfile::tempdir().unwrap();
+    let f = blob(d.path());
+    let s = stack();
+    let (_server, url, pinned) =
+        tuf_double(&d.path().join("tuf"), Path::new(s.trusted_root()), Some(Path::new(s.signing_config())));
+    let cache = d.path().join("cache");
+    let env = [
+        ("SIGIL_TUF_CACHE", cache.to_str().unwrap()),
+        ("SIGIL_TUF_URL", url.as_str()),
+        ("SIGIL_TUF_ROOT", pinned.to_str().unwrap()),
+    ];
+    // Before an update: no signing configuration for this repository (never public-good's).
+    let tok = s.token(ALICE);
+    let sign =
+        |bundle: &str| sigil_env(d.path(), &["sign-blob", "--identity-token", &tok, "--bundle", bundle, f], &env);
+    let o = sign("early.json");
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("trusted-root update"), "{}", stderr(&o));
+
+    let u = sigil_env(d.path(), &["trusted-root", "update"], &env);
+    assert_code(&u, 0);
+    assert!(stderr(&u).contains("signing configuration verified and cached"), "{}", stderr(&u));
+    // Then signing needs no --signing-config or --trusted-root: both come from the TUF cache.
+    let o = sign("b.json");
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("signing configuration from the TUF cache"), "{}", stderr(&o));
+    let v = sigil_env(
+        d.path(),
+        &[
+            "verify-blob",
+            "--certificate-identity",
+            ALICE,
+            "--certificate-oidc-issuer",
+            s.issuer(),
+            "--bundle",
+            "b.json",
+            f,
+        ],
+        &env,
+    );
+    assert_code(&v, 0);
+}

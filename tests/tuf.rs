@@ -4,48 +4,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
 use common::*;
 use serde_json::Value;
-
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn python() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/py/bin/python");
-    assert!(p.exists(), "python-tuf is not installed at {}: run scripts/setup.sh", p.display());
-    p
-}
-
-/// Builds a repository serving `trusted_root` and serves it; returns (server, url, pinned root).
-fn tuf_double(dir: &Path, trusted_root: &Path) -> (Server, String, PathBuf) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/make_tuf_repo.py");
-    let o = Command::new(python()).arg(&script).arg(dir).arg(trusted_root).output().unwrap();
-    assert!(o.status.success(), "make_tuf_repo: {}", String::from_utf8_lossy(&o.stderr));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(python())
-        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
-        .current_dir(dir.join("repo"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    (Server(child), url, dir.join("root.json"))
-}
 
 #[test]
 fn trusted_root_update_through_tuf_and_offline_use() {
@@ -54,7 +14,7 @@ fn trusted_root_update_through_tuf_and_offline_use() {
     let d = dir.path();
     // rekor2-happy-path is signed on staging and ships the staging trusted root.
     let case = vectors.join("rekor2-happy-path");
-    let (_server, url, pinned) = tuf_double(&d.join("tuf"), &case.join("trusted_root.json"));
+    let (_server, url, pinned) = tuf_double(&d.join("tuf"), &case.join("trusted_root.json"), None);
     let cache = d.join("cache");
     let env = [
         ("SIGIL_TUF_CACHE", cache.to_str().unwrap()),

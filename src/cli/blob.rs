@@ -31,9 +31,15 @@ pub fn update_trusted_root(args: UpdateArgs) -> Result<ExitCode, Failure> {
     })?;
     eprintln!("Refreshing the trusted root from {} through TUF (cache {})", repo.url(), cache.display());
     match runtime()?.block_on(sigil::tuf::update(&repo, &cache, std::time::Duration::from_secs(args.timeout))) {
-        Ok(root) => {
+        Ok((root, published)) => {
             let trust = Trust::from_tuf(root, repo.url(), &repo.cache_folder(&cache).display().to_string());
             eprintln!("  ✓ TUF metadata verified from the pinned root; trusted root cached");
+            match published {
+                sigil::tuf::Published::SigningConfig => {
+                    eprintln!("  ✓ signing configuration verified and cached (used by sign, attest, sign-blob, attest-blob)")
+                }
+                sigil::tuf::Published::RootOnly => eprintln!("  - the repository publishes no signing configuration"),
+            }
             println!("{}", trust.summary());
             Ok(ExitCode::Ok)
         }

@@ -87,15 +87,7 @@ pub(crate) fn prepare(
         }
         other => other,
     };
-    let config = match &args.signing_config {
-        Some(p) => SigningConfig::parse(&read_bounded(
-            p,
-            signing_config::MAX_SIGNING_CONFIG_BYTES as u64,
-            "signing configuration",
-        )?),
-        None => SigningConfig::parse(signing_config::PUBLIC_GOOD),
-    }
-    .map_err(config_failure)?;
+    let config = SigningConfig::parse(&signing_config_bytes(args, rt)?).map_err(config_failure)?;
     let now = jiff::Timestamp::from_second(now_unix).map_err(config_failure)?;
     let timeout = Duration::from_secs(args.sigstore_timeout);
     let service = |name| {
@@ -144,6 +136,40 @@ pub(crate) fn prepare(
         }
     };
     Ok(Ready { signer, log: log.map(|(l, _)| l), tsa, trust: Some(trust) })
+}
+
+/// The signing configuration: `--signing-config`, else the TUF repository's (cached by
+/// `sigil trusted-root update`, verified offline), else, for the public-good instance only,
+/// the one built in. Says which on stderr.
+fn signing_config_bytes(args: &SigningArgs, rt: &tokio::runtime::Runtime) -> Result<Vec<u8>, Failure> {
+    if let Some(p) = &args.signing_config {
+        eprintln!("note: signing configuration from the file {}", p.display());
+        return read_bounded(p, signing_config::MAX_SIGNING_CONFIG_BYTES as u64, "signing configuration");
+    }
+    let repo = super::trust::tuf_repository(&args.trust)?;
+    let why = match sigil::tuf::cache_dir() {
+        Some(cache) if repo.cache_folder(&cache).is_dir() => {
+            match rt.block_on(sigil::tuf::cached_signing_config(&repo, &cache)) {
+                Ok((bytes, file)) => {
+                    eprintln!("note: signing configuration from the TUF cache {} ({})", file.display(), repo.url());
+                    return Ok(bytes);
+                }
+                Err(e) => format!("the TUF cache has no usable signing configuration ({e})"),
+            }
+        }
+        _ => "no TUF cache".to_owned(),
+    };
+    match repo {
+        sigil::tuf::Repository::PublicGood => {
+            eprintln!("note: signing configuration of the public-good instance built into sigil ({why})");
+            Ok(signing_config::PUBLIC_GOOD.to_vec())
+        }
+        sigil::tuf::Repository::Custom { .. } => Err(Failure::new(
+            ExitCode::Error,
+            format!("no signing configuration for the TUF repository {}: {why}", repo.url()),
+            "run `sigil trusted-root update` with the same --tuf-url and --tuf-root, or pass --signing-config",
+        )),
+    }
 }
 
 /// The identity token: the flag (or `SIGSTORE_ID_TOKEN`, which clap reads into it), a file

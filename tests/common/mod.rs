@@ -514,3 +514,48 @@ pub fn cosign_statements(out: &Output) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// A TUF repository test double being served; stopped on drop.
+pub struct TufServer(Child);
+impl Drop for TufServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The project virtualenv's Python (python-tuf, the sigstore client).
+pub fn python() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/py/bin/python");
+    assert!(p.exists(), "python-tuf is not installed at {}: run scripts/setup.sh", p.display());
+    p
+}
+
+/// Builds a TUF repository (python-tuf) serving `trusted_root` and, when given, a signing
+/// configuration, and serves it on loopback; returns (server, url, pinned root).
+pub fn tuf_double(dir: &Path, trusted_root: &Path, signing_config: Option<&Path>) -> (TufServer, String, PathBuf) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/make_tuf_repo.py");
+    let mut c = Command::new(python());
+    c.arg(&script).arg(dir).arg(trusted_root);
+    if let Some(sc) = signing_config {
+        c.env("SIGNING_CONFIG", sc);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "make_tuf_repo: {}", String::from_utf8_lossy(&o.stderr));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(python())
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+        .current_dir(dir.join("repo"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (TufServer(child), url, dir.join("root.json"))
+}

@@ -3,6 +3,9 @@ Sigstore's TUF repository does: consistent snapshots, targets named <sha256>.<na
 
     python make_tuf_repo.py OUT_DIR TRUSTED_ROOT_JSON [EXPIRES_DAYS]
 
+With SIGNING_CONFIG=FILE in the environment it also serves that file as the target
+signing_config.v0.2.json, as Sigstore's repository does.
+
 OUT_DIR/repo is the repository to serve; OUT_DIR/root.json is the root to pin. A test
 double for tuf-repo-cdn.sigstore.dev, which cannot be reached from here."""
 import hashlib, os, shutil, sys
@@ -27,6 +30,11 @@ with open(os.path.join(repo, "targets", f"{digest}.trusted_root.json"), "wb") as
     f.write(data)
 targets = Targets(expires=expires)
 targets.targets["trusted_root.json"] = TargetFile.from_data("trusted_root.json", data, ["sha256"])
+if os.environ.get("SIGNING_CONFIG"):
+    sc = open(os.environ["SIGNING_CONFIG"], "rb").read()
+    with open(os.path.join(repo, "targets", f"{hashlib.sha256(sc).hexdigest()}.signing_config.v0.2.json"), "wb") as f:
+        f.write(sc)
+    targets.targets["signing_config.v0.2.json"] = TargetFile.from_data("signing_config.v0.2.json", sc, ["sha256"])
 
 def write(md, role, name):
     md.sign(signers[role])
