@@ -188,3 +188,40 @@ pub fn signing_config(data: &[u8]) {
     let _ = select("Rekor", &c.rekor, c.rekor_selector, &[1, 2], now, &mut |n| n.saturating_sub(1));
     let _ = select("TSA", &c.tsa, c.tsa_selector, &[1], now, &mut |_| 0);
 }
+
+/// OIDC identity tokens: parsing and the checks before any request.
+pub fn identity_token(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(t) = crate::oidc::IdentityToken::parse(text) {
+        let _ = t.check(1_800_000_000, crate::oidc::SIGSTORE_AUDIENCE);
+        let _ = t.principal();
+    }
+}
+
+/// What Sigstore's services answer, by the first byte: 0 Fulcio, 1 Rekor v2, 2 Rekor v1,
+/// 3 a timestamp authority; each checked against a fixed request.
+pub fn service_answers(data: &[u8]) {
+    use crate::keys::{KeyAlgorithm, PrivateKey};
+    use crate::rekor::{Proposal, Verifier};
+    let Some((&which, answer)) = data.split_first() else { return };
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+    let proposal = Proposal::HashedRekord {
+        digest: [7; 32],
+        signature: vec![1, 2, 3],
+        verifier: Verifier::Certificate(vec![0x30, 0x00]),
+    };
+    match which % 4 {
+        0 => {
+            let _ = crate::fulcio::parse_answer(answer, &key.public_key());
+        }
+        1 => {
+            let _ = crate::rekor::parse_v2(answer, &proposal);
+        }
+        2 => {
+            let _ = crate::rekor::parse_v1(answer, &proposal);
+        }
+        _ => {
+            let _ = crate::tsa::Request::for_signature(b"sig").check_answer(answer);
+        }
+    }
+}

@@ -161,6 +161,33 @@ impl TimestampAuthority for Tsa {
 mod tests {
     use super::*;
 
+    /// A real answer of the local stack's timestamp authority (timestamp-authority 2.1.3) to a
+    /// request of sigil's: the fuzz seed `fuzz/corpus/service_answers/tsa` without its
+    /// selector byte.
+    fn stack_answer() -> Vec<u8> {
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/service_answers/tsa")).unwrap()[1..].to_vec()
+    }
+
+    #[test]
+    fn timestamp_answer_must_match_the_request_imprint_and_nonce() {
+        let answer = stack_answer();
+        let resp = TimeStampResp::from_der(&answer).unwrap();
+        let info = tst_info(&resp.time_stamp_token.unwrap()).unwrap();
+        let imprint: [u8; 32] = info.message_imprint.hashed_message.as_bytes().try_into().unwrap();
+        let nonce_bytes = info.nonce.unwrap();
+        let raw = nonce_bytes.as_bytes();
+        let mut nonce = [0u8; 8];
+        nonce[8 - raw.len()..].copy_from_slice(raw);
+        let ours = Request { imprint, nonce };
+        // The seed was stamped for sigil's own request: an 8-byte nonce.
+        assert_eq!(Int::new(&nonce).unwrap(), nonce_bytes);
+        assert_eq!(ours.check_answer(&answer).unwrap(), answer);
+        let other_nonce = Request { imprint, nonce: [1; 8] };
+        assert!(other_nonce.check_answer(&answer).unwrap_err().to_string().contains("nonce"));
+        let other_content = Request { imprint: [0; 32], nonce };
+        assert!(other_content.check_answer(&answer).unwrap_err().to_string().contains("other content"));
+    }
+
     #[test]
     fn timestamp_requests_encode_and_garbage_answers_are_refused() {
         let r = Request::for_signature(b"sig");

@@ -19,6 +19,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("challenge", sigil::fuzzing::challenge),
     ("image_bundle", sigil::fuzzing::image_bundle),
     ("signing_config", sigil::fuzzing::signing_config),
+    ("identity_token", sigil::fuzzing::identity_token),
+    ("service_answers", sigil::fuzzing::service_answers),
 ];
 
 struct XorShift(u64);

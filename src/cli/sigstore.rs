@@ -175,7 +175,7 @@ fn signing_config_bytes(args: &SigningArgs, rt: &tokio::runtime::Runtime) -> Res
 /// The identity token: the flag (or `SIGSTORE_ID_TOKEN`, which clap reads into it), a file
 /// the flag names, else GitHub Actions' token service.
 fn identity_token(args: &SigningArgs, rt: &tokio::runtime::Runtime) -> Result<IdentityToken, Failure> {
-    let text = match &args.identity_token {
+    let text: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(match &args.identity_token {
         Some(v) if Path::new(v).is_file() => {
             String::from_utf8(read_bounded(Path::new(v), MAX_TOKEN_BYTES as u64, "identity token file")?)
                 .map_err(|_| token_failure(TokenError::Malformed("the file is not UTF-8".into())))?
@@ -197,7 +197,7 @@ fn identity_token(args: &SigningArgs, rt: &tokio::runtime::Runtime) -> Result<Id
                 ))
             }
         },
-    };
+    });
     IdentityToken::parse(&text).map_err(token_failure)
 }
 
