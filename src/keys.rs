@@ -451,6 +451,19 @@ impl PublicKey {
         }
     }
 
+    /// Verifies a signature over an artifact known by its SHA-256 digest (ECDSA P-256 only:
+    /// Ed25519 signs the message itself, so it cannot be checked from a digest).
+    pub fn verify_sha256(&self, digest: &[u8; 32], signature: &[u8]) -> Result<(), SignatureError> {
+        use signature::hazmat::PrehashVerifier;
+        match self {
+            PublicKey::EcdsaP256(k) => {
+                let sig = p256::ecdsa::DerSignature::from_bytes(signature).map_err(|_| SignatureError::Malformed)?;
+                k.verify_prehash(digest, &sig).map_err(|_| SignatureError::Mismatch)
+            }
+            PublicKey::Ed25519(_) => Err(SignatureError::Mismatch),
+        }
+    }
+
     /// Checks `signature` over `message` (see [`PrivateKey::sign`] for the schemes).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
         match self {

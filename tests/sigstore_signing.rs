@@ -832,3 +832,58 @@ fn signing_configuration_comes_through_tuf_like_the_trusted_root() {
     );
     assert_code(&v, 0);
 }
+
+#[test]
+fn offline_key_blob_bundle_verifies_only_when_the_log_is_waived() {
+    let d = tempfile::tempdir().unwrap();
+    let f = blob(d.path());
+    let s = stack();
+    assert_code(&sigil(d.path(), &["generate-key-pair", "--output-key-prefix", "k"]), 0);
+    // `sigil` (tests/common) adds --tlog-upload=false to a key signing that names no services.
+    let o = sigil(d.path(), &["sign-blob", "--key", "k.key", "--bundle", "off.json", f]);
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("--tlog-upload=false"), "{}", stderr(&o));
+    let v = sigil_stack(d.path(), &["verify-blob", "--key", "k.pub", "--bundle", "off.json", f]);
+    assert_code(&v, 12);
+    let v =
+        sigil_stack(d.path(), &["verify-blob", "--key", "k.pub", "--insecure-ignore-tlog", "--bundle", "off.json", f]);
+    assert_code(&v, 0);
+    assert!(stderr(&v).contains("warning: --insecure-ignore-tlog"), "{}", stderr(&v));
+    // A tampered file is still refused with the waiver.
+    std::fs::write(d.path().join("other.txt"), b"tampered\n").unwrap();
+    let v = sigil_stack(
+        d.path(),
+        &["verify-blob", "--key", "k.pub", "--insecure-ignore-tlog", "--bundle", "off.json", "other.txt"],
+    );
+    assert_code(&v, 12);
+    // An offline attestation bundle (DSSE) too: the statement must be about the file.
+    std::fs::write(d.path().join("pred.json"), br#"{"k":"v"}"#).unwrap();
+    assert_code(
+        &sigil(d.path(), &["attest-blob", "--key", "k.key", "--predicate", "pred.json", "--bundle", "att.json", f]),
+        0,
+    );
+    let v =
+        sigil_stack(d.path(), &["verify-blob", "--key", "k.pub", "--insecure-ignore-tlog", "--bundle", "att.json", f]);
+    assert_code(&v, 0);
+    let v = sigil_stack(
+        d.path(),
+        &["verify-blob", "--key", "k.pub", "--insecure-ignore-tlog", "--bundle", "att.json", "other.txt"],
+    );
+    assert_code(&v, 12);
+    // cosign 3.1.1 reads the same bundle the same way.
+    let c = cosign3(
+        d.path(),
+        &[
+            "verify-blob",
+            "--key",
+            "k.pub",
+            "--insecure-ignore-tlog",
+            "--trusted-root",
+            s.trusted_root(),
+            "--bundle",
+            "off.json",
+            f,
+        ],
+    );
+    assert_code(&c, 0);
+}

@@ -145,7 +145,16 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
         }
     };
     eprintln!("Verification of {} with bundle {}:", args.artifact, args.bundle.display());
-    match bundle::verify_bundle(&bundle_bytes, artifact, &signer, &in_use.trust) {
+    let checked = match (&signer, args.evidence.insecure_ignore_tlog) {
+        (Signer::Key(pem), true) => {
+            eprintln!("warning: --insecure-ignore-tlog: the bundle is accepted without a transparency-log entry; nothing shows when it was signed, or that the signing was ever made public");
+            let key = sigil::keys::PublicKey::from_pem(pem.as_bytes())
+                .map_err(|e| Failure::new(ExitCode::Error, format!("public key: {e}"), "pass a PEM public key"))?;
+            bundle::verify_bundle_key_alone(&bundle_bytes, artifact, &key)
+        }
+        _ => bundle::verify_bundle(&bundle_bytes, artifact, &signer, &in_use.trust),
+    };
+    match checked {
         Ok(v) => {
             let facts = v.get();
             eprintln!("  ✓ bundle {} parsed", facts.media_type);

@@ -210,6 +210,8 @@ struct VerifyBlobArgs {
     key: Option<String>,
     #[command(flatten)]
     keyless: KeylessArgs,
+    #[command(flatten)]
+    evidence: EvidenceArgs,
     /// The artifact: a file path, or sha256:<hex> of it.
     artifact: String,
 }

@@ -147,6 +147,72 @@ pub(crate) fn check_before_logging(
     verify_with(bundle, artifact, signer, trust, Evidence::BeforeLogging).map(|_| ())
 }
 
+/// Verifies a key-signed `bundle` on the key alone (`verify-blob --key
+/// --insecure-ignore-tlog`): the signature over the artifact (a message signature) or over
+/// the PAE of an in-toto statement about the artifact (a DSSE envelope). No transparency-log
+/// entry or signing time is asked for, and none is claimed: the library refuses a bundle
+/// without either, so this check is sigil's, with the signature primitives of the key crates.
+pub fn verify_bundle_key_alone(
+    bundle: &[u8],
+    artifact: Artifact<'_>,
+    key: &crate::keys::PublicKey,
+) -> Result<Verified<BundleFacts>, BundleRejection> {
+    use sigstore_verify::types::bundle::SignatureContent;
+    if bundle.len() > MAX_BUNDLE_BYTES {
+        return Err(reject("bundle format", format!("larger than {MAX_BUNDLE_BYTES} bytes")));
+    }
+    let text = std::str::from_utf8(bundle).map_err(|_| reject("bundle format", "not UTF-8 JSON"))?;
+    let parsed = Bundle::from_json(text).map_err(|e| reject("bundle format", e.to_string()))?;
+    check_statement_type(&parsed)?;
+    let digest = match artifact {
+        Artifact::Bytes(b) => Digest::sha256(b),
+        Artifact::Sha256(d) => d.clone(),
+    };
+    let sha: [u8; 32] = hex::decode(digest.hex())
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| reject("artifact digest", "not a SHA-256 digest"))?;
+    match &parsed.content {
+        SignatureContent::MessageSignature(m) => {
+            if let Some(d) = &m.message_digest {
+                if d.digest.as_bytes() != sha {
+                    return Err(reject("artifact digest", "the bundle is for another artifact"));
+                }
+            }
+            let sig = m.signature.as_bytes();
+            match artifact {
+                Artifact::Bytes(b) => key.verify(b, sig),
+                Artifact::Sha256(_) => key.verify_sha256(&sha, sig),
+            }
+            .map_err(|e| reject("signature", e.to_string()))?;
+        }
+        SignatureContent::DsseEnvelope(_) => {
+            let v: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| reject("bundle format", e.to_string()))?;
+            let env = serde_json::to_vec(&v["dsseEnvelope"]).map_err(|e| reject("bundle format", e.to_string()))?;
+            let envelope = crate::dsse::Envelope::parse(&env)
+                .map_err(|e| reject("bundle format", format!("DSSE envelope: {e}")))?;
+            let payload = envelope.verify(key).map_err(|e| reject("signature", e.to_string()))?;
+            let statement =
+                crate::intoto::Statement::parse(&payload).map_err(|e| reject("in-toto statement", e.to_string()))?;
+            if !statement.is_about(&digest) {
+                return Err(reject("artifact digest", format!("the signed statement is not about {digest}")));
+            }
+        }
+        _ => return Err(reject("bundle format", "neither a message signature nor a DSSE envelope")),
+    }
+    Ok(Verified(BundleFacts {
+        media_type: parsed.media_type.as_str().to_owned(),
+        artifact: digest.to_string(),
+        identity: None,
+        issuer: None,
+        integrated_time: None,
+        timestamps: Vec::new(),
+        ignored_timestamps: Vec::new(),
+        tlog_verified: false,
+    }))
+}
+
 fn verify_with(
     bundle: &[u8],
     artifact: Artifact<'_>,
