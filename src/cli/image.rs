@@ -255,6 +255,7 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let rt = runtime()?;
     let (format, now) = (args.format, now_unix());
+    super::sigstore::check_format(format, &args.signing, args.key.as_deref())?;
     let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), &rt, now)?;
     let locks = sign::TagLocks::default();
     let witnesses = ready.witnesses();
@@ -343,6 +344,10 @@ pub(super) fn sign_failure(display: &str, written: &str, e: SignError) -> Failur
             format!("{display}: the {written} may not be attached: {e}"),
             "run the same command again: it adds what is missing and nothing that is already there",
         ),
+        SignError::Sigstore(e) => {
+            let f = super::sigstore::sigstore_failure(e);
+            Failure { message: format!("{display}: {}", f.message), ..f }
+        }
         e => Failure::new(ExitCode::Error, format!("{display}: {e}"), "see the message above"),
     }
 }
@@ -648,6 +653,7 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::Write)?;
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let rt = runtime()?;
+    super::sigstore::check_format(args.format, &args.signing, args.key.as_deref())?;
     let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), &rt, now)?;
     let locks = sign::TagLocks::default();
     let format = args.format;

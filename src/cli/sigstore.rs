@@ -138,6 +138,20 @@ pub(crate) fn prepare(
     Ok(Ready { signer, log: log.map(|(l, _)| l), tsa, trust: Some(trust) })
 }
 
+/// cosign 2's legacy format carries log evidence only from Rekor v1 (a SET in an annotation),
+/// which sigil does not write yet: refused before any service is asked.
+pub(crate) fn check_format(format: sigil::attachments::Format, args: &SigningArgs, key: Option<&str>) -> Result<(), Failure> {
+    let witnessed = key.is_none() || args.tlog_upload;
+    if format == sigil::attachments::Format::Legacy && witnessed {
+        return Err(Failure::new(
+            ExitCode::Usage,
+            "--format legacy is written only with --key and --tlog-upload=false for now (its log evidence needs Rekor v1); nothing was signed",
+            "use --format bundle (cosign 3's format, read by cosign 3 and sigil), or sign with --key and --tlog-upload=false",
+        ));
+    }
+    Ok(())
+}
+
 /// The signing configuration: `--signing-config`, else the TUF repository's (cached by
 /// `sigil trusted-root update`, verified offline), else, for the public-good instance only,
 /// the one built in. Says which on stderr.
