@@ -807,12 +807,14 @@ EOF
 
 
 # ---------------------------------------------------------------- start / stop
-port_free() { ! python3 - "$1" <<'EOF'
+busy_ports() { # port... -> prints those that cannot be bound on 127.0.0.1 (one python for all: start stays fast)
+  python3 - "$@" <<'EOF'
 import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try: s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError: sys.exit(0)
-sys.exit(1)
+for p in sys.argv[1:]:
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try: s.bind(("127.0.0.1", int(p)))
+    except OSError: print(p)
+    finally: s.close()
 EOF
 }
 
@@ -851,7 +853,7 @@ wait_http() { # url seconds [pid]
   while [ $SECONDS -lt $end ]; do
     curl -sf -m 2 -o /dev/null "$1" && return 0
     if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then return 1; fi
-    sleep 0.2
+    sleep 0.1
   done
   return 1
 }
@@ -984,11 +986,11 @@ start_once() { # ct oidc rekor rekor-grpc rekor-metrics tsa tsa-metrics fulcio f
         REKOR_V1_PORT=${13} REKOR_V1_METRICS=${14} TRILLIAN_PORT=${15}
   local p ports="$OIDC_PORT $REKOR_PORT $REKOR_GRPC $REKOR_METRICS $TSA_PORT $TSA_METRICS $FULCIO_PORT $FULCIO_GRPC $FULCIO_METRICS $REKOR_V1_PORT $REKOR_V1_METRICS $TRILLIAN_PORT"
   [ "$CT" = 1 ] && ports="$ports $CT_PORT $CT_MON"
-  for p in $ports; do
-    port_free "$p" && continue
-    [ "$FREE" = 1 ] && { log "port 127.0.0.1:$p is in use"; exit 75; }
-    die "port 127.0.0.1:$p is in use (or use --free-ports)"
-  done
+  p=$(busy_ports $ports | tr '\n' ' ')
+  if [ -n "$p" ]; then
+    [ "$FREE" = 1 ] && { log "ports in use on 127.0.0.1: $p"; exit 75; }
+    die "ports in use on 127.0.0.1: $p(or use --free-ports)"
+  fi
   mkdir -p "$RUN"/{logs,rekor-storage,ct}
   rm -f "$RUN/pids" "$RUN/env"
   STARTING=1
