@@ -22,7 +22,7 @@
 #   sigstack.sh stop                stop exactly the processes that `start` recorded
 #   sigstack.sh e2e [image@digest]  cosign 3 sign + verify (key, keyless, blob; Rekor v2 and v1) on a throwaway registry
 #   sigstack.sh clean               delete the run directory (keys, logs, Rekor tiles, CT log; Rekor v1 keeps its log in memory)
-#   sigstack.sh prune               delete what only a rebuild needs (unpacked tree, Go cache, debs): ~4.4 GB
+#   sigstack.sh prune               delete what only a rebuild needs (unpacked tree, Go cache, debs): ~4.5 GB
 #   sigstack.sh prereqs [--install] list (or apt-get install) the Debian packages this script needs
 #
 # Env: SIGSTACK_DIR  state: apt state, debs, unpacked tree, Go cache, binaries, runs
