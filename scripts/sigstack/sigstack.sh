@@ -10,17 +10,19 @@
 #                                   referrers API): the apt closure of its -dev package and the Go
 #                                   toolchain, no services, no cosign. Prints the binary's path.
 #                                   Does nothing when already current.
-#   sigstack.sh start [options]     start OIDC issuer, Rekor v2, TSA, Fulcio, CT log; prints `export` lines
+#   sigstack.sh start [options]     start OIDC issuer, Rekor v2, Rekor v1 (+ Trillian), TSA, Fulcio, CT log;
+#                                   prints `export` lines
 #       --free-ports                pick free loopback ports (retried on a clash); otherwise fixed ports:
 #       --oidc-port N (3930)  --rekor-port N (3900; N..N+2)  --tsa-port N (3910; N+1 metrics)
 #       --fulcio-port N (3920; N..N+2)  --ct-port N (3940; N+1 monitoring)  --no-ct (no CT log)
+#       --rekor-v1-port N (3950; N+1 metrics, N+2 Trillian gRPC)
 #   sigstack.sh env                 shell exports for the running stack: eval "$(sigstack.sh env)"
 #   sigstack.sh token [email] [ttl] print an OIDC ID token from the local issuer (aud=sigstore)
 #   sigstack.sh status              recorded services and whether they are alive
 #   sigstack.sh stop                stop exactly the processes that `start` recorded
-#   sigstack.sh e2e [image@digest]  cosign 3 sign + verify (key, keyless, blob) on a throwaway registry
-#   sigstack.sh clean               delete the run directory (keys, logs, Rekor tiles, CT log)
-#   sigstack.sh prune               delete what only a rebuild needs (unpacked tree, Go cache, debs): ~4.4 GB
+#   sigstack.sh e2e [image@digest]  cosign 3 sign + verify (key, keyless, blob; Rekor v2 and v1) on a throwaway registry
+#   sigstack.sh clean               delete the run directory (keys, logs, Rekor tiles, CT log; Rekor v1 keeps its log in memory)
+#   sigstack.sh prune               delete what only a rebuild needs (unpacked tree, Go cache, debs): ~4.5 GB
 #   sigstack.sh prereqs [--install] list (or apt-get install) the Debian packages this script needs
 #
 # Env: SIGSTACK_DIR  state: apt state, debs, unpacked tree, Go cache, binaries, runs
@@ -45,11 +47,11 @@ TMPD=$TOP/tmp
 GOCACHE_DIR=$TOP/gocache
 COSIGN=${COSIGN:-$TOP/cosign/usr/bin/cosign}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-BINS="rekor-server-posix timestamp-server fulcio sunlight refreg"
+BINS="rekor-server-posix timestamp-server fulcio sunlight refreg rekor-server trillian-mem"
 # roots of the closure; golang-go pulls in unstable's default toolchain (golang-1.NN-go/-src)
 SRC_PKGS="golang-github-sigstore-rekor-tiles-dev golang-github-sigstore-fulcio-dev golang-github-sigstore-timestamp-authority-dev \
 golang-github-transparency-dev-tessera-dev golang-filippo-sunlight-dev golang-github-asaskevich-govalidator-dev \
-golang-github-google-go-containerregistry-dev golang-go"
+golang-github-google-go-containerregistry-dev golang-github-sigstore-rekor-dev golang-github-google-trillian-dev golang-go"
 MW_PKG=golang-github-grpc-ecosystem-go-grpc-middleware-dev   # v1 API, from bookworm (unstable has v2 only)
 APT_OPTS=(); [ "$(id -u)" = 0 ] && APT_OPTS=(-o APT::Sandbox::User=root)
 
@@ -381,6 +383,54 @@ write_patches() {
   sed 's|Addr:         ":2112",|Addr:         sigstackMetricsAddr(),|' "$T/prometheus.go" > "$F/tsa_prometheus.go"
   grep -q 'sigstackMetricsAddr()' "$F/tsa_prometheus.go" || die "TSA metrics patch did not apply"
   printf 'package server\n\nimport "os"\n\nfunc sigstackMetricsAddr() string {\n\tif a := os.Getenv("SIGSTACK_TSA_METRICS_ADDR"); a != "" {\n\t\treturn a\n\t}\n\treturn "127.0.0.1:2112"\n}\n' > "$F/tsa_metricsaddr.go"
+  # Rekor v1 (rekor-server): Debian's golang-github-sigstore-rekor-dev ships no rpm/tuf entry types,
+  # no home page, and neither go-redis nor gocloud.dev are packaged. Drop those (sigstack runs it
+  # without search index and attestation storage), and bind its Prometheus listener, hard-coded on
+  # ":2112" like the TSA's, to $SIGSTACK_REKOR_V1_METRICS_ADDR.
+  python3 - "$G/github.com/sigstore/rekor" "$F" <<'PY' || die "Rekor v1 patches did not apply"
+import re, sys
+R, F = sys.argv[1:3]
+def patch(src, dst, subs):
+    t = open(f"{R}/{src}").read()
+    for pat, rep in subs:
+        t, n = re.subn(pat, rep, t, flags=re.M | re.S)
+        if n == 0:
+            sys.exit(f"patch {src}: no match for {pat!r}")
+    open(f"{F}/{dst}", "w").write(t)
+patch("cmd/rekor-server/app/serve.go", "rekorv1_serve.go", [
+    (r'^\t(\w+ )?"github.com/sigstore/rekor/pkg/types/(rpm|tuf)(/v0\.0\.1)?"\n', ""),
+    (r'^\t+(rpm|tuf)\.KIND:[^\n]*\n', ""),
+    (r'Addr:(\s+)":2112",', r"Addr:\1sigstackMetricsAddr(),")])
+patch("pkg/api/api.go", "rekorv1_api.go", [
+    (r'^\t"github.com/redis/go-redis/v9"\n', ""),
+    (r'^func NewRedisClient\(\) \*redis.Client \{.*?^\}\n', "")])
+patch("pkg/indexstorage/indexstorage.go", "rekorv1_indexstorage.go", [
+    (r'^\t"github.com/sigstore/rekor/pkg/indexstorage/redis"\n', ""),
+    (r'^\tcase redis.ProviderType:\n[^\n]*\n', "")])
+patch("pkg/generated/restapi/configure_rekor_server.go", "rekorv1_configure.go", [
+    (r'^//go:embed rekorHomePage.html\nvar homePageBytes \[\]byte', 'var homePageBytes = []byte("<html><body>Rekor v1 (sigstack)</body></html>")')])
+PY
+  # api.go may still need crypto/tls only for the dropped redis client
+  grep -q 'tls\.' <(grep -v '^import\|"crypto/tls"' "$F/rekorv1_api.go") || sed -i '/^\s*"crypto\/tls"$/d' "$F/rekorv1_api.go"
+  cat > "$F/rekorv1_storage.go" <<'EOF'
+// Package storage: sigstack's stand-in for Rekor's attestation storage (gocloud.dev is not in Debian).
+package storage
+
+import (
+	"context"
+	"errors"
+)
+
+type AttestationStorage interface {
+	StoreAttestation(ctx context.Context, key string, attestation []byte) error
+	FetchAttestation(ctx context.Context, key string) ([]byte, error)
+}
+
+func NewAttestationStorage() (AttestationStorage, error) {
+	return nil, errors.New("attestation storage is not built in this Debian-based build (sigstack)")
+}
+EOF
+  printf 'package app\n\nimport "os"\n\nfunc sigstackMetricsAddr() string {\n\tif a := os.Getenv("SIGSTACK_REKOR_V1_METRICS_ADDR"); a != "" {\n\t\treturn a\n\t}\n\treturn "127.0.0.1:2112"\n}\n' > "$F/rekorv1_metricsaddr.go"
   # Sunlight only accepts serverAuth leaves; Fulcio certs are codeSigning (what sigstore CTFE is configured for).
   sed 's/\[\]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}/[]x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}/' \
     "$G/filippo.io/sunlight/internal/ctlog/http.go" > "$F/sunlight_http.go"
@@ -388,7 +438,8 @@ write_patches() {
   # GOPATH mode defaults GODEBUG to Go 1.20 semantics (e.g. old ServeMux without "POST /path"
   # patterns -> sunlight 404s). Restore each module's go.mod language version via //go:debug default=.
   local m v
-  for m in fulcio:github.com/sigstore/fulcio rekor:github.com/sigstore/rekor-tiles tsa:github.com/sigstore/timestamp-authority/v2 sunlight:filippo.io/sunlight; do
+  for m in fulcio:github.com/sigstore/fulcio rekor:github.com/sigstore/rekor-tiles tsa:github.com/sigstore/timestamp-authority/v2 sunlight:filippo.io/sunlight \
+           rekorv1:github.com/sigstore/rekor trillian:github.com/google/trillian; do
     v=$(awk '/^go /{print $2; exit}' "$G/${m#*:}/go.mod" | cut -d. -f1,2)
     printf '//go:debug default=go%s\n\npackage main\n' "$v" > "$F/godebug_${m%%:*}.go"
   done
@@ -405,6 +456,14 @@ ov = {
          G+"/github.com/sigstore/timestamp-authority/v2/pkg/server/zz_sigstack_metricsaddr.go": F+"/tsa_metricsaddr.go"},
  "sunlight": {G+"/filippo.io/sunlight/internal/ctlog/http.go": F+"/sunlight_http.go",
               G+"/filippo.io/sunlight/cmd/sunlight/zz_sigstack_godebug.go": F+"/godebug_sunlight.go"},
+ "rekorv1": {G+"/github.com/sigstore/rekor/cmd/rekor-server/zz_sigstack_godebug.go": F+"/godebug_rekorv1.go",
+             G+"/github.com/sigstore/rekor/cmd/rekor-server/app/serve.go": F+"/rekorv1_serve.go",
+             G+"/github.com/sigstore/rekor/pkg/api/api.go": F+"/rekorv1_api.go",
+             G+"/github.com/sigstore/rekor/pkg/indexstorage/indexstorage.go": F+"/rekorv1_indexstorage.go",
+             G+"/github.com/sigstore/rekor/pkg/generated/restapi/configure_rekor_server.go": F+"/rekorv1_configure.go",
+             G+"/github.com/sigstore/rekor/pkg/storage/storage.go": F+"/rekorv1_storage.go",
+             G+"/github.com/sigstore/rekor/cmd/rekor-server/app/zz_sigstack_metricsaddr.go": F+"/rekorv1_metricsaddr.go"},
+ "trillian": {O+"/trillian/src/trillian-mem/zz_sigstack_godebug.go": F+"/godebug_trillian.go"},
 }
 for k, v in ov.items():
     json.dump({"Replace": v}, open(f"{O}/overlay-{k}.json", "w"), indent=1)
@@ -442,6 +501,89 @@ func main() {
 EOF
 }
 
+# Trillian for Rekor v1 without a database: one process serving the admin + log gRPC APIs and
+# running the sequencer (what trillian_log_server + trillian_log_signer do), on Trillian's own
+# in-memory storage. The log lives as long as the process: every `start` begins an empty log.
+write_trillian_mem() {
+  mkdir -p "$OVL/trillian/src/trillian-mem"
+  cat > "$OVL/trillian/src/trillian-mem/main.go" <<'EOF'
+// trillian-mem (sigstack): a Trillian log server and log signer in one process, on Trillian's
+// in-memory storage (storage/memory), for Rekor v1 on loopback. Nothing persists.
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/google/trillian"
+	"github.com/google/trillian/extension"
+	tlog "github.com/google/trillian/log"
+	"github.com/google/trillian/monitoring"
+	"github.com/google/trillian/quota"
+	"github.com/google/trillian/server"
+	"github.com/google/trillian/server/admin"
+	"github.com/google/trillian/server/interceptor"
+	"github.com/google/trillian/storage/memory"
+	"github.com/google/trillian/util/clock"
+	"google.golang.org/grpc"
+	"k8s.io/klog/v2"
+)
+
+func main() {
+	addr := flag.String("rpc_endpoint", "127.0.0.1:8090", "gRPC listen address (admin + log API)")
+	interval := flag.Duration("sequencer_interval", 100*time.Millisecond, "time between sequencer runs")
+	batch := flag.Int("batch_size", 100, "leaves sequenced per run")
+	verbose := flag.Bool("verbose", false, "log Trillian's info and warnings (every sequencer run), not only errors")
+	flag.Parse()
+	if !*verbose {
+		kf := flag.NewFlagSet("klog", flag.ContinueOnError)
+		klog.InitFlags(kf)
+		_ = kf.Set("logtostderr", "false")
+		_ = kf.Set("stderrthreshold", "ERROR")
+		klog.SetOutput(io.Discard)
+	}
+
+	mf := monitoring.InertMetricFactory{}
+	ts := memory.NewTreeStorage()
+	registry := extension.Registry{
+		AdminStorage:  memory.NewAdminStorage(ts),
+		LogStorage:    memory.NewLogStorage(ts, mf),
+		QuotaManager:  quota.Noop(),
+		MetricFactory: mf,
+	}
+	lis, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatalf("listen %s: %v", *addr, err)
+	}
+	gs := grpc.NewServer(grpc.UnaryInterceptor(interceptor.ErrorWrapper))
+	trillian.RegisterTrillianAdminServer(gs, admin.New(registry, []trillian.TreeType{trillian.TreeType_LOG}))
+	trillian.RegisterTrillianLogServer(gs, server.NewTrillianLogRPCServer(registry, clock.System))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	om := tlog.NewOperationManager(tlog.OperationInfo{
+		Registry: registry, BatchSize: *batch, NumWorkers: 1, RunInterval: *interval, TimeSource: clock.System,
+	}, tlog.NewSequencerManager(registry, 0))
+	go om.OperationLoop(ctx)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() { <-sig; cancel(); gs.Stop() }()
+	log.Printf("trillian-mem: admin + log gRPC on %s, in-memory storage, sequencer every %s", lis.Addr(), *interval)
+	if err := gs.Serve(lis); err != nil {
+		log.Fatalf("serve: %v", err)
+	}
+}
+EOF
+}
+
 build_one() { # name importpath overlay-json|"" cgo extra-gopath version
   local name=$1 pkg=$2 ovl=$3 cgo=$4 gp=${5:-} ver=${6:-} s rc
   s=$(date +%s)
@@ -454,7 +596,7 @@ build_one() { # name importpath overlay-json|"" cgo extra-gopath version
 }
 
 build_stamp() { # what shapes the binaries: package roots, shims, patches, build flags (comments do not count)
-  { echo "$SRC_PKGS $MW_PKG $BINS"; declare -f go_env write_shims write_patches write_refreg build_one; } | sha256sum | cut -c1-64
+  { echo "$SRC_PKGS $MW_PKG $BINS"; declare -f go_env write_shims write_patches write_refreg write_trillian_mem build_one; } | sha256sum | cut -c1-64
 }
 setup_current() { # binaries built from the current shims/patches, and cosign present
   local b; for b in $BINS; do [ -x "$BIN/$b" ] || return 1; done
@@ -471,11 +613,11 @@ setup() {
   local t0; t0=$(date +%s)
   make_sid_apt
   # 1. the closure: golang-*-dev + toolchain, from unstable
-  if [ ! -s "$TOP/want.txt" ] || [ "$APT_SID/updated" -nt "$TOP/want.txt" ]; then
+  if [ ! -s "$TOP/want.txt" ] || [ "$APT_SID/updated" -nt "$TOP/want.txt" ] || [ "$(cat "$TOP/want.roots" 2>/dev/null)" != "$SRC_PKGS" ]; then
     sid_apt apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances $SRC_PKGS 2>/dev/null \
       | grep -v '^ ' | grep -E '^golang-(.*-dev|1\.[0-9]+-(go|src))$' | sort -u > "$TOP/want.txt.tmp"
     [ -s "$TOP/want.txt.tmp" ] || die "could not resolve the packages in unstable"
-    mv "$TOP/want.txt.tmp" "$TOP/want.txt"
+    mv "$TOP/want.txt.tmp" "$TOP/want.txt"; echo "$SRC_PKGS" > "$TOP/want.roots"
   fi
   log "$(wc -l < "$TOP/want.txt") Debian packages in the closure"
   # 2. download what is missing
@@ -503,7 +645,7 @@ setup() {
     mkdir -p "${mw%/*}"; rm -rf "$mw"; mv "$tmp/usr/share/gocode/src/github.com/grpc-ecosystem/go-grpc-middleware" "$mw"; rm -rf "$tmp"
   fi
   # 4. shims + patches + helpers
-  write_shims; write_patches; write_oidc_helper; write_refreg
+  write_shims; write_patches; write_oidc_helper; write_refreg; write_trillian_mem
   log "fetch+unpack+prepare took $(( $(date +%s) - t0 ))s"
   # 5. build
   local rc=0
@@ -512,10 +654,13 @@ setup() {
   build_one fulcio github.com/sigstore/fulcio "$OVL/overlay-fulcio.json" 0 "$OVL/gopath" "$(deb_version golang-github-sigstore-fulcio-dev)" || rc=1
   build_one sunlight filippo.io/sunlight/cmd/sunlight "$OVL/overlay-sunlight.json" 1 "" "" || rc=1   # cgo: crawshaw sqlite
   build_one refreg refreg "" 0 "$OVL/refreg" "" || rc=1
+  build_one rekor-server github.com/sigstore/rekor/cmd/rekor-server "$OVL/overlay-rekorv1.json" 0 "" "$(deb_version golang-github-sigstore-rekor-dev)" || rc=1
+  build_one trillian-mem trillian-mem "$OVL/overlay-trillian.json" 0 "$OVL/trillian" "" || rc=1
   [ $rc -eq 0 ] || die "some builds failed"
   { ( go_env; go version )
     for p in golang-github-sigstore-rekor-tiles-dev golang-github-transparency-dev-tessera-dev golang-github-sigstore-fulcio-dev \
-             golang-github-sigstore-timestamp-authority-dev golang-filippo-sunlight-dev golang-github-google-go-containerregistry-dev; do
+             golang-github-sigstore-timestamp-authority-dev golang-filippo-sunlight-dev golang-github-google-go-containerregistry-dev \
+             golang-github-sigstore-rekor-dev golang-github-google-trillian-dev; do
       d=$(ls "$TOP"/debs/"${p}"_*.deb | head -1); d=${d##*/}; echo "$p ${d#*_}" | sed 's/_[^_]*\.deb$//'
     done
     echo "cosign $(cat "$TOP/cosign/.deb-version" 2>/dev/null || echo "(COSIGN=$COSIGN)")"
@@ -662,12 +807,14 @@ EOF
 
 
 # ---------------------------------------------------------------- start / stop
-port_free() { ! python3 - "$1" <<'EOF'
+busy_ports() { # port... -> prints those that cannot be bound on 127.0.0.1 (one python for all: start stays fast)
+  python3 - "$@" <<'EOF'
 import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try: s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError: sys.exit(0)
-sys.exit(1)
+for p in sys.argv[1:]:
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try: s.bind(("127.0.0.1", int(p)))
+    except OSError: print(p)
+    finally: s.close()
 EOF
 }
 
@@ -706,7 +853,17 @@ wait_http() { # url seconds [pid]
   while [ $SECONDS -lt $end ]; do
     curl -sf -m 2 -o /dev/null "$1" && return 0
     if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then return 1; fi
-    sleep 0.2
+    sleep 0.1
+  done
+  return 1
+}
+
+wait_tcp() { # port seconds [pid]: something accepts connections on 127.0.0.1:port (for gRPC-only servers)
+  local end=$((SECONDS + $2))
+  while [ $SECONDS -lt $end ]; do
+    (exec 3<> "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then return 1; fi
+    sleep 0.1
   done
   return 1
 }
@@ -752,6 +909,8 @@ gen_keys() {
   local K=$RUN/keys
   mkdir -p "$K"; chmod 700 "$K"
   [ -f "$K/rekor.key" ] || { openssl genpkey -algorithm ed25519 -out "$K/rekor.key" 2>/dev/null; openssl pkey -in "$K/rekor.key" -pubout -out "$K/rekor.pub"; }
+  # Rekor v1: ECDSA P-256 like the public-good instance; kept across starts so older SETs still verify
+  [ -f "$K/rekor-v1.key" ] || { openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out "$K/rekor-v1.key"; openssl pkey -in "$K/rekor-v1.key" -pubout -out "$K/rekor-v1.pub"; }
   if [ ! -f "$K/tsa-chain.pem" ]; then
     local n
     for n in root inter leaf; do openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out "$K/tsa-$n.key"; done
@@ -787,7 +946,7 @@ EOF
 num() { case $2 in ''|*[!0-9]*) die "$1 needs a port number";; esac; printf '%s\n' "$2"; }
 
 start() {
-  local ct=1 oidc=3930 rekor=3900 tsa=3910 fulcio=3920 ctp=3940 try rc ports
+  local ct=1 oidc=3930 rekor=3900 tsa=3910 fulcio=3920 ctp=3940 rekor1=3950 try rc ports
   FREE=0
   while [ $# -gt 0 ]; do
     case $1 in
@@ -797,6 +956,7 @@ start() {
       --tsa-port) tsa=$(num "$1" "${2:-}"); shift 2;;
       --fulcio-port) fulcio=$(num "$1" "${2:-}"); shift 2;;
       --ct-port) ctp=$(num "$1" "${2:-}"); shift 2;;
+      --rekor-v1-port) rekor1=$(num "$1" "${2:-}"); shift 2;;
       --no-ct) ct=0; shift;;
       *) die "unknown start option $1 (see '$0 help')";;
     esac
@@ -808,8 +968,8 @@ start() {
   [ -f "$LIB/oidc.py" ] || write_oidc_helper
   if [ -n "$(alive_pids)" ]; then die "already running in $RUN (see '$0 status'); stop it first, or set SIGSTACK_RUN for a second stack"; fi
   for try in 1 2 3; do
-    if [ $FREE = 1 ]; then ports=$(free_ports 11) || die "could not find free loopback ports"
-    else ports="$oidc $rekor $((rekor+1)) $((rekor+2)) $tsa $((tsa+1)) $fulcio $((fulcio+1)) $((fulcio+2)) $ctp $((ctp+1))"; fi
+    if [ $FREE = 1 ]; then ports=$(free_ports 14) || die "could not find free loopback ports"
+    else ports="$oidc $rekor $((rekor+1)) $((rekor+2)) $tsa $((tsa+1)) $fulcio $((fulcio+1)) $((fulcio+2)) $ctp $((ctp+1)) $rekor1 $((rekor1+1)) $((rekor1+2))"; fi
     set +e; ( set -e; start_once "$ct" $ports ); rc=$?; set -e
     [ $rc = 75 ] && [ $FREE = 1 ] && { log "retrying with other ports"; continue; }
     break
@@ -820,21 +980,23 @@ start() {
 }
 
 start_once() { # ct oidc rekor rekor-grpc rekor-metrics tsa tsa-metrics fulcio fulcio-grpc fulcio-metrics ct ct-monitor
+               # rekor-v1 rekor-v1-metrics trillian-grpc
   local CT=$1 OIDC_PORT=$2 REKOR_PORT=$3 REKOR_GRPC=$4 REKOR_METRICS=$5 TSA_PORT=$6 TSA_METRICS=$7 \
-        FULCIO_PORT=$8 FULCIO_GRPC=$9 FULCIO_METRICS=${10} CT_PORT=${11} CT_MON=${12}
-  local p ports="$OIDC_PORT $REKOR_PORT $REKOR_GRPC $REKOR_METRICS $TSA_PORT $TSA_METRICS $FULCIO_PORT $FULCIO_GRPC $FULCIO_METRICS"
+        FULCIO_PORT=$8 FULCIO_GRPC=$9 FULCIO_METRICS=${10} CT_PORT=${11} CT_MON=${12} \
+        REKOR_V1_PORT=${13} REKOR_V1_METRICS=${14} TRILLIAN_PORT=${15}
+  local p ports="$OIDC_PORT $REKOR_PORT $REKOR_GRPC $REKOR_METRICS $TSA_PORT $TSA_METRICS $FULCIO_PORT $FULCIO_GRPC $FULCIO_METRICS $REKOR_V1_PORT $REKOR_V1_METRICS $TRILLIAN_PORT"
   [ "$CT" = 1 ] && ports="$ports $CT_PORT $CT_MON"
-  for p in $ports; do
-    port_free "$p" && continue
-    [ "$FREE" = 1 ] && { log "port 127.0.0.1:$p is in use"; exit 75; }
-    die "port 127.0.0.1:$p is in use (or use --free-ports)"
-  done
+  p=$(busy_ports $ports | tr '\n' ' ')
+  if [ -n "$p" ]; then
+    [ "$FREE" = 1 ] && { log "ports in use on 127.0.0.1: $p"; exit 75; }
+    die "ports in use on 127.0.0.1: $p(or use --free-ports)"
+  fi
   mkdir -p "$RUN"/{logs,rekor-storage,ct}
   rm -f "$RUN/pids" "$RUN/env"
   STARTING=1
   gen_keys
   local K=$RUN/keys L=$RUN/logs pid
-  local ISS=http://127.0.0.1:$OIDC_PORT REKOR=http://127.0.0.1:$REKOR_PORT TSA=http://127.0.0.1:$TSA_PORT/api/v1/timestamp FULCIO=http://127.0.0.1:$FULCIO_PORT
+  local ISS=http://127.0.0.1:$OIDC_PORT REKOR=http://127.0.0.1:$REKOR_PORT REKOR_V1=http://127.0.0.1:$REKOR_V1_PORT TSA=http://127.0.0.1:$TSA_PORT/api/v1/timestamp FULCIO=http://127.0.0.1:$FULCIO_PORT
 
   pid=$(launch oidc "$L/oidc.log" "$LIB/oidc.py" python3 "$LIB/oidc.py" serve --port "$OIDC_PORT" --keydir "$K")
   wait_http "$ISS/.well-known/openid-configuration" 15 "$pid" || svc_failed "OIDC issuer" "$L/oidc.log"
@@ -845,6 +1007,23 @@ start_once() { # ct oidc rekor rekor-grpc rekor-metrics tsa tsa-metrics fulcio f
     --http-address 127.0.0.1 --http-port "$REKOR_PORT" --grpc-address 127.0.0.1 --grpc-port "$REKOR_GRPC" --http-metrics-port "$REKOR_METRICS" \
     --storage-dir "$RUN/rekor-storage" --signer-filepath "$K/rekor.key" --checkpoint-interval 2s)
   wait_http "$REKOR/healthz" 30 "$pid" || svc_failed rekor "$L/rekor.log"
+
+  # Rekor v1 on Trillian (trillian-mem: log server + sequencer in one process, in-memory storage, so
+  # each start begins an empty log). Rekor creates the tree itself (no --trillian_log_server.tlog_id);
+  # --rekor_server.hostname is the checkpoint origin ("127.0.0.1 - <tree id>"). Search index (redis)
+  # and attestation storage stay off: enabled_api_endpoints leaves out searchIndex.
+  pid=$(launch trillian "$L/trillian.log" "$BIN/trillian-mem" "$BIN/trillian-mem" --rpc_endpoint "127.0.0.1:$TRILLIAN_PORT")
+  wait_tcp "$TRILLIAN_PORT" 15 "$pid" || svc_failed trillian "$L/trillian.log"
+  pid=$(SIGSTACK_REKOR_V1_METRICS_ADDR=127.0.0.1:$REKOR_V1_METRICS launch rekor-v1 "$L/rekor-v1.log" "$BIN/rekor-server" "$BIN/rekor-server" serve \
+    --rekor_server.address 127.0.0.1 --port "$REKOR_V1_PORT" --rekor_server.hostname 127.0.0.1 \
+    --trillian_log_server.address 127.0.0.1 --trillian_log_server.port "$TRILLIAN_PORT" \
+    --rekor_server.signer "$K/rekor-v1.key" --enable_retrieve_api=false \
+    --enabled_api_endpoints getLogInfo,getPublicKey,getLogProof,createLogEntry,getLogEntryByIndex,getLogEntryByUUID,searchLogQuery)
+  wait_http "$REKOR_V1/api/v1/log" 30 "$pid" || svc_failed "Rekor v1" "$L/rekor-v1.log"
+  # the key the trusted root names is the one Rekor v1 serves (and signs with)
+  curl -sf -m 10 "$REKOR_V1/api/v1/log/publicKey" > "$K/rekor-v1-served.pub" || die "Rekor v1 serves no public key, see $L/rekor-v1.log"
+  [ "$(openssl pkey -pubin -in "$K/rekor-v1-served.pub" -outform DER 2>/dev/null | sha256sum)" = "$(openssl pkey -pubin -in "$K/rekor-v1.pub" -outform DER | sha256sum)" ] \
+    || die "Rekor v1 at $REKOR_V1 serves another public key than $K/rekor-v1.pub"
 
   pid=$(SIGSTACK_TSA_METRICS_ADDR=127.0.0.1:$TSA_METRICS launch tsa "$L/tsa.log" "$BIN/timestamp-server" "$BIN/timestamp-server" serve \
     --host 127.0.0.1 --port "$TSA_PORT" --timestamp-signer file --file-signer-key-path "$K/tsa-leaf.key" \
@@ -905,12 +1084,18 @@ EOF
 
   "$COSIGN" trusted-root create "${fulcios[@]}" \
     --rekor="url=$REKOR,public-key=$K/rekor.pub,start-time=$ST,origin=127.0.0.1" \
+    --rekor="url=$REKOR_V1,public-key=$K/rekor-v1.pub,start-time=$ST" \
     --tsa="url=$TSA,certificate-chain=$K/tsa-chain.pem,start-time=$ST" "${ctfe[@]}" --out "$RUN/trusted_root.json" >&2
   "$COSIGN" signing-config create \
     --fulcio="url=$FULCIO,api-version=1,start-time=$ST,operator=sigstack.local" \
     --rekor="url=$REKOR,api-version=2,start-time=$ST,operator=sigstack.local" --rekor-config=ANY \
     --tsa="url=$TSA,api-version=1,start-time=$ST,operator=sigstack.local" --tsa-config=ANY \
     --oidc-provider="url=$ISS,api-version=1,start-time=$ST,operator=sigstack.local" --out "$RUN/signing_config.json" >&2
+  "$COSIGN" signing-config create \
+    --fulcio="url=$FULCIO,api-version=1,start-time=$ST,operator=sigstack.local" \
+    --rekor="url=$REKOR_V1,api-version=1,start-time=$ST,operator=sigstack.local" --rekor-config=ANY \
+    --tsa="url=$TSA,api-version=1,start-time=$ST,operator=sigstack.local" --tsa-config=ANY \
+    --oidc-provider="url=$ISS,api-version=1,start-time=$ST,operator=sigstack.local" --out "$RUN/signing_config_v1.json" >&2
 
   cat > "$RUN/mint-token.sh" <<EOF
 #!/bin/sh
@@ -949,6 +1134,12 @@ SIGSTACK_FULCIO_GRPC_PORT=$FULCIO_GRPC
 SIGSTACK_FULCIO_METRICS_PORT=$FULCIO_METRICS
 SIGSTACK_CT_PORT=$CT_PORT
 SIGSTACK_CT_MONITOR_PORT=$CT_MON
+SIGSTACK_SIGNING_CONFIG_V1=$RUN/signing_config_v1.json
+SIGSTACK_REKOR_V1_URL=$REKOR_V1
+SIGSTACK_REKOR_V1_PUBLIC_KEY=$K/rekor-v1.pub
+SIGSTACK_REKOR_V1_PORT=$REKOR_V1_PORT
+SIGSTACK_REKOR_V1_METRICS_PORT=$REKOR_V1_METRICS
+SIGSTACK_TRILLIAN_PORT=$TRILLIAN_PORT
 EOF
   mv "$RUN/env.tmp" "$RUN/env"
   STARTING=0
@@ -1106,14 +1297,15 @@ expect() { # ok|fail description cmd...   (each cosign call under a timeout; out
 e2e() { # [image@digest on a plain-HTTP registry]; default: a throwaway docker-registry + tiny image
   [ -f "$RUN/env" ] && [ -n "$(alive_pids)" ] || die "no running stack in $RUN: run '$0 start' first"
   [ "$COSIGN" = "$TOP/cosign/usr/bin/cosign" ] && fetch_cosign
-  local TR SC ISS tok email=alice@example.com
+  local TR SC SC1 ISS FULCIO REKOR_V1 tok email=alice@example.com
   TR=$(envval SIGSTACK_TRUSTED_ROOT) SC=$(envval SIGSTACK_SIGNING_CONFIG) ISS=$(envval SIGSTACK_OIDC_ISSUER)
+  SC1=$(envval SIGSTACK_SIGNING_CONFIG_V1) FULCIO=$(envval SIGSTACK_FULCIO_URL) REKOR_V1=$(envval SIGSTACK_REKOR_V1_URL)
   local sct=(); [ -n "$(envval SIGSTACK_CT_URL)" ] || sct=(--insecure-ignore-sct)
   mkdir -p "$TMPD" "$OUT"
   E2E_TMP=$(mktemp -d "$TMPD/e2e.XXXXXX"); E2E_DIR=$OUT/e2e-$(date +%Y%m%dT%H%M%S)-$$
   mkdir -p "$E2E_DIR"; : > "$E2E_DIR/e2e.log"
   trap e2e_cleanup EXIT
-  local IMG=${1:-}
+  local IMG=${1:-} IMG1=${1:-}
   if [ -z "$IMG" ]; then
     local reg port; reg=$(fetch_registry); port=$(free_ports 1)
     printf 'version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n' \
@@ -1124,6 +1316,8 @@ e2e() { # [image@digest on a plain-HTTP registry]; default: a throwaway docker-r
     log "docker-registry ($reg) on 127.0.0.1:$port, pid $REG_PID"
     IMG=$(push_test_image "127.0.0.1:$port" sigstack/e2e) || die "could not push the test image"
     log "pushed $IMG"
+    # a second image for cosign 2's legacy format only, so its verification cannot lean on the bundles of $IMG
+    IMG1=$(push_test_image "127.0.0.1:$port" sigstack/e2e-v1) || die "could not push the second test image"
   fi
   export COSIGN_PASSWORD="e2e-$$-$RANDOM"
   ( cd "$E2E_TMP" && timeout 60 "$COSIGN" generate-key-pair >/dev/null 2>&1 ) || die "cosign generate-key-pair failed"
@@ -1141,6 +1335,17 @@ e2e() { # [image@digest on a plain-HTTP registry]; default: a throwaway docker-r
   expect ok   "blob, keyless: verify-blob" "$COSIGN" verify-blob "${sct[@]}" --certificate-identity "$email" --certificate-oidc-issuer "$ISS" --trusted-root "$TR" --bundle "$B/blob-keyless.bundle.json" "$B/blob.txt"
   echo tampered >> "$E2E_TMP/blob-tampered.txt"; cat "$B/blob.txt" >> "$E2E_TMP/blob-tampered.txt"
   expect fail "blob, keyless: tampered blob is refused" "$COSIGN" verify-blob "${sct[@]}" --certificate-identity "$email" --certificate-oidc-issuer "$ISS" --trusted-root "$TR" --bundle "$B/blob-keyless.bundle.json" "$E2E_TMP/blob-tampered.txt"
+  # Rekor v1: cosign 2's legacy format (.sig tag, SET in the dev.sigstore.cosign/bundle annotation), and a bundle
+  local v1=(--new-bundle-format=false --use-signing-config=false --fulcio-url "$FULCIO" --rekor-url "$REKOR_V1")
+  expect ok   "image, keyless, legacy format: sign (Fulcio, Rekor v1 SET)" "$COSIGN" sign "${v1[@]}" --identity-token "$("$RUN/mint-token.sh" "$email")" --trusted-root "$TR" --allow-http-registry --yes "$IMG1"
+  expect ok   "image, keyless, legacy format: verify" "$COSIGN" verify "${sct[@]}" --certificate-identity "$email" --certificate-oidc-issuer "$ISS" --trusted-root "$TR" --allow-http-registry "$IMG1"
+  expect fail "image, keyless, legacy format: wrong identity is refused" "$COSIGN" verify "${sct[@]}" --certificate-identity mallory@example.com --certificate-oidc-issuer "$ISS" --trusted-root "$TR" --allow-http-registry "$IMG1"
+  python3 -c 'import json, sys; t = json.load(open(sys.argv[1])); t["tlogs"] = [l for l in t["tlogs"] if l["baseUrl"] != sys.argv[2]]; json.dump(t, open(sys.argv[3], "w"))' \
+    "$TR" "$REKOR_V1" "$E2E_TMP/trusted_root_no_v1.json"
+  expect fail "image, keyless, legacy format: refused without Rekor v1 in the trusted root" "$COSIGN" verify "${sct[@]}" --certificate-identity "$email" --certificate-oidc-issuer "$ISS" --trusted-root "$E2E_TMP/trusted_root_no_v1.json" --allow-http-registry "$IMG1"
+  expect ok   "blob, keyless: sign-blob (Rekor v1 + TSA)" "$COSIGN" sign-blob --identity-token "$("$RUN/mint-token.sh" "$email")" --signing-config "$SC1" --trusted-root "$TR" --bundle "$B/blob-keyless-v1.bundle.json" --yes "$B/blob.txt"
+  expect ok   "blob, keyless: verify-blob (Rekor v1)" "$COSIGN" verify-blob "${sct[@]}" --certificate-identity "$email" --certificate-oidc-issuer "$ISS" --trusted-root "$TR" --bundle "$B/blob-keyless-v1.bundle.json" "$B/blob.txt"
+  expect fail "blob, keyless: tampered blob is refused (Rekor v1)" "$COSIGN" verify-blob "${sct[@]}" --certificate-identity "$email" --certificate-oidc-issuer "$ISS" --trusted-root "$TR" --bundle "$B/blob-keyless-v1.bundle.json" "$E2E_TMP/blob-tampered.txt"
   save_image_bundles "$IMG" "$B" || log "could not save the image bundles"
   cp "$PUB" "$B/cosign.pub"
   log "e2e: $E2E_OK passed, $E2E_BAD failed; bundles and log in $B"
