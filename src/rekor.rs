@@ -85,13 +85,7 @@ impl Verifier {
             Verifier::Certificate(d) => ("CERTIFICATE", d),
             Verifier::PublicKey { der, .. } => ("PUBLIC KEY", der),
         };
-        let mut out = format!("-----BEGIN {label}-----\n");
-        for line in B64.encode(der).as_bytes().chunks(64) {
-            out.push_str(&String::from_utf8_lossy(line));
-            out.push('\n');
-        }
-        out.push_str(&format!("-----END {label}-----\n"));
-        out
+        pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der).unwrap_or_default()
     }
 }
 

@@ -515,7 +515,7 @@ fn signed_payload_that_is_not_json_is_rejected() {
         sigil::keys::decrypt_private_key(&pem, &sigil::keys::Password::new(PASSWORD.as_bytes().to_vec())).unwrap();
     let garbage = b"this is not json".to_vec();
     let sig = key.sign(&garbage);
-    rt().block_on(sigil::sign::attach_signature(&store, &digest, garbage, &sig)).unwrap();
+    rt().block_on(sigil::sign::attach_signature(&store, &digest, garbage, &sig, Default::default())).unwrap();
     let out = sigil(d, &["verify", "--key", "sigil.pub", &image]);
     assert_code(&out, 12);
     assert!(stderr(&out).contains("signed payload is invalid"), "{}", stderr(&out));
@@ -561,7 +561,8 @@ fn payload_with_keys_differing_only_in_case_is_rejected() {
         sigil::keys::decrypt_private_key(&pem, &sigil::keys::Password::new(PASSWORD.as_bytes().to_vec())).unwrap();
     let sig = key.sign(payload.as_bytes());
     let parsed = sigil::digest::Digest::parse(&digest).unwrap();
-    rt().block_on(sigil::sign::attach_signature(&store, &parsed, payload.into_bytes(), &sig)).unwrap();
+    rt().block_on(sigil::sign::attach_signature(&store, &parsed, payload.into_bytes(), &sig, Default::default()))
+        .unwrap();
     let out = sigil(d, &["verify", "--key", "sigil.pub", &image]);
     assert_code(&out, 12);
     let err = stderr(&out);
@@ -569,7 +570,8 @@ fn payload_with_keys_differing_only_in_case_is_rejected() {
     // Annotations are signed JSON too: keys differing only in case there are refused as well.
     let payload = format!(r#"{{"critical":{},"optional":{{"env":"prod","ENV":"dev"}}}}"#, claim(&digest));
     let sig = key.sign(payload.as_bytes());
-    rt().block_on(sigil::sign::attach_signature(&store, &parsed, payload.into_bytes(), &sig)).unwrap();
+    rt().block_on(sigil::sign::attach_signature(&store, &parsed, payload.into_bytes(), &sig, Default::default()))
+        .unwrap();
     let out = sigil(d, &["verify", "--key", "sigil.pub", "-a", "env=prod", &image]);
     assert_code(&out, 12);
     assert!(stderr(&out).contains("\"ENV\" appears twice"), "{}", stderr(&out));

@@ -887,3 +887,193 @@ fn offline_key_blob_bundle_verifies_only_when_the_log_is_waived() {
     );
     assert_code(&c, 0);
 }
+
+/// cosign 2.5 against the stack: it reads trust from TUF or these variables (its
+/// `--trusted-root` does not cover Rekor keys).
+fn cosign2_stack(d: &Path, args: &[&str]) -> std::process::Output {
+    let s = stack();
+    cosign_env(
+        d,
+        args,
+        &[
+            ("SIGSTORE_REKOR_PUBLIC_KEY", s.get("SIGSTACK_REKOR_V1_PUBLIC_KEY")),
+            ("SIGSTORE_ROOT_FILE", s.get("SIGSTACK_FULCIO_CHAIN")),
+            ("SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", s.get("SIGSTACK_CT_PUBLIC_KEY")),
+        ],
+    )
+}
+
+/// sigil with the stack's Rekor v1 signing configuration.
+fn sigil_stack_v1(d: &Path, args: &[&str]) -> std::process::Output {
+    let s = stack();
+    let mut a: Vec<&str> = args.to_vec();
+    a.extend(["--signing-config", s.get("SIGSTACK_SIGNING_CONFIG_V1"), "--trusted-root", s.trusted_root()]);
+    sigil_env(d, &a, &[("SIGIL_PASSWORD", PASSWORD)])
+}
+
+#[test]
+fn legacy_signatures_with_rekor_v1_evidence_verify_with_cosign_2_and_3() {
+    let d = tempfile::tempdir().unwrap();
+    let s = stack();
+    assert_code(&sigil(d.path(), &["generate-key-pair", "--output-key-prefix", "k"]), 0);
+    let reg = Registry::start_kind(RegistryKind::Distribution);
+    let store = reg.store("app/legacy");
+    let keyless = rt().block_on(push_image(&store, Some("v1"), "legacy-keyless", "amd64"));
+    let keyed = rt().block_on(push_image(&store, Some("v2"), "legacy-key", "amd64"));
+    let image = |d: &sigil::digest::Digest| format!("{}/app/legacy@{d}", reg.host());
+    let (keyless, keyed) = (image(&keyless), image(&keyed));
+
+    let tok = s.token(ALICE);
+    assert_code(
+        &sigil_stack_v1(d.path(), &["sign", "--format", "legacy", HTTP, "--identity-token", &tok, &keyless]),
+        0,
+    );
+    assert_code(&sigil_stack_v1(d.path(), &["sign", "--format", "legacy", HTTP, "--key", "k.key", &keyed]), 0);
+
+    let id = ["--certificate-identity", ALICE, "--certificate-oidc-issuer", s.issuer()];
+    // cosign 3.1.1 and cosign 2.5 read cosign 2's annotations (certificate, chain, Rekor v1
+    // entry with its SET, RFC 3161 timestamp); no --insecure flag anywhere.
+    let mut a = vec!["verify", HTTP, "--trusted-root", s.trusted_root()];
+    a.extend(id);
+    a.push(&keyless);
+    assert_code(&cosign3(d.path(), &a), 0);
+    let mut a = vec!["verify", HTTP];
+    a.extend(id);
+    a.push(&keyless);
+    assert_code(&cosign2_stack(d.path(), &a), 0);
+    assert_code(&cosign2_stack(d.path(), &["verify", HTTP, "--key", "k.pub", &keyed]), 0);
+    assert_code(&cosign3(d.path(), &["verify", HTTP, "--key", "k.pub", "--trusted-root", s.trusted_root(), &keyed]), 0);
+    // And sigil: by identity, and by key with the log entry checked.
+    let v = sigil_stack(
+        d.path(),
+        &[
+            "verify",
+            HTTP,
+            "--format",
+            "legacy",
+            "--certificate-identity",
+            ALICE,
+            "--certificate-oidc-issuer",
+            s.issuer(),
+            &keyless,
+        ],
+    );
+    assert_code(&v, 0);
+    let v = sigil_stack(
+        d.path(),
+        &[
+            "verify",
+            HTTP,
+            "--format",
+            "legacy",
+            "--certificate-identity",
+            "mallory@example.com",
+            "--certificate-oidc-issuer",
+            s.issuer(),
+            &keyless,
+        ],
+    );
+    assert_code(&v, 12);
+    assert_code(&sigil_stack(d.path(), &["verify", HTTP, "--key", "k.pub", &keyed]), 0);
+
+    // A legacy signature needs a v1 log: with the v2-only configuration, refused up front.
+    let o = sigil_stack(d.path(), &["sign", "--format", "legacy", HTTP, "--key", "k.key", &keyed]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("Rekor v1"), "{}", stderr(&o));
+}
+
+#[test]
+fn cosign3_legacy_keyless_signature_with_rekor_v1_verifies_with_sigil() {
+    let d = tempfile::tempdir().unwrap();
+    let s = stack();
+    let reg = Registry::start_kind(RegistryKind::Distribution);
+    let store = reg.store("app/c3legacy");
+    let digest = rt().block_on(push_image(&store, Some("v1"), "c3legacy", "amd64"));
+    let image = format!("{}/app/c3legacy@{digest}", reg.host());
+    let tok = s.token(ALICE);
+    let o = cosign3(
+        d.path(),
+        &[
+            "sign",
+            "--yes",
+            HTTP,
+            "--new-bundle-format=false",
+            "--use-signing-config=false",
+            "--identity-token",
+            &tok,
+            "--fulcio-url",
+            s.get("SIGSTACK_FULCIO_URL"),
+            "--rekor-url",
+            s.get("SIGSTACK_REKOR_V1_URL"),
+            "--trusted-root",
+            s.trusted_root(),
+            &image,
+        ],
+    );
+    assert_code(&o, 0);
+    let v = sigil_stack(
+        d.path(),
+        &["verify", HTTP, "--certificate-identity", ALICE, "--certificate-oidc-issuer", s.issuer(), &image],
+    );
+    assert_code(&v, 0);
+    assert_eq!(json_line(&v)["formats"], serde_json::json!(["legacy"]));
+}
+
+#[test]
+fn rekor_v1_blob_bundles_verify_with_cosign3_and_an_existing_entry_is_reused() {
+    let d = tempfile::tempdir().unwrap();
+    let f = blob(d.path());
+    let s = stack();
+    let tok = s.token(ALICE);
+    assert_code(&sigil_stack_v1(d.path(), &["sign-blob", "--identity-token", &tok, "--bundle", "b.json", f]), 0);
+    let b: Value = serde_json::from_slice(&std::fs::read(d.path().join("b.json")).unwrap()).unwrap();
+    let entry = &b["verificationMaterial"]["tlogEntries"][0];
+    assert_eq!(entry["kindVersion"], serde_json::json!({"kind": "hashedrekord", "version": "0.0.1"}));
+    assert!(entry["inclusionPromise"]["signedEntryTimestamp"].is_string());
+    assert_code(&cosign3_verify_blob(d.path(), "b.json", f, ALICE), 0);
+
+    // An envelope goes to v1 as a `dsse` entry.
+    std::fs::write(d.path().join("pred.json"), br#"{"k":"v"}"#).unwrap();
+    assert_code(
+        &sigil_stack_v1(
+            d.path(),
+            &["attest-blob", "--identity-token", &tok, "--predicate", "pred.json", "--bundle", "a.json", f],
+        ),
+        0,
+    );
+    let a: Value = serde_json::from_slice(&std::fs::read(d.path().join("a.json")).unwrap()).unwrap();
+    assert_eq!(a["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"], "dsse");
+    let v = sigil_stack(
+        d.path(),
+        &[
+            "verify-blob",
+            "--certificate-identity",
+            ALICE,
+            "--certificate-oidc-issuer",
+            s.issuer(),
+            "--bundle",
+            "a.json",
+            f,
+        ],
+    );
+    assert_code(&v, 0);
+
+    // The same entry proposed twice: Rekor v1 answers 409 the second time, and the entry the
+    // log already holds is fetched from its Location, checked against the proposal and used.
+    use sigil::keys::{KeyAlgorithm, PrivateKey};
+    use sigil::rekor::{ApiVersion, Proposal, Rekor, TransparencyLog, Verifier};
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+    let digest = [9u8; 32];
+    let public = key.public_key();
+    let proposal = Proposal::HashedRekord {
+        digest,
+        signature: key.sign_sha256(&digest, sigil::keys::Nonce::Deterministic).unwrap(),
+        verifier: Verifier::PublicKey { der: public.to_der().unwrap(), algorithm: public.algorithm() },
+    };
+    let service = sigil::http::Service::new("Rekor", std::time::Duration::from_secs(30)).unwrap();
+    let rekor = Rekor::new(service, s.get("SIGSTACK_REKOR_V1_URL"), ApiVersion::V1);
+    let first = rt().block_on(rekor.record(&proposal)).unwrap();
+    let again = rt().block_on(rekor.record(&proposal)).unwrap();
+    assert_eq!(first["logIndex"], again["logIndex"]);
+    assert_eq!(first["canonicalizedBody"], again["canonicalizedBody"]);
+}

@@ -200,7 +200,8 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
 pub fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, Failure> {
     let digest = stream_sha256(&args.file)?;
     let rt = runtime()?;
-    let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), &rt, now_unix())?;
+    let ready =
+        super::sigstore::prepare(&args.signing, args.key.as_deref(), super::sigstore::Logs::PreferV2, &rt, now_unix())?;
     let key = ready.signer.private_key();
     let witnesses = ready.witnesses();
     let sha: [u8; 32] = hex::decode(digest.hex()).ok().and_then(|v| v.try_into().ok()).unwrap_or([0; 32]);
@@ -246,7 +247,8 @@ pub fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, Failure> {
         }
     };
     let rt = runtime()?;
-    let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), &rt, now)?;
+    let ready =
+        super::sigstore::prepare(&args.signing, args.key.as_deref(), super::sigstore::Logs::PreferV2, &rt, now)?;
     let witnesses = ready.witnesses();
     let envelope = Envelope::sign_with(INTOTO_PAYLOAD_TYPE, &statement, ready.signer.private_key(), witnesses.nonce());
     let (bundle_bytes, facts) = rt

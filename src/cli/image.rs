@@ -255,8 +255,9 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let rt = runtime()?;
     let (format, now) = (args.format, now_unix());
-    super::sigstore::check_format(format, &args.signing, args.key.as_deref())?;
-    let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), &rt, now)?;
+    let logs =
+        super::sigstore::logs_for(format, sigil::attachments::Kind::Signature, &args.signing, args.key.as_deref())?;
+    let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), logs, &rt, now)?;
     let locks = sign::TagLocks::default();
     let witnesses = ready.witnesses();
     let (signer, witnesses, ann, locks) = (&ready.signer, &witnesses, &ann, &locks);
@@ -653,8 +654,13 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::Write)?;
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let rt = runtime()?;
-    super::sigstore::check_format(args.format, &args.signing, args.key.as_deref())?;
-    let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), &rt, now)?;
+    let logs = super::sigstore::logs_for(
+        args.format,
+        sigil::attachments::Kind::Attestation,
+        &args.signing,
+        args.key.as_deref(),
+    )?;
+    let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), logs, &rt, now)?;
     let locks = sign::TagLocks::default();
     let format = args.format;
     let witnesses = ready.witnesses();

@@ -75,6 +75,7 @@ fn config_failure(e: impl std::fmt::Display) -> Failure {
 pub(crate) fn prepare(
     args: &SigningArgs,
     key: Option<&str>,
+    logs: Logs,
     rt: &tokio::runtime::Runtime,
     now_unix: i64,
 ) -> Result<Ready, Failure> {
@@ -95,8 +96,15 @@ pub(crate) fn prepare(
     };
     let mut choose = |n: usize| (rand_core::OsRng.next_u32() as usize) % n.max(1);
     let log = if args.tlog_upload {
-        let picked = signing_config::select("Rekor", &config.rekor, config.rekor_selector, &[2, 1], now, &mut choose)
-            .map_err(config_failure)?;
+        let picked = signing_config::select("Rekor", &config.rekor, config.rekor_selector, logs.versions(), now, &mut choose)
+            .map_err(|e| match logs {
+                Logs::V1Only => Failure::new(
+                    ExitCode::Error,
+                    format!("signing configuration: {e}"),
+                    "cosign 2's legacy format records a Rekor v1 entry: use a signing configuration with a v1 log, or --format bundle",
+                ),
+                Logs::PreferV2 => config_failure(e),
+            })?;
         let s = picked.first().ok_or_else(|| config_failure("no Rekor"))?;
         let version = ApiVersion::from_major(s.major_api_version).ok_or_else(|| config_failure("Rekor API version"))?;
         Some((Rekor::new(service("Rekor")?, &s.url, version), version))
@@ -138,18 +146,44 @@ pub(crate) fn prepare(
     Ok(Ready { signer, log: log.map(|(l, _)| l), tsa, trust: Some(trust) })
 }
 
-/// cosign 2's legacy format carries log evidence only from Rekor v1 (a SET in an annotation),
-/// which sigil does not write yet: refused before any service is asked.
-pub(crate) fn check_format(format: sigil::attachments::Format, args: &SigningArgs, key: Option<&str>) -> Result<(), Failure> {
-    let witnessed = key.is_none() || args.tlog_upload;
-    if format == sigil::attachments::Format::Legacy && witnessed {
-        return Err(Failure::new(
-            ExitCode::Usage,
-            "--format legacy is written only with --key and --tlog-upload=false for now (its log evidence needs Rekor v1); nothing was signed",
-            "use --format bundle (cosign 3's format, read by cosign 3 and sigil), or sign with --key and --tlog-upload=false",
-        ));
+/// Which Rekor API versions a command can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Logs {
+    /// v2 preferred, v1 accepted (bundles carry either).
+    PreferV2,
+    /// v1 only: cosign 2's legacy annotations carry a Rekor v1 entry with its SET.
+    V1Only,
+}
+
+impl Logs {
+    fn versions(self) -> &'static [u32] {
+        match self {
+            Logs::PreferV2 => &[2, 1],
+            Logs::V1Only => &[1],
+        }
     }
-    Ok(())
+}
+
+/// What a legacy-format command may be witnessed by, checked before any service is asked: a
+/// legacy signature records its log entry in cosign 2's Rekor v1 annotation; a legacy
+/// attestation is written only offline with a key for now.
+pub(crate) fn logs_for(
+    format: sigil::attachments::Format,
+    kind: sigil::attachments::Kind,
+    args: &SigningArgs,
+    key: Option<&str>,
+) -> Result<Logs, Failure> {
+    use sigil::attachments::{Format, Kind};
+    let witnessed = key.is_none() || args.tlog_upload;
+    match (format, kind) {
+        (Format::Legacy, Kind::Attestation) if witnessed => Err(Failure::new(
+            ExitCode::Usage,
+            "legacy attestations (--format legacy) are written only with --key and --tlog-upload=false for now; nothing was signed",
+            "use --format bundle (cosign 3's format), or attest with --key and --tlog-upload=false",
+        )),
+        (Format::Legacy, _) => Ok(Logs::V1Only),
+        _ => Ok(Logs::PreferV2),
+    }
 }
 
 /// The signing configuration: `--signing-config`, else the TUF repository's (cached by

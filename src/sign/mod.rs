@@ -19,6 +19,8 @@ use crate::rekor::TransparencyLog;
 use crate::tsa::TimestampAuthority;
 use sigstore::{Signer, Witnesses};
 
+use std::collections::BTreeMap;
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use futures_util::future::join_all;
@@ -126,9 +128,12 @@ pub enum SignError {
     /// Signing with Sigstore's services failed; nothing was written.
     #[error(transparent)]
     Sigstore(#[from] sigstore::SigstoreError),
-    /// The legacy format with a certificate, log entry or timestamp.
-    #[error("the legacy format (--format legacy) is written only with a key and no transparency log or timestamp yet; nothing was written")]
+    /// A legacy attestation with a certificate, log entry or timestamp.
+    #[error("legacy attestations (--format legacy) are written only with a key and no transparency log or timestamp yet; nothing was written")]
     LegacyWitnessed,
+    /// The evidence of a legacy signature cannot be written as cosign 2's annotations.
+    #[error("cannot write the signature's evidence as cosign 2's annotations: {0}; nothing was written")]
+    LegacyEvidence(String),
     /// The signing key cannot be written into a bundle.
     #[error("cannot write the key into the bundle: {0}")]
     Key(#[from] crate::keys::KeyError),
@@ -225,8 +230,26 @@ async fn signed_bundle<L: TransparencyLog, W: TimestampAuthority>(
     Ok(witnesses.dsse_bundle(signer, &envelope, subject).await?.0)
 }
 
-/// The key of a legacy signature: cosign 2's tags carry log and certificate evidence only
-/// from Rekor v1, which sigil does not write yet.
+/// A legacy signature over `payload` and the evidence annotations cosign 2 writes beside it
+/// (certificate and chain, Rekor v1 entry with its SET, RFC 3161 timestamp), taken from the
+/// verified bundle of the same signature. Offline with a key: the signature alone.
+async fn legacy_signature<L: TransparencyLog, W: TimestampAuthority>(
+    payload: &[u8],
+    signer: &Signer,
+    witnesses: &Witnesses<'_, L, W>,
+) -> Result<(Vec<u8>, BTreeMap<String, String>), SignError> {
+    if signer.certificate().is_none() && !witnesses.any() {
+        return Ok((signer.private_key().sign(payload), BTreeMap::new()));
+    }
+    let signature = signer.private_key().sign_with(payload, witnesses.nonce());
+    let (bundle, _) = witnesses.message_bundle(signer, &Digest::sha256(payload), signature.clone()).await?;
+    let evidence = crate::attachments::legacy::evidence_annotations(&bundle, signer.chain_rest())
+        .map_err(SignError::LegacyEvidence)?;
+    Ok((signature, evidence))
+}
+
+/// The key of a legacy attestation: its log evidence (an `intoto` Rekor v1 entry) is not
+/// written yet, so only offline key attestations are.
 fn legacy_key<'a, L, W>(signer: &'a Signer, witnesses: &Witnesses<'_, L, W>) -> Result<&'a PrivateKey, SignError> {
     if signer.certificate().is_some() || witnesses.any() {
         return Err(SignError::LegacyWitnessed);
@@ -259,12 +282,11 @@ pub async fn sign_image<S: Store, T: Store, L: TransparencyLog, W: TimestampAuth
         let d = target.digest.clone();
         match format {
             Format::Legacy => {
-                let key = legacy_key(signer, witnesses)?;
                 let payload = SimpleSigning::new(subject.docker_reference(&d), d.clone(), annotations).to_bytes();
-                let signature = key.sign(&payload);
+                let (signature, evidence) = legacy_signature(&payload, signer, witnesses).await?;
                 let lock = locks.lock_for(format!("{}:{}", sig_store.location(), legacy_tag(&d, SIGNATURE_SUFFIX)));
                 let _held = lock.lock().await;
-                attach_signature(sig_store, &d, payload, &signature).await
+                attach_signature(sig_store, &d, payload, &signature, evidence).await
             }
             Format::Bundle => {
                 let statement = crate::intoto::Statement::image_signature(&d, annotations).to_bytes();
@@ -283,9 +305,11 @@ pub async fn attach_signature<T: Store>(
     digest: &Digest,
     payload: Vec<u8>,
     signature: &[u8],
+    mut evidence: BTreeMap<String, String>,
 ) -> Result<Signed, SignError> {
     let mut layer = Descriptor::of(SIMPLE_SIGNING, &payload);
-    layer.annotations = Some([(SIGNATURE_ANNOTATION.to_owned(), B64.encode(signature))].into_iter().collect());
+    evidence.insert(SIGNATURE_ANNOTATION.to_owned(), B64.encode(signature));
+    layer.annotations = Some(evidence.into_iter().collect());
     attach_layer(sig_store, digest, SIGNATURE_SUFFIX, layer, payload).await
 }
 

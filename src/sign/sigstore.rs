@@ -108,6 +108,14 @@ impl Signer {
         &self.key
     }
 
+    /// The rest of Fulcio's chain after the signing certificate (DER), for a keyless signer.
+    pub fn chain_rest(&self) -> &[Vec<u8>] {
+        match &self.material {
+            Identity::Key => &[],
+            Identity::Certificate { chain, .. } => chain.certificates.get(1..).unwrap_or_default(),
+        }
+    }
+
     /// The signing certificate (DER), for a keyless signer.
     pub fn certificate(&self) -> Option<&[u8]> {
         match &self.material {

@@ -19,14 +19,7 @@ use serde::Deserialize;
 
 use crate::digest::Digest;
 
-/// Leaf certificate annotation.
-pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
-/// Chain annotation.
-pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
-/// Rekor bundle (SET + entry) annotation.
-pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
-/// RFC 3161 timestamp annotation.
-pub const RFC3161_ANNOTATION: &str = "dev.sigstore.cosign/rfc3161timestamp";
+pub use crate::attachments::legacy::{BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, RFC3161_ANNOTATION};
 
 #[derive(Deserialize)]
 struct RekorBundle {
