@@ -912,7 +912,7 @@ fn sigil_stack_v1(d: &Path, args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn legacy_signatures_with_rekor_v1_evidence_verify_with_cosign_2_and_3() {
+fn legacy_signatures_and_attestations_with_rekor_v1_evidence_verify_with_cosign_2_and_3() {
     let d = tempfile::tempdir().unwrap();
     let s = stack();
     assert_code(&sigil(d.path(), &["generate-key-pair", "--output-key-prefix", "k"]), 0);
@@ -975,6 +975,49 @@ fn legacy_signatures_with_rekor_v1_evidence_verify_with_cosign_2_and_3() {
     );
     assert_code(&v, 12);
     assert_code(&sigil_stack(d.path(), &["verify", HTTP, "--key", "k.pub", &keyed]), 0);
+
+    // A legacy attestation, keyless, with its `dsse` Rekor v1 entry: both cosigns verify it.
+    std::fs::write(d.path().join("pred.json"), br#"{"k":"v"}"#).unwrap();
+    let o = sigil_stack_v1(
+        d.path(),
+        &[
+            "attest",
+            "--format",
+            "legacy",
+            HTTP,
+            "--identity-token",
+            &tok,
+            "--predicate",
+            "pred.json",
+            "--type",
+            "custom",
+            &keyless,
+        ],
+    );
+    assert_code(&o, 0);
+    let mut a = vec!["verify-attestation", HTTP, "--type", "custom", "--trusted-root", s.trusted_root()];
+    a.extend(id);
+    a.push(&keyless);
+    assert_code(&cosign3(d.path(), &a), 0);
+    let mut a = vec!["verify-attestation", HTTP, "--type", "custom"];
+    a.extend(id);
+    a.push(&keyless);
+    assert_code(&cosign2_stack(d.path(), &a), 0);
+    let v = sigil_stack(
+        d.path(),
+        &[
+            "verify-attestation",
+            HTTP,
+            "--format",
+            "legacy",
+            "--certificate-identity",
+            ALICE,
+            "--certificate-oidc-issuer",
+            s.issuer(),
+            &keyless,
+        ],
+    );
+    assert_code(&v, 0);
 
     // A legacy signature needs a v1 log: with the v2-only configuration, refused up front.
     let o = sigil_stack(d.path(), &["sign", "--format", "legacy", HTTP, "--key", "k.key", &keyed]);

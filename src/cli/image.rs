@@ -255,8 +255,7 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let rt = runtime()?;
     let (format, now) = (args.format, now_unix());
-    let logs =
-        super::sigstore::logs_for(format, sigil::attachments::Kind::Signature, &args.signing, args.key.as_deref())?;
+    let logs = super::sigstore::logs_for(format);
     let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), logs, &rt, now)?;
     let locks = sign::TagLocks::default();
     let witnesses = ready.witnesses();
@@ -654,12 +653,7 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
     let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::Write)?;
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let rt = runtime()?;
-    let logs = super::sigstore::logs_for(
-        args.format,
-        sigil::attachments::Kind::Attestation,
-        &args.signing,
-        args.key.as_deref(),
-    )?;
+    let logs = super::sigstore::logs_for(args.format);
     let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), logs, &rt, now)?;
     let locks = sign::TagLocks::default();
     let format = args.format;

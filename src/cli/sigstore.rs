@@ -164,25 +164,12 @@ impl Logs {
     }
 }
 
-/// What a legacy-format command may be witnessed by, checked before any service is asked: a
-/// legacy signature records its log entry in cosign 2's Rekor v1 annotation; a legacy
-/// attestation is written only offline with a key for now.
-pub(crate) fn logs_for(
-    format: sigil::attachments::Format,
-    kind: sigil::attachments::Kind,
-    args: &SigningArgs,
-    key: Option<&str>,
-) -> Result<Logs, Failure> {
-    use sigil::attachments::{Format, Kind};
-    let witnessed = key.is_none() || args.tlog_upload;
-    match (format, kind) {
-        (Format::Legacy, Kind::Attestation) if witnessed => Err(Failure::new(
-            ExitCode::Usage,
-            "legacy attestations (--format legacy) are written only with --key and --tlog-upload=false for now; nothing was signed",
-            "use --format bundle (cosign 3's format), or attest with --key and --tlog-upload=false",
-        )),
-        (Format::Legacy, _) => Ok(Logs::V1Only),
-        _ => Ok(Logs::PreferV2),
+/// The logs a command can use: cosign 2's legacy annotations record a Rekor v1 entry with its
+/// SET; bundles carry either version.
+pub(crate) fn logs_for(format: sigil::attachments::Format) -> Logs {
+    match format {
+        sigil::attachments::Format::Legacy => Logs::V1Only,
+        sigil::attachments::Format::Bundle => Logs::PreferV2,
     }
 }
 

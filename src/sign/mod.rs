@@ -32,7 +32,6 @@ use crate::attachments::{
 };
 use crate::attachments::{SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 use crate::digest::Digest;
-use crate::keys::PrivateKey;
 use crate::oci::manifest::{Descriptor, Manifest, ManifestError};
 use crate::oci::{ManifestRef, Store, StoreError};
 use crate::payload::{Annotations, SimpleSigning};
@@ -128,9 +127,6 @@ pub enum SignError {
     /// Signing with Sigstore's services failed; nothing was written.
     #[error(transparent)]
     Sigstore(#[from] sigstore::SigstoreError),
-    /// A legacy attestation with a certificate, log entry or timestamp.
-    #[error("legacy attestations (--format legacy) are written only with a key and no transparency log or timestamp yet; nothing was written")]
-    LegacyWitnessed,
     /// The evidence of a legacy signature cannot be written as cosign 2's annotations.
     #[error("cannot write the signature's evidence as cosign 2's annotations: {0}; nothing was written")]
     LegacyEvidence(String),
@@ -246,15 +242,6 @@ async fn legacy_signature<L: TransparencyLog, W: TimestampAuthority>(
     let evidence = crate::attachments::legacy::evidence_annotations(&bundle, signer.chain_rest())
         .map_err(SignError::LegacyEvidence)?;
     Ok((signature, evidence))
-}
-
-/// The key of a legacy attestation: its log evidence (an `intoto` Rekor v1 entry) is not
-/// written yet, so only offline key attestations are.
-fn legacy_key<'a, L, W>(signer: &'a Signer, witnesses: &Witnesses<'_, L, W>) -> Result<&'a PrivateKey, SignError> {
-    if signer.certificate().is_some() || witnesses.any() {
-        return Err(SignError::LegacyWitnessed);
-    }
-    Ok(signer.private_key())
 }
 
 /// Signs the subject (and, for [`Recursion::IndexAndChildren`], every child of an index),
@@ -395,15 +382,23 @@ pub async fn attest_image<S: Store, T: Store, L: TransparencyLog, W: TimestampAu
             let bundle = signed_bundle(&statement, &d, signer, witnesses).await?;
             return attach_bundle(sig_store, target, bundle, predicate_type, now_unix).await;
         }
-        let envelope = Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement, legacy_key(signer, witnesses)?).to_bytes();
+        let (envelope, mut annotations) = if signer.certificate().is_none() && !witnesses.any() {
+            (Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement, signer.private_key()), BTreeMap::new())
+        } else {
+            let envelope =
+                Envelope::sign_with(INTOTO_PAYLOAD_TYPE, &statement, signer.private_key(), witnesses.nonce());
+            let (bundle, _) = witnesses.dsse_bundle(signer, &envelope, &d).await?;
+            let evidence = crate::attachments::legacy::evidence_annotations(&bundle, signer.chain_rest())
+                .map_err(SignError::LegacyEvidence)?;
+            (envelope, evidence)
+        };
+        let envelope = envelope.to_bytes();
         let mut layer = Descriptor::of(DSSE_MEDIA_TYPE, &envelope);
         // cosign writes an empty signature annotation on attestation layers (the signature is
         // inside the envelope) and requires it when reading.
-        layer.annotations = Some(
-            [(SIGNATURE_ANNOTATION.to_owned(), String::new()), ("predicateType".to_owned(), predicate_type.to_owned())]
-                .into_iter()
-                .collect(),
-        );
+        annotations.insert(SIGNATURE_ANNOTATION.to_owned(), String::new());
+        annotations.insert("predicateType".to_owned(), predicate_type.to_owned());
+        layer.annotations = Some(annotations.into_iter().collect());
         let lock = locks.lock_for(format!("{}:{}", sig_store.location(), legacy_tag(&d, ATTESTATION_SUFFIX)));
         let _held = lock.lock().await;
         attach_layer(sig_store, &d, ATTESTATION_SUFFIX, layer, envelope).await
