@@ -157,17 +157,7 @@ impl CertificateAuthority for Fulcio {
         let url = self.service.url(&format!("{}/api/v2/signingCert", self.base))?;
         let body = request_body(token, key)?;
         // Each request is for a fresh key: asking again only gets another certificate.
-        let reply = self
-            .service
-            .post(
-                &url,
-                "application/json",
-                &[("Accept", "application/json")],
-                body,
-                MAX_RESPONSE_BYTES,
-                Retry::Idempotent,
-            )
-            .await?;
+        let reply = self.service.post_json(&url, body, MAX_RESPONSE_BYTES, Retry::Idempotent).await?;
         match reply.status {
             200 | 201 => parse_answer(&reply.body, &key.public_key()),
             status => Err(FulcioError::Refused { status, message: reply.excerpt() }),

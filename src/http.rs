@@ -149,6 +149,11 @@ impl Service {
         .await
     }
 
+    /// POSTs a JSON `body` to `url`, asking for JSON back.
+    pub async fn post_json(&self, url: &Url, body: Vec<u8>, limit: usize, retry: Retry) -> Result<Reply, ServiceError> {
+        self.post(url, "application/json", &[("Accept", "application/json")], body, limit, retry).await
+    }
+
     /// GETs `url` (always idempotent) and reads at most `limit` bytes of the answer.
     pub async fn get(&self, url: &Url, headers: &[(&str, &str)], limit: usize) -> Result<Reply, ServiceError> {
         self.exchange(url, limit, Retry::Idempotent, || {

@@ -377,17 +377,7 @@ impl TransparencyLog for Rekor {
         };
         let body = request_body(proposal, self.version);
         // The same entry twice is one entry: v2 returns it again, v1 answers 409.
-        let reply = self
-            .service
-            .post(
-                &url,
-                "application/json",
-                &[("Accept", "application/json")],
-                body,
-                MAX_RESPONSE_BYTES,
-                Retry::Idempotent,
-            )
-            .await?;
+        let reply = self.service.post_json(&url, body, MAX_RESPONSE_BYTES, Retry::Idempotent).await?;
         match (self.version, reply.status) {
             (ApiVersion::V2, 200 | 201) => parse_v2(&reply.body, proposal),
             (ApiVersion::V2, 409) => Err(RekorError::Duplicate(format!(" ({})", reply.excerpt()))),

@@ -224,12 +224,7 @@ pub fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, Failure> {
     use sigil::sign::Attestation;
     let now = now_unix();
     let digest = stream_sha256(&args.file)?;
-    let what = super::image::attestation_input(
-        args.statement.as_deref(),
-        args.predicate.as_deref(),
-        &args.predicate_type,
-        now,
-    )?;
+    let what = super::image::attestation_input(&args.what, now)?;
     let (statement, predicate_type) = match what {
         Attestation::Predicate { predicate_type, predicate } => {
             let name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

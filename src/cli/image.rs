@@ -644,7 +644,7 @@ pub(super) fn predicate_uri(name: &str) -> Result<String, Failure> {
 /// `sigil attest`.
 pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
     let now = now_unix();
-    let what = attestation_input(args.statement.as_deref(), args.predicate.as_deref(), &args.predicate_type, now)?;
+    let what = attestation_input(&args.what, now)?;
     let uri = match &what {
         sign::Attestation::Predicate { predicate_type, .. } => predicate_type.clone(),
         sign::Attestation::Statement { parsed, .. } => parsed.predicate_type.clone(),
@@ -703,12 +703,8 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
 }
 
 /// The statement or predicate to attest, checked before anything is signed.
-pub(super) fn attestation_input(
-    statement: Option<&std::path::Path>,
-    predicate: Option<&std::path::Path>,
-    predicate_type: &str,
-    now: i64,
-) -> Result<sign::Attestation, Failure> {
+pub(super) fn attestation_input(args: &super::PredicateArgs, now: i64) -> Result<sign::Attestation, Failure> {
+    let (statement, predicate) = (args.statement.as_deref(), args.predicate.as_deref());
     let refuse = |e: &dyn std::fmt::Display, what: &str| {
         Failure::new(ExitCode::Error, e.to_string(), format!("fix the {what} file; nothing was signed"))
     };
@@ -718,7 +714,7 @@ pub(super) fn attestation_input(
         predicates::check_attestable(&parsed.predicate_type).map_err(type_failure)?;
         return Ok(sign::Attestation::Statement { bytes, parsed });
     }
-    let kind = predicates::PredicateType::for_attest(predicate_type).map_err(type_failure)?;
+    let kind = predicates::PredicateType::for_attest(&args.predicate_type).map_err(type_failure)?;
     let path = predicate.ok_or_else(|| {
         Failure::new(ExitCode::Usage, "attest needs --predicate or --statement", "pass --predicate FILE --type TYPE")
     })?;

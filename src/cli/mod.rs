@@ -178,6 +178,21 @@ struct SignBlobArgs {
     file: PathBuf,
 }
 
+/// What `attest` and `attest-blob` sign: a predicate of a type, or a whole statement.
+#[derive(Args, Debug)]
+pub(crate) struct PredicateArgs {
+    /// The predicate (JSON; SPDX tag-value text for --type spdx; any text for --type custom).
+    #[arg(long, required_unless_present = "statement", conflicts_with = "statement")]
+    predicate: Option<PathBuf>,
+    // The help lists the names from sigil::predicates::KNOWN.
+    #[arg(long = "type", default_value = "custom", help = format!("Predicate type: {}", sigil::predicates::names_help()))]
+    predicate_type: String,
+    /// A whole in-toto statement to sign instead of --predicate; its subject must name the digest
+    /// attested (the image's, or the file's).
+    #[arg(long, conflicts_with = "predicate_type")]
+    statement: Option<PathBuf>,
+}
+
 #[derive(Args, Debug)]
 struct AttestBlobArgs {
     /// Private key: a file path or env://VAR. Without it, keyless signing (see --identity-token).
@@ -185,14 +200,8 @@ struct AttestBlobArgs {
     key: Option<String>,
     #[command(flatten)]
     signing: sigstore::SigningArgs,
-    /// The predicate (JSON; SPDX tag-value text for --type spdx; any text for --type custom).
-    #[arg(long, required_unless_present = "statement", conflicts_with = "statement")]
-    predicate: Option<PathBuf>,
-    #[arg(long = "type", default_value = "custom", help = format!("Predicate type: {}", sigil::predicates::names_help()))]
-    predicate_type: String,
-    /// A whole in-toto statement to sign instead of --predicate; its subject must name the file's digest.
-    #[arg(long, conflicts_with = "predicate_type")]
-    statement: Option<PathBuf>,
+    #[command(flatten)]
+    what: PredicateArgs,
     /// Where to write the Sigstore bundle (JSON).
     #[arg(long)]
     bundle: PathBuf,
@@ -380,15 +389,8 @@ struct AttestArgs {
     key: Option<String>,
     #[command(flatten)]
     signing: sigstore::SigningArgs,
-    /// The predicate (JSON; SPDX tag-value text for --type spdx; any text for --type custom).
-    #[arg(long, required_unless_present = "statement", conflicts_with = "statement")]
-    predicate: Option<PathBuf>,
-    // The help lists the names from sigil::predicates::KNOWN.
-    #[arg(long = "type", default_value = "custom", help = format!("Predicate type: {}", sigil::predicates::names_help()))]
-    predicate_type: String,
-    /// A whole in-toto statement to sign instead of --predicate; its subject must name the image digest.
-    #[arg(long, conflicts_with = "predicate_type")]
-    statement: Option<PathBuf>,
+    #[command(flatten)]
+    what: PredicateArgs,
     /// On an image index, attest the index and every manifest it lists.
     #[arg(long)]
     recursive: bool,
