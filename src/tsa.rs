@@ -56,8 +56,7 @@ impl Request {
     pub fn for_signature(signature: &[u8]) -> Request {
         let mut nonce = [0u8; 8];
         rand_core::OsRng.fill_bytes(&mut nonce);
-        nonce[0] &= 0x7f; // a positive INTEGER, encoded in 8 bytes or fewer
-        Request { imprint: sha2::Sha256::digest(signature).into(), nonce }
+        Request { imprint: sha2::Sha256::digest(signature).into(), nonce: minimal_positive(nonce) }
     }
 
     /// The DER `TimeStampReq`.
@@ -103,6 +102,14 @@ impl Request {
         }
         Ok(answer.to_vec())
     }
+}
+
+/// The nonce as a positive INTEGER whose 8-byte DER encoding is minimal: the top byte in
+/// 0x40..=0x7f (62 random bits). A leading zero byte before a byte below 0x80 is not minimal
+/// DER, and Go's encoding/asn1 (the timestamp authority's) refuses the whole request.
+fn minimal_positive(mut nonce: [u8; 8]) -> [u8; 8] {
+    nonce[0] = (nonce[0] & 0x3f) | 0x40;
+    nonce
 }
 
 fn tst_info(token: &ContentInfo) -> Result<TstInfo, String> {
@@ -186,6 +193,19 @@ mod tests {
         assert!(other_nonce.check_answer(&answer).unwrap_err().to_string().contains("nonce"));
         let other_content = Request { imprint: [0; 32], nonce };
         assert!(other_content.check_answer(&answer).unwrap_err().to_string().contains("other content"));
+    }
+
+    #[test]
+    fn timestamp_request_nonce_is_minimal_der_whatever_the_random_bytes() {
+        // see: issue 10 — one request in 128 had a leading zero byte and the TSA answered 400.
+        for first in [0x00u8, 0x01, 0x7f, 0x80, 0xff] {
+            let nonce = minimal_positive([first, 0x00, 1, 2, 3, 4, 5, 6]);
+            let r = Request { imprint: [1; 32], nonce };
+            let req = TimeStampReq::from_der(&r.to_der().unwrap()).unwrap();
+            let encoded = req.nonce.unwrap();
+            assert_eq!(encoded.as_bytes().len(), 8, "{first:#x}");
+            assert!((0x40..0x80).contains(&encoded.as_bytes()[0]), "{first:#x}");
+        }
     }
 
     #[test]

@@ -16,6 +16,10 @@
 #       --oidc-port N (3930)  --rekor-port N (3900; N..N+2)  --tsa-port N (3910; N+1 metrics)
 #       --fulcio-port N (3920; N..N+2)  --ct-port N (3940; N+1 monitoring)  --no-ct (no CT log)
 #       --rekor-v1-port N (3950; N+1 metrics, N+2 Trillian gRPC)
+#       --rekor-checkpoint-interval D (2s)  --rekor-batch-max-age D (250ms): how often Rekor v2
+#                                   publishes a checkpoint and seals a batch (a write waits for both)
+#       --rekor-await-poll D (1s)   how often Rekor v2 looks for the checkpoint covering a new entry
+#       --ct-period MS (1000)       how often the CT log sequences (a Fulcio certificate waits for it)
 #   sigstack.sh env                 shell exports for the running stack: eval "$(sigstack.sh env)"
 #   sigstack.sh token [email] [ttl] print an OIDC ID token from the local issuer (aud=sigstore)
 #   sigstack.sh status              recorded services and whether they are alive
@@ -431,6 +435,13 @@ func NewAttestationStorage() (AttestationStorage, error) {
 }
 EOF
   printf 'package app\n\nimport "os"\n\nfunc sigstackMetricsAddr() string {\n\tif a := os.Getenv("SIGSTACK_REKOR_V1_METRICS_ADDR"); a != "" {\n\t\treturn a\n\t}\n\treturn "127.0.0.1:2112"\n}\n' > "$F/rekorv1_metricsaddr.go"
+  # rekor-tiles polls for the checkpoint that covers a new entry every second (hard-coded): make
+  # the poll period configurable ($SIGSTACK_REKOR_AWAIT_POLL, default unchanged 1s) so that a
+  # benchmark can shorten the service's own waits (`start --rekor-await-poll`).
+  sed 's|tessera.NewPublicationAwaiter(ctx, reader.ReadCheckpoint, 1\*time.Second)|tessera.NewPublicationAwaiter(ctx, reader.ReadCheckpoint, sigstackAwaitPoll())|' \
+    "$G/github.com/sigstore/rekor-tiles/internal/tessera/tessera.go" > "$F/rekor_tessera.go"
+  grep -q 'sigstackAwaitPoll()' "$F/rekor_tessera.go" || die "rekor-tiles awaiter patch did not apply"
+  printf 'package tessera\n\nimport (\n\t"os"\n\t"time"\n)\n\nfunc sigstackAwaitPoll() time.Duration {\n\tif d, err := time.ParseDuration(os.Getenv("SIGSTACK_REKOR_AWAIT_POLL")); err == nil && d > 0 {\n\t\treturn d\n\t}\n\treturn time.Second\n}\n' > "$F/rekor_awaitpoll.go"
   # Sunlight only accepts serverAuth leaves; Fulcio certs are codeSigning (what sigstore CTFE is configured for).
   sed 's/\[\]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}/[]x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}/' \
     "$G/filippo.io/sunlight/internal/ctlog/http.go" > "$F/sunlight_http.go"
@@ -450,7 +461,9 @@ fu = G + "/github.com/sigstore/fulcio/"
 ov = {
  "fulcio": {fu+"pkg/ca/kmsca/kmsca.go": F+"/fulcio_kmsca.go", fu+"pkg/certmaker/certmaker.go": F+"/fulcio_certmaker.go",
             fu+"cmd/app/serve.go": F+"/fulcio_serve.go", fu+"zz_sigstack_godebug.go": F+"/godebug_fulcio.go"},
- "rekor": {G+"/github.com/sigstore/rekor-tiles/cmd/rekor-server/posix/zz_sigstack_godebug.go": F+"/godebug_rekor.go"},
+ "rekor": {G+"/github.com/sigstore/rekor-tiles/cmd/rekor-server/posix/zz_sigstack_godebug.go": F+"/godebug_rekor.go",
+           G+"/github.com/sigstore/rekor-tiles/internal/tessera/tessera.go": F+"/rekor_tessera.go",
+           G+"/github.com/sigstore/rekor-tiles/internal/tessera/zz_sigstack_awaitpoll.go": F+"/rekor_awaitpoll.go"},
  "tsa": {G+"/github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server/zz_sigstack_godebug.go": F+"/godebug_tsa.go",
          G+"/github.com/sigstore/timestamp-authority/v2/pkg/server/prometheus.go": F+"/tsa_prometheus.go",
          G+"/github.com/sigstore/timestamp-authority/v2/pkg/server/zz_sigstack_metricsaddr.go": F+"/tsa_metricsaddr.go"},
@@ -944,10 +957,11 @@ EOF
 }
 
 num() { case $2 in ''|*[!0-9]*) die "$1 needs a port number";; esac; printf '%s\n' "$2"; }
+duration() { [[ $2 =~ ^[0-9]+(ms|s)$ ]] || die "$1 needs a duration such as 100ms or 2s"; printf '%s\n' "$2"; }
 
 start() {
   local ct=1 oidc=3930 rekor=3900 tsa=3910 fulcio=3920 ctp=3940 rekor1=3950 try rc ports
-  FREE=0
+  FREE=0; REKOR_CHECKPOINT_INTERVAL=2s; REKOR_BATCH_MAX_AGE=250ms; REKOR_AWAIT_POLL=1s; CT_PERIOD=1000
   while [ $# -gt 0 ]; do
     case $1 in
       --free-ports) FREE=1; shift;;
@@ -957,6 +971,10 @@ start() {
       --fulcio-port) fulcio=$(num "$1" "${2:-}"); shift 2;;
       --ct-port) ctp=$(num "$1" "${2:-}"); shift 2;;
       --rekor-v1-port) rekor1=$(num "$1" "${2:-}"); shift 2;;
+      --rekor-checkpoint-interval) REKOR_CHECKPOINT_INTERVAL=$(duration "$1" "${2:-}"); shift 2;;
+      --rekor-batch-max-age) REKOR_BATCH_MAX_AGE=$(duration "$1" "${2:-}"); shift 2;;
+      --rekor-await-poll) REKOR_AWAIT_POLL=$(duration "$1" "${2:-}"); shift 2;;
+      --ct-period) CT_PERIOD=$(num "$1" "${2:-}"); shift 2;;
       --no-ct) ct=0; shift;;
       *) die "unknown start option $1 (see '$0 help')";;
     esac
@@ -1003,9 +1021,9 @@ start_once() { # ct oidc rekor rekor-grpc rekor-metrics tsa tsa-metrics fulcio f
 
   # Rekor v2: --hostname is the checkpoint origin and MUST equal the host of the trusted-root baseUrl
   # (sigstore-go verifies the checkpoint with note name = url.Hostname(baseUrl)).
-  pid=$(launch rekor "$L/rekor.log" "$BIN/rekor-server-posix" "$BIN/rekor-server-posix" serve --hostname 127.0.0.1 \
+  pid=$(SIGSTACK_REKOR_AWAIT_POLL=$REKOR_AWAIT_POLL launch rekor "$L/rekor.log" "$BIN/rekor-server-posix" "$BIN/rekor-server-posix" serve --hostname 127.0.0.1 \
     --http-address 127.0.0.1 --http-port "$REKOR_PORT" --grpc-address 127.0.0.1 --grpc-port "$REKOR_GRPC" --http-metrics-port "$REKOR_METRICS" \
-    --storage-dir "$RUN/rekor-storage" --signer-filepath "$K/rekor.key" --checkpoint-interval 2s)
+    --storage-dir "$RUN/rekor-storage" --signer-filepath "$K/rekor.key" --checkpoint-interval "$REKOR_CHECKPOINT_INTERVAL" --batch-max-age "$REKOR_BATCH_MAX_AGE")
   wait_http "$REKOR/healthz" 30 "$pid" || svc_failed rekor "$L/rekor.log"
 
   # Rekor v1 on Trillian (trillian-mem: log server + sequencer in one process, in-memory storage, so
@@ -1067,6 +1085,7 @@ logs:
     secret: $C/seed.bin
     cache: $C/cache.db
     poolsize: 1000
+    period: $CT_PERIOD
     localdirectory: $C/data
     notafterstart: 2000-01-01T00:00:00Z
     notafterlimit: 2100-01-01T00:00:00Z
