@@ -388,6 +388,27 @@ fn expired_or_foreign_audience_tokens_are_refused_before_any_request() {
         assert!(!stderr(&o).contains("127.0.0.1:9"), "a request was made: {}", stderr(&o));
         assert!(!d.path().join("x.json").exists());
     }
+    // Keyless without the log is refused up front too.
+    let tok = s.token(ALICE);
+    let o = sigil_env(
+        d.path(),
+        &[
+            "sign-blob",
+            "--identity-token",
+            &tok,
+            "--tlog-upload=false",
+            "--signing-config",
+            "dead.json",
+            "--trusted-root",
+            s.trusted_root(),
+            "--bundle",
+            "x.json",
+            f,
+        ],
+        &[],
+    );
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("--tlog-upload=false is for key signing"), "{}", stderr(&o));
 }
 
 #[test]

@@ -123,8 +123,14 @@ pub(crate) fn prepare(
             "Rekor v2 records no signing time, and the configuration has no timestamp authority",
         ));
     }
-    if keyless && log.is_none() && tsa.is_none() {
-        return Err(config_failure("keyless signing needs a transparency log or a timestamp authority"));
+    if keyless && log.is_none() {
+        // A certificate valid for minutes proves something later only through the log entry
+        // that shows when it was used (and that its use was made public).
+        return Err(Failure::new(
+            ExitCode::Usage,
+            "keyless signing records the signature in the transparency log: --tlog-upload=false is for key signing; nothing was signed",
+            "drop --tlog-upload=false, or sign with --key",
+        ));
     }
     let trust = load_trust(&args.trust)?.trust;
     let signer = match key {
