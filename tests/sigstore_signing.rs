@@ -52,6 +52,23 @@ fn cosign3_verify_blob(d: &Path, bundle: &str, file: &str, identity: &str) -> st
     )
 }
 
+/// sigil verify-blob by identity and issuer, against the stack's trusted root.
+fn verify_blob_as(d: &Path, bundle: &str, file: &str, identity: &str, issuer: &str) -> std::process::Output {
+    sigil_stack(
+        d,
+        &[
+            "verify-blob",
+            "--certificate-identity",
+            identity,
+            "--certificate-oidc-issuer",
+            issuer,
+            "--bundle",
+            bundle,
+            file,
+        ],
+    )
+}
+
 fn blob(d: &Path) -> &'static str {
     std::fs::write(d.join("blob.txt"), b"release artifact\n").unwrap();
     "blob.txt"
@@ -80,48 +97,12 @@ fn keyless_sign_blob_verifies_with_cosign3_and_sigil() {
 
     assert_code(&cosign3_verify_blob(d.path(), "b.json", f, ALICE), 0);
     assert_ne!(code(&cosign3_verify_blob(d.path(), "b.json", f, "mallory@example.com")), 0);
-    let v = sigil_stack(
-        d.path(),
-        &[
-            "verify-blob",
-            "--certificate-identity",
-            ALICE,
-            "--certificate-oidc-issuer",
-            stack().issuer(),
-            "--bundle",
-            "b.json",
-            f,
-        ],
-    );
+    let v = verify_blob_as(d.path(), "b.json", f, ALICE, stack().issuer());
     assert_code(&v, 0);
     // Wrong identity, wrong issuer: "no" (12).
-    let wrong_id = sigil_stack(
-        d.path(),
-        &[
-            "verify-blob",
-            "--certificate-identity",
-            "mallory@example.com",
-            "--certificate-oidc-issuer",
-            stack().issuer(),
-            "--bundle",
-            "b.json",
-            f,
-        ],
-    );
+    let wrong_id = verify_blob_as(d.path(), "b.json", f, "mallory@example.com", stack().issuer());
     assert_code(&wrong_id, 12);
-    let wrong_iss = sigil_stack(
-        d.path(),
-        &[
-            "verify-blob",
-            "--certificate-identity",
-            ALICE,
-            "--certificate-oidc-issuer",
-            "https://accounts.example.com",
-            "--bundle",
-            "b.json",
-            f,
-        ],
-    );
+    let wrong_iss = verify_blob_as(d.path(), "b.json", f, ALICE, "https://accounts.example.com");
     assert_code(&wrong_iss, 12);
 }
 
@@ -218,19 +199,7 @@ fn cosign3_keyless_and_key_blob_signatures_verify_with_sigil() {
         ],
     );
     assert_code(&o, 0);
-    let v = sigil_stack(
-        d.path(),
-        &[
-            "verify-blob",
-            "--certificate-identity",
-            ALICE,
-            "--certificate-oidc-issuer",
-            s.issuer(),
-            "--bundle",
-            "c.json",
-            f,
-        ],
-    );
+    let v = verify_blob_as(d.path(), "c.json", f, ALICE, s.issuer());
     assert_code(&v, 0);
     assert_eq!(json_line(&v)["tlogVerified"], true);
 
@@ -421,19 +390,7 @@ fn evidence_removed_from_a_bundle_is_refused() {
     let b: Value = serde_json::from_slice(&std::fs::read(d.path().join("b.json")).unwrap()).unwrap();
     let verify = |name: &str, bundle: &Value| {
         std::fs::write(d.path().join(name), bundle.to_string()).unwrap();
-        sigil_stack(
-            d.path(),
-            &[
-                "verify-blob",
-                "--certificate-identity",
-                ALICE,
-                "--certificate-oidc-issuer",
-                s.issuer(),
-                "--bundle",
-                name,
-                f,
-            ],
-        )
+        verify_blob_as(d.path(), name, f, ALICE, s.issuer())
     };
     let mut no_entry = b.clone();
     no_entry["verificationMaterial"].as_object_mut().unwrap().remove("tlogEntries");
@@ -1107,19 +1064,7 @@ fn rekor_v1_blob_bundles_verify_with_cosign3_and_an_existing_entry_is_reused() {
     );
     let a: Value = serde_json::from_slice(&std::fs::read(d.path().join("a.json")).unwrap()).unwrap();
     assert_eq!(a["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"], "dsse");
-    let v = sigil_stack(
-        d.path(),
-        &[
-            "verify-blob",
-            "--certificate-identity",
-            ALICE,
-            "--certificate-oidc-issuer",
-            s.issuer(),
-            "--bundle",
-            "a.json",
-            f,
-        ],
-    );
+    let v = verify_blob_as(d.path(), "a.json", f, ALICE, s.issuer());
     assert_code(&v, 0);
 
     // The same entry proposed twice: Rekor v1 answers 409 the second time, and the entry the
