@@ -376,8 +376,13 @@ impl TransparencyLog for Rekor {
             }
         };
         let body = request_body(proposal, self.version);
-        // The same entry twice is one entry: v2 returns it again, v1 answers 409.
-        let reply = self.service.post_json(&url, body, MAX_RESPONSE_BYTES, Retry::Idempotent).await?;
+        // v1 answers 409 to an entry it holds and serves it: sending again is safe. v2 answers
+        // 409 too but serves no entry to read back: sent once.
+        let retry = match self.version {
+            ApiVersion::V1 => Retry::Idempotent,
+            ApiVersion::V2 => Retry::Once,
+        };
+        let reply = self.service.post_json(&url, body, MAX_RESPONSE_BYTES, retry).await?;
         match (self.version, reply.status) {
             (ApiVersion::V2, 200 | 201) => parse_v2(&reply.body, proposal),
             (ApiVersion::V2, 409) => Err(RekorError::Duplicate(format!(" ({})", reply.excerpt()))),

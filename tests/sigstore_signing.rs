@@ -165,6 +165,31 @@ fn key_sign_blob_recorded_in_rekor_v2_with_a_timestamp_verifies_with_cosign3() {
     assert_code(&v, 0);
     let v = sigil_stack(d.path(), &["verify-blob", "--key", "k.pub", "--bundle", "kb.json", f]);
     assert_code(&v, 0);
+    // A token in the environment (a CI job that also signs keyless) does not stand in the way
+    // of a key.
+    let o = sigil_env(
+        d.path(),
+        &[
+            "sign-blob",
+            "--key",
+            "k.key",
+            "--signing-config",
+            s.signing_config(),
+            "--trusted-root",
+            s.trusted_root(),
+            "--bundle",
+            "kt.json",
+            f,
+        ],
+        &[("SIGIL_PASSWORD", PASSWORD), ("SIGSTORE_ID_TOKEN", "ignored-with-a-key")],
+    );
+    assert_code(&o, 0);
+    // Ed25519 signs the message itself, while the log records a signature over a digest:
+    // refused before any request, offline signing still works.
+    assert_code(&sigil(d.path(), &["generate-key-pair", "--algorithm", "ed25519", "--output-key-prefix", "ed"]), 0);
+    let o = sigil_stack(d.path(), &["sign-blob", "--key", "ed.key", "--bundle", "ed.json", f]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("Ed25519"), "{}", stderr(&o));
     // Signing the same file again with the same key is recorded again (the log refuses an
     // exact duplicate: the ECDSA signature is hedged when it goes to a log).
     assert_code(&sigil_stack(d.path(), &["sign-blob", "--key", "k.key", "--bundle", "kb2.json", f]), 0);

@@ -21,9 +21,14 @@ pub const RFC3161_ANNOTATION: &str = "dev.sigstore.cosign/rfc3161timestamp";
 /// Sigstore bundle of that signature (`sign::sigstore`): the certificate and `chain` (the rest
 /// of Fulcio's chain, PEM) of a keyless signer, the Rekor v1 entry with its SET, and the
 /// RFC 3161 timestamp. A v2 log entry has no SET and cannot be written here.
+///
+/// An attestation layer gets no RFC 3161 annotation: cosign checks that timestamp against the
+/// layer's payload (the envelope), while a bundle's timestamp is over the signature; its time
+/// comes from the Rekor entry.
 pub fn evidence_annotations(
     bundle: &[u8],
     chain: &[Vec<u8>],
+    kind: super::Kind,
 ) -> Result<std::collections::BTreeMap<String, String>, String> {
     use base64::engine::general_purpose::STANDARD as B64;
     use base64::Engine as _;
@@ -54,7 +59,8 @@ pub fn evidence_annotations(
         );
         out.insert(BUNDLE_ANNOTATION.to_owned(), annotation);
     }
-    if let Some(ts) = vm["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"].as_str() {
+    let timestamp = vm["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"].as_str();
+    if let (Some(ts), super::Kind::Signature) = (timestamp, kind) {
         out.insert(RFC3161_ANNOTATION.to_owned(), serde_json::json!({ "SignedRFC3161Timestamp": ts }).to_string());
     }
     Ok(out)

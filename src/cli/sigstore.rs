@@ -28,9 +28,9 @@ use super::TrustArgs;
 /// How a signature is witnessed and by whom it is made.
 #[derive(Args, Debug)]
 pub(crate) struct SigningArgs {
-    /// OIDC identity token for keyless signing: the token itself, or a file holding it. Without
-    /// --key or this, SIGSTORE_ID_TOKEN, then GitHub Actions' token service are used.
-    #[arg(long, env = "SIGSTORE_ID_TOKEN", hide_env_values = true, conflicts_with = "key")]
+    /// OIDC identity token for keyless signing: the token itself, or a file holding it (else
+    /// SIGSTORE_ID_TOKEN, then GitHub Actions' token service). Unused with --key.
+    #[arg(long, env = "SIGSTORE_ID_TOKEN", hide_env_values = true)]
     identity_token: Option<String>,
     /// Sigstore signing configuration (v0.2 JSON) naming the Fulcio, Rekor and timestamp
     /// authority to use; default: the public-good instance's.
@@ -88,6 +88,14 @@ pub(crate) fn prepare(
         }
         other => other,
     };
+    if let Some(sigil::keys::PrivateKey::Ed25519(_)) = &key {
+        // Rekor records a signature over a digest; pure Ed25519 signs the message itself.
+        return Err(Failure::new(
+            ExitCode::Usage,
+            "an Ed25519 key signs only offline for now (--tlog-upload=false): the transparency log records signatures over a digest; nothing was signed",
+            "pass --tlog-upload=false, or sign with an ECDSA P-256 key or keyless",
+        ));
+    }
     let config = SigningConfig::parse(&signing_config_bytes(args, rt)?).map_err(config_failure)?;
     let now = jiff::Timestamp::from_second(now_unix).map_err(config_failure)?;
     let timeout = Duration::from_secs(args.sigstore_timeout);
@@ -105,7 +113,12 @@ pub(crate) fn prepare(
                 ),
                 Logs::PreferV2 => config_failure(e),
             })?;
-        let s = picked.first().ok_or_else(|| config_failure("no Rekor"))?;
+        let [s] = picked.as_slice() else {
+            return Err(config_failure(format!(
+                "the configuration asks for {} transparency logs; sigil records in one",
+                picked.len()
+            )));
+        };
         let version = ApiVersion::from_major(s.major_api_version).ok_or_else(|| config_failure("Rekor API version"))?;
         Some((Rekor::new(service("Rekor")?, &s.url, version), version))
     } else {
@@ -116,7 +129,13 @@ pub(crate) fn prepare(
     } else {
         let picked = signing_config::select("TSA", &config.tsa, config.tsa_selector, &[1], now, &mut choose)
             .map_err(config_failure)?;
-        picked.first().map(|s| service("TSA").map(|svc| Tsa::new(svc, &s.url))).transpose()?
+        let [s] = picked.as_slice() else {
+            return Err(config_failure(format!(
+                "the configuration asks for {} timestamp authorities; sigil asks one",
+                picked.len()
+            )));
+        };
+        Some(Tsa::new(service("TSA")?, &s.url))
     };
     if matches!(log, Some((_, ApiVersion::V2))) && tsa.is_none() {
         return Err(config_failure(
@@ -263,7 +282,7 @@ pub(crate) fn sigstore_failure(e: SigstoreError) -> Failure {
         }
         SigstoreError::Rekor(_) => "check the Rekor URL in the signing configuration, or retry",
         SigstoreError::Tsa(_) => "check the timestamp authority URL in the signing configuration, or retry",
-        SigstoreError::Key(_) => "check the key",
+        SigstoreError::Key(_) | SigstoreError::Digest(_) => "check the key",
         SigstoreError::NoWitness => {
             "keep --tlog-upload=true, or use a signing configuration with a timestamp authority"
         }

@@ -239,8 +239,12 @@ async fn legacy_signature<L: TransparencyLog, W: TimestampAuthority>(
     }
     let signature = signer.private_key().sign_with(payload, witnesses.nonce());
     let (bundle, _) = witnesses.message_bundle(signer, &Digest::sha256(payload), signature.clone()).await?;
-    let evidence = crate::attachments::legacy::evidence_annotations(&bundle, signer.chain_rest())
-        .map_err(SignError::LegacyEvidence)?;
+    let evidence = crate::attachments::legacy::evidence_annotations(
+        &bundle,
+        signer.chain_rest(),
+        crate::attachments::Kind::Signature,
+    )
+    .map_err(SignError::LegacyEvidence)?;
     Ok((signature, evidence))
 }
 
@@ -388,8 +392,12 @@ pub async fn attest_image<S: Store, T: Store, L: TransparencyLog, W: TimestampAu
             let envelope =
                 Envelope::sign_with(INTOTO_PAYLOAD_TYPE, &statement, signer.private_key(), witnesses.nonce());
             let (bundle, _) = witnesses.dsse_bundle(signer, &envelope, &d).await?;
-            let evidence = crate::attachments::legacy::evidence_annotations(&bundle, signer.chain_rest())
-                .map_err(SignError::LegacyEvidence)?;
+            let evidence = crate::attachments::legacy::evidence_annotations(
+                &bundle,
+                signer.chain_rest(),
+                crate::attachments::Kind::Attestation,
+            )
+            .map_err(SignError::LegacyEvidence)?;
             (envelope, evidence)
         };
         let envelope = envelope.to_bytes();

@@ -5,8 +5,9 @@
 //!
 //! The order, for each signature:
 //! 1. the signature is timestamped by the TSA (when the signing configuration has one);
-//! 2. a keyless signer's certificate is checked against the trusted root (chain, SCT,
-//!    identity) at that time, with the signature, before the signature goes to the log;
+//! 2. when there is a timestamp, a keyless signer's certificate is checked against the trusted
+//!    root (chain, SCT, identity) at its time, with the signature, before the signature goes to
+//!    the log (without one, a v1 log's integrated time is the first verified time: step 4);
 //! 3. the log records it, and its answer must record exactly what was proposed;
 //! 4. the finished bundle is verified as any verifier would (`verify::bundle`): inclusion
 //!    proof against a signed checkpoint, SET, timestamps, certificate. Only then is it
@@ -39,9 +40,12 @@ pub enum SigstoreError {
     /// Fulcio gave no usable certificate.
     #[error(transparent)]
     Fulcio(#[from] FulcioError),
-    /// The certificate or the signature does not verify against the trusted root.
-    #[error("Fulcio's certificate does not verify against the trusted root ({0}); nothing was sent to the log")]
+    /// The certificate, the signature or the timestamp does not verify against the trusted root.
+    #[error("the certificate, signature or timestamp does not verify against the trusted root ({0}); nothing was sent to the log")]
     Certificate(BundleRejection),
+    /// What was signed is not known by a SHA-256 digest.
+    #[error("{0} is not a SHA-256 digest; nothing was signed")]
+    Digest(String),
     /// The log gave no usable entry.
     #[error(transparent)]
     Rekor(#[from] RekorError),
@@ -195,7 +199,10 @@ impl<L: TransparencyLog, T: TimestampAuthority> Witnesses<'_, L, T> {
         digest: &Digest,
         signature: Vec<u8>,
     ) -> Result<(Vec<u8>, Option<Verified<BundleFacts>>), SigstoreError> {
-        let sha: [u8; 32] = hex::decode(digest.hex()).ok().and_then(|v| v.try_into().ok()).unwrap_or([0; 32]);
+        let sha: [u8; 32] = hex::decode(digest.hex())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| SigstoreError::Digest(digest.to_string()))?;
         let proposal =
             Proposal::HashedRekord { digest: sha, signature: signature.clone(), verifier: signer.verifier()? };
         let content = Content::Message { digest: &sha, signature: &signature };
