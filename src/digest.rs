@@ -102,6 +102,14 @@ impl Digest {
         &self.hex
     }
 
+    /// The 32 bytes of a SHA-256 digest; `None` for another algorithm.
+    pub fn sha256_bytes(&self) -> Option<[u8; 32]> {
+        if self.algorithm != Algorithm::Sha256 {
+            return None;
+        }
+        hex::decode(&self.hex).ok().and_then(|v| v.try_into().ok())
+    }
+
     /// cosign's tag stem for things attached to this digest: `sha256-<hex>`.
     pub fn tag_stem(&self) -> String {
         format!("{}-{}", self.algorithm.name(), self.hex)

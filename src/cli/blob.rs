@@ -204,7 +204,9 @@ pub fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, Failure> {
         super::sigstore::prepare(&args.signing, args.key.as_deref(), super::sigstore::Logs::PreferV2, &rt, now_unix())?;
     let key = ready.signer.private_key();
     let witnesses = ready.witnesses();
-    let sha: [u8; 32] = hex::decode(digest.hex()).ok().and_then(|v| v.try_into().ok()).unwrap_or([0; 32]);
+    let sha = digest
+        .sha256_bytes()
+        .ok_or_else(|| Failure::new(ExitCode::Error, format!("{digest} is not a SHA-256 digest"), "report this bug"))?;
     let signature = match key.sign_sha256(&sha, witnesses.nonce()) {
         Some(s) => s,
         // Ed25519 signs the bytes themselves.

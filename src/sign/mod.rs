@@ -228,15 +228,13 @@ async fn signed_bundle<L: TransparencyLog, W: TimestampAuthority>(
 
 /// A legacy signature over `payload` and the evidence annotations cosign 2 writes beside it
 /// (certificate and chain, Rekor v1 entry with its SET, RFC 3161 timestamp), taken from the
-/// verified bundle of the same signature. Offline with a key: the signature alone.
+/// verified bundle of the same signature. Offline with a key the bundle holds no evidence
+/// and the signature is deterministic (see [`Witnesses::nonce`]): the signature alone.
 async fn legacy_signature<L: TransparencyLog, W: TimestampAuthority>(
     payload: &[u8],
     signer: &Signer,
     witnesses: &Witnesses<'_, L, W>,
 ) -> Result<(Vec<u8>, BTreeMap<String, String>), SignError> {
-    if signer.certificate().is_none() && !witnesses.any() {
-        return Ok((signer.private_key().sign(payload), BTreeMap::new()));
-    }
     let signature = signer.private_key().sign_with(payload, witnesses.nonce());
     let (bundle, _) = witnesses.message_bundle(signer, &Digest::sha256(payload), signature.clone()).await?;
     let evidence = crate::attachments::legacy::evidence_annotations(
@@ -386,20 +384,15 @@ pub async fn attest_image<S: Store, T: Store, L: TransparencyLog, W: TimestampAu
             let bundle = signed_bundle(&statement, &d, signer, witnesses).await?;
             return attach_bundle(sig_store, target, bundle, predicate_type, now_unix).await;
         }
-        let (envelope, mut annotations) = if signer.certificate().is_none() && !witnesses.any() {
-            (Envelope::sign(INTOTO_PAYLOAD_TYPE, &statement, signer.private_key()), BTreeMap::new())
-        } else {
-            let envelope =
-                Envelope::sign_with(INTOTO_PAYLOAD_TYPE, &statement, signer.private_key(), witnesses.nonce());
-            let (bundle, _) = witnesses.dsse_bundle(signer, &envelope, &d).await?;
-            let evidence = crate::attachments::legacy::evidence_annotations(
-                &bundle,
-                signer.chain_rest(),
-                crate::attachments::Kind::Attestation,
-            )
-            .map_err(SignError::LegacyEvidence)?;
-            (envelope, evidence)
-        };
+        // Offline with a key the bundle holds no evidence: no annotations beyond cosign's own.
+        let envelope = Envelope::sign_with(INTOTO_PAYLOAD_TYPE, &statement, signer.private_key(), witnesses.nonce());
+        let (bundle, _) = witnesses.dsse_bundle(signer, &envelope, &d).await?;
+        let mut annotations = crate::attachments::legacy::evidence_annotations(
+            &bundle,
+            signer.chain_rest(),
+            crate::attachments::Kind::Attestation,
+        )
+        .map_err(SignError::LegacyEvidence)?;
         let envelope = envelope.to_bytes();
         let mut layer = Descriptor::of(DSSE_MEDIA_TYPE, &envelope);
         // cosign writes an empty signature annotation on attestation layers (the signature is

@@ -199,10 +199,7 @@ impl<L: TransparencyLog, T: TimestampAuthority> Witnesses<'_, L, T> {
         digest: &Digest,
         signature: Vec<u8>,
     ) -> Result<(Vec<u8>, Option<Verified<BundleFacts>>), SigstoreError> {
-        let sha: [u8; 32] = hex::decode(digest.hex())
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| SigstoreError::Digest(digest.to_string()))?;
+        let sha = digest.sha256_bytes().ok_or_else(|| SigstoreError::Digest(digest.to_string()))?;
         let proposal =
             Proposal::HashedRekord { digest: sha, signature: signature.clone(), verifier: signer.verifier()? };
         let content = Content::Message { digest: &sha, signature: &signature };

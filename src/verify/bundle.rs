@@ -168,10 +168,7 @@ pub fn verify_bundle_key_alone(
         Artifact::Bytes(b) => Digest::sha256(b),
         Artifact::Sha256(d) => d.clone(),
     };
-    let sha: [u8; 32] = hex::decode(digest.hex())
-        .ok()
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| reject("artifact digest", "not a SHA-256 digest"))?;
+    let sha = digest.sha256_bytes().ok_or_else(|| reject("artifact digest", "not a SHA-256 digest"))?;
     match &parsed.content {
         SignatureContent::MessageSignature(m) => {
             if let Some(d) = &m.message_digest {
