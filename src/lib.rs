@@ -16,6 +16,7 @@ pub mod digest;
 pub mod dsse;
 pub mod fulcio;
 pub mod fuzzing;
+pub mod gate;
 pub mod http;
 pub mod identity;
 pub mod inspect;
