@@ -189,9 +189,13 @@ mod tests {
     fn enforced_failures_deny_and_warn_rules_warn() {
         assert_eq!(decision(Mode::Enforce, Outcome::Passed).admission(), Admission::Allow);
         let failed = Outcome::Failed { reasons: vec!["no signature by \"release\"".into()] };
-        assert!(matches!(decision(Mode::Enforce, failed.clone()).admission(), Admission::Deny(m) if m.contains("rule \"prod\"")));
+        assert!(
+            matches!(decision(Mode::Enforce, failed.clone()).admission(), Admission::Deny(m) if m.contains("rule \"prod\""))
+        );
         assert!(matches!(decision(Mode::Warn, failed).admission(), Admission::Warn(_)));
         let down = Outcome::CouldNotCheck { reason: "registry unreachable".into() };
-        assert!(matches!(decision(Mode::Enforce, down).admission(), Admission::Deny(m) if m.contains("could not check")));
+        assert!(
+            matches!(decision(Mode::Enforce, down).admission(), Admission::Deny(m) if m.contains("could not check"))
+        );
     }
 }
