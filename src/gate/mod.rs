@@ -65,6 +65,9 @@ pub struct Decision {
     pub(crate) authorities: Vec<String>,
     /// Required attestations that verified (predicate type URIs).
     pub(crate) attestations: Vec<String>,
+    /// The SLSA levels the matched rule declares verified when it passes (for a
+    /// verification summary's `verifiedLevels`); empty unless passed.
+    pub(crate) verified_levels: Vec<String>,
 }
 
 /// What an admission front end does with a decision.
@@ -107,6 +110,10 @@ impl Decision {
     pub fn attestations(&self) -> &[String] {
         &self.attestations
     }
+    /// The SLSA levels verified (the rule's `verifiedLevels`, when it passed).
+    pub fn verified_levels(&self) -> &[String] {
+        &self.verified_levels
+    }
 
     /// Admit, warn or deny: a failure or a check that could not be made denies under an
     /// enforced rule and warns under a `warn` rule.
@@ -134,6 +141,7 @@ impl Decision {
             outcome: Outcome::CouldNotCheck { reason },
             authorities: Vec::new(),
             attestations: Vec::new(),
+            verified_levels: Vec::new(),
         }
     }
 }
@@ -182,6 +190,7 @@ mod tests {
             outcome,
             authorities: vec![],
             attestations: vec![],
+            verified_levels: vec![],
         }
     }
 
