@@ -38,3 +38,4 @@ pub mod trust;
 pub mod tsa;
 pub mod tuf;
 pub mod verify;
+pub mod vulns;

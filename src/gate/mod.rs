@@ -7,32 +7,11 @@
 //! into an exit code or an admission answer ([`Decision::admission`]). Nothing here allows on
 //! error: a check that could not be made denies under an enforced rule.
 
-use std::fmt;
-
 use serde::Serialize;
 
 use crate::digest::Digest;
+pub use crate::policy::Mode;
 use crate::reference::RegistryRef;
-
-/// Whether a rule's failures deny or only warn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// A failure denies.
-    #[default]
-    Enforce,
-    /// A failure is reported as a warning; the image is admitted.
-    Warn,
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Enforce => "enforce",
-            Mode::Warn => "warn",
-        })
-    }
-}
 
 /// What the checks of an image came to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
