@@ -129,15 +129,24 @@ pub fn findings(report: &Value) -> Result<(Scanner, Vec<Finding>), ReportError> 
             let vulns = match r.get("Vulnerabilities") {
                 None | Some(Value::Null) => continue,
                 Some(Value::Array(a)) => a,
-                Some(_) => return Err(ReportError::Malformed { scanner: Scanner::Trivy, index: out.len(), field: "Vulnerabilities list" }),
+                Some(_) => {
+                    return Err(ReportError::Malformed {
+                        scanner: Scanner::Trivy,
+                        index: out.len(),
+                        field: "Vulnerabilities list",
+                    })
+                }
             };
             for v in vulns {
                 if out.len() >= MAX_FINDINGS {
                     return Err(ReportError::TooMany);
                 }
                 let index = out.len();
-                let id = str_at(v, "/VulnerabilityID")
-                    .ok_or(ReportError::Malformed { scanner: Scanner::Trivy, index, field: "VulnerabilityID" })?;
+                let id = str_at(v, "/VulnerabilityID").ok_or(ReportError::Malformed {
+                    scanner: Scanner::Trivy,
+                    index,
+                    field: "VulnerabilityID",
+                })?;
                 let fixed = str_at(v, "/FixedVersion").is_some_and(|f| !f.is_empty())
                     || str_at(v, "/Status").as_deref() == Some("fixed");
                 out.push(Finding {
@@ -156,13 +165,18 @@ pub fn findings(report: &Value) -> Result<(Scanner, Vec<Finding>), ReportError> 
         }
         let mut out = Vec::with_capacity(matches.len());
         for (index, m) in matches.iter().enumerate() {
-            let id = str_at(m, "/vulnerability/id")
-                .ok_or(ReportError::Malformed { scanner: Scanner::Grype, index, field: "vulnerability.id" })?;
+            let id = str_at(m, "/vulnerability/id").ok_or(ReportError::Malformed {
+                scanner: Scanner::Grype,
+                index,
+                field: "vulnerability.id",
+            })?;
             let fixed = str_at(m, "/vulnerability/fix/state").as_deref() == Some("fixed")
                 || m.pointer("/vulnerability/fix/versions").and_then(Value::as_array).is_some_and(|v| !v.is_empty());
             out.push(Finding {
                 id,
-                severity: str_at(m, "/vulnerability/severity").map(|s| Severity::parse(&s)).unwrap_or(Severity::Unknown),
+                severity: str_at(m, "/vulnerability/severity")
+                    .map(|s| Severity::parse(&s))
+                    .unwrap_or(Severity::Unknown),
                 fix: if fixed { Fix::Available } else { Fix::None },
                 package: str_at(m, "/artifact/name"),
             });

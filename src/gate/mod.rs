@@ -9,6 +9,12 @@
 
 use serde::Serialize;
 
+pub mod evaluate;
+pub mod judge;
+
+pub use evaluate::Limits;
+pub use judge::{PolicyFiles, PolicyJudge, RegistryStores, Stores};
+
 use crate::digest::Digest;
 pub use crate::policy::Mode;
 use crate::reference::RegistryRef;
@@ -154,6 +160,19 @@ pub trait Judge: Send + Sync + 'static {
     /// The decision about `image` at `digest` (signatures, attestations, the rule's mode). It
     /// never fails: a check that could not be made is [`Outcome::CouldNotCheck`].
     fn judge(&self, image: &RegistryRef, digest: &Digest) -> impl std::future::Future<Output = Decision> + Send;
+
+    /// The decision about an image whose digest could not be resolved: its rule's mode
+    /// applies (a `warn` rule warns), an image that does not exist fails, and under a policy
+    /// whose default allows, an image no rule matches passes (it needed no checks).
+    fn unresolved(&self, image: &RegistryRef, error: &ResolveError) -> Decision;
+}
+
+/// Resolves and judges one image.
+pub async fn decide<J: Judge>(judge: &J, image: &RegistryRef) -> Decision {
+    match judge.resolve(image).await {
+        Ok(digest) => judge.judge(image, &digest).await,
+        Err(e) => judge.unresolved(image, &e),
+    }
 }
 
 #[cfg(test)]
@@ -177,9 +196,13 @@ mod tests {
     fn enforced_failures_deny_and_warn_rules_warn() {
         assert_eq!(decision(Mode::Enforce, Outcome::Passed).admission(), Admission::Allow);
         let failed = Outcome::Failed { reasons: vec!["no signature by \"release\"".into()] };
-        assert!(matches!(decision(Mode::Enforce, failed.clone()).admission(), Admission::Deny(m) if m.contains("rule \"prod\"")));
+        assert!(
+            matches!(decision(Mode::Enforce, failed.clone()).admission(), Admission::Deny(m) if m.contains("rule \"prod\""))
+        );
         assert!(matches!(decision(Mode::Warn, failed).admission(), Admission::Warn(_)));
         let down = Outcome::CouldNotCheck { reason: "registry unreachable".into() };
-        assert!(matches!(decision(Mode::Enforce, down).admission(), Admission::Deny(m) if m.contains("could not check")));
+        assert!(
+            matches!(decision(Mode::Enforce, down).admission(), Admission::Deny(m) if m.contains("could not check"))
+        );
     }
 }

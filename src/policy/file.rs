@@ -213,7 +213,9 @@ struct RegexDoc(Matcher);
 impl<'de> Deserialize<'de> for RegexDoc {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Matcher::regex(&s).map(RegexDoc).map_err(|e| D::Error::custom(format!("{s:?} is not a regular expression: {e}")))
+        Matcher::regex(&s)
+            .map(RegexDoc)
+            .map_err(|e| D::Error::custom(format!("{s:?} is not a regular expression: {e}")))
     }
 }
 
@@ -223,7 +225,9 @@ struct PredicateTypeDoc(String);
 impl<'de> Deserialize<'de> for PredicateTypeDoc {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        crate::predicates::PredicateType::parse(&s).map(|t| PredicateTypeDoc(t.uri)).map_err(|e| D::Error::custom(e.to_string()))
+        crate::predicates::PredicateType::parse(&s)
+            .map(|t| PredicateTypeDoc(t.uri))
+            .map_err(|e| D::Error::custom(e.to_string()))
     }
 }
 
@@ -485,12 +489,18 @@ mod tests {
         assert_eq!(p.default, DefaultAction::Deny);
         assert_eq!(p.rules.len(), 2);
         let prod = &p.rules[0];
-        assert_eq!((prod.name.as_str(), prod.mode, prod.threshold, prod.formats), ("prod", Mode::Enforce, 2, Formats::Any));
+        assert_eq!(
+            (prod.name.as_str(), prod.mode, prod.threshold, prod.formats),
+            ("prod", Mode::Enforce, 2, Formats::Any)
+        );
         assert_eq!(prod.verified_levels, ["SLSA_BUILD_LEVEL_3"]);
         assert!(prod.trust.is_some(), "the policy's trusted root applies to a rule without its own");
         assert!(matches!(prod.authorities[0].signer, AuthoritySigner::Key { log: LogRequirement::Require, .. }));
         assert!(matches!(prod.authorities[1].signer, AuthoritySigner::Key { log: LogRequirement::Ignore, .. }));
-        assert!(matches!(&prod.authorities[2].signer, AuthoritySigner::Keyless { subject: Matcher::Regex { .. }, issuer: Matcher::Exact(_) }));
+        assert!(matches!(
+            &prod.authorities[2].signer,
+            AuthoritySigner::Keyless { subject: Matcher::Regex { .. }, issuer: Matcher::Exact(_) }
+        ));
         let slsa = &prod.attestations[0];
         assert_eq!(slsa.predicate_type, crate::predicates::SLSA_PROVENANCE_V1);
         assert_eq!(slsa.signed_by, [2]);
@@ -527,7 +537,8 @@ mod tests {
             let path = entry.unwrap().path();
             let text = std::fs::read_to_string(&path).unwrap();
             let want = text.lines().next().and_then(|l| l.strip_prefix("# expect: ")).unwrap();
-            let err = parse(text.as_bytes(), Arc::new(Dir(dir.clone()))).err().unwrap_or_else(|| panic!("{path:?} parsed"));
+            let err =
+                parse(text.as_bytes(), Arc::new(Dir(dir.clone()))).err().unwrap_or_else(|| panic!("{path:?} parsed"));
             if !err.to_string().contains(want) {
                 wrong.push(format!("{}: {err}", path.display()));
             }
@@ -541,13 +552,20 @@ mod tests {
     fn a_policy_without_file_access_refuses_paths() {
         let text = std::fs::read(testdata("full.json")).unwrap();
         let e = parse(&text, Arc::new(NoFiles)).err().unwrap();
-        assert!(e.to_string().contains("line 9, column 23: rules[0].authorities[0]: ../keys/cosign-p256.pub: this policy may not name files"), "{e}");
+        assert!(
+            e.to_string().contains(
+                "line 9, column 23: rules[0].authorities[0]: ../keys/cosign-p256.pub: this policy may not name files"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
     fn oversized_and_non_utf8_policies_are_refused() {
         assert!(parse(&vec![b' '; MAX_POLICY_BYTES + 1], Arc::new(NoFiles)).is_err());
         assert!(parse(b"\xff\xfe", Arc::new(NoFiles)).is_err());
-        assert!(parse(b"apiVersion: sigil/v1\nkind: ImagePolicy\nrules: []\n---\nrules: []\n", Arc::new(NoFiles)).is_err());
+        assert!(
+            parse(b"apiVersion: sigil/v1\nkind: ImagePolicy\nrules: []\n---\nrules: []\n", Arc::new(NoFiles)).is_err()
+        );
     }
 }

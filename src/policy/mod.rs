@@ -237,8 +237,11 @@ mod tests {
 
     #[test]
     fn vulnerability_conditions() {
-        let none_critical =
-            VulnerabilityCondition { max_severity: Some(Severity::High), fixable: FixableFindings::Allow, ignore: BTreeSet::new() };
+        let none_critical = VulnerabilityCondition {
+            max_severity: Some(Severity::High),
+            fixable: FixableFindings::Allow,
+            ignore: BTreeSet::new(),
+        };
         let e = none_critical.check(&report()).unwrap_err();
         assert!(e.contains("CVE-C (critical)"), "{e}");
         let ignored = VulnerabilityCondition { ignore: ["CVE-C".to_owned()].into(), ..none_critical.clone() };
