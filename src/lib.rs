@@ -39,4 +39,5 @@ pub mod trust;
 pub mod tsa;
 pub mod tuf;
 pub mod verify;
+pub mod vulns;
 pub mod workloads;

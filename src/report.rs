@@ -128,7 +128,7 @@ pub fn summarize(predicate_type: &str, predicate: &Value) -> Summary {
         },
         SummaryKind::CycloneDx => cyclonedx(predicate),
         SummaryKind::Vulnerabilities => {
-            let (by_severity, total) = severities(predicate.pointer("/scanner/result").unwrap_or(&Value::Null));
+            let (by_severity, total) = severities(crate::vulns::report_of(predicate));
             Summary::Vulnerabilities {
                 scanner: s(predicate, &["scanner", "uri"]),
                 scanner_version: s(predicate, &["scanner", "version"]),
@@ -221,28 +221,20 @@ fn cyclonedx(v: &Value) -> Summary {
     }
 }
 
-/// Counts findings by severity: Trivy's `Results[].Vulnerabilities[].Severity`, Grype's
-/// `matches[].vulnerability.severity`; otherwise any object with a string `Severity` or
-/// `severity`, not counting `relatedVulnerabilities` (restatements of a finding).
+/// Counts findings by severity: a Trivy or Grype report as [`crate::vulns`] reads it;
+/// otherwise any object with a string `Severity` or `severity`, not counting
+/// `relatedVulnerabilities` (restatements of a finding).
 fn severities(result: &Value) -> (BTreeMap<String, u64>, u64) {
-    let mut by: BTreeMap<String, u64> = BTreeMap::new();
-    let mut count =
-        |sev: Option<String>| *by.entry(sev.unwrap_or_else(|| "unknown".into()).to_lowercase()).or_default() += 1;
-    if let Some(results) = result.get("Results").and_then(Value::as_array) {
-        for r in results {
-            for v in arr(r, &["Vulnerabilities"]) {
-                count(s(v, &["Severity"]));
+    match crate::vulns::findings(result) {
+        Ok((_, findings)) => {
+            let mut by: BTreeMap<String, u64> = BTreeMap::new();
+            for f in &findings {
+                *by.entry(f.severity.as_str().to_owned()).or_default() += 1;
             }
+            (by, findings.len() as u64)
         }
-    } else if let Some(matches) = result.get("matches").and_then(Value::as_array) {
-        for m in matches {
-            count(s(m, &["vulnerability", "severity"]));
-        }
-    } else {
-        return severities_anywhere(result);
+        Err(_) => severities_anywhere(result),
     }
-    let total = by.values().sum();
-    (by, total)
 }
 
 fn severities_anywhere(result: &Value) -> (BTreeMap<String, u64>, u64) {

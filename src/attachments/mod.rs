@@ -49,7 +49,7 @@ pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
 pub const MAX_CANDIDATES: usize = 100;
 
 /// How a signature or attestation is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// cosign 2: layers of the `sha256-<hex>.sig` / `.att` manifest.

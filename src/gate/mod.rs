@@ -7,32 +7,17 @@
 //! into an exit code or an admission answer ([`Decision::admission`]). Nothing here allows on
 //! error: a check that could not be made denies under an enforced rule.
 
-use std::fmt;
-
 use serde::Serialize;
 
+pub mod evaluate;
+pub mod judge;
+
+pub use evaluate::Limits;
+pub use judge::{PolicyFiles, PolicyJudge, RegistryStores, Stores};
+
 use crate::digest::Digest;
+pub use crate::policy::Mode;
 use crate::reference::RegistryRef;
-
-/// Whether a rule's failures deny or only warn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// A failure denies.
-    #[default]
-    Enforce,
-    /// A failure is reported as a warning; the image is admitted.
-    Warn,
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Enforce => "enforce",
-            Mode::Warn => "warn",
-        })
-    }
-}
 
 /// What the checks of an image came to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,6 +50,9 @@ pub struct Decision {
     pub(crate) authorities: Vec<String>,
     /// Required attestations that verified (predicate type URIs).
     pub(crate) attestations: Vec<String>,
+    /// The SLSA levels the matched rule declares verified when it passes (for a
+    /// verification summary's `verifiedLevels`); empty unless passed.
+    pub(crate) verified_levels: Vec<String>,
 }
 
 /// What an admission front end does with a decision.
@@ -107,6 +95,10 @@ impl Decision {
     pub fn attestations(&self) -> &[String] {
         &self.attestations
     }
+    /// The SLSA levels verified (the rule's `verifiedLevels`, when it passed).
+    pub fn verified_levels(&self) -> &[String] {
+        &self.verified_levels
+    }
 
     /// Admit, warn or deny: a failure or a check that could not be made denies under an
     /// enforced rule and warns under a `warn` rule.
@@ -134,6 +126,7 @@ impl Decision {
             outcome: Outcome::CouldNotCheck { reason },
             authorities: Vec::new(),
             attestations: Vec::new(),
+            verified_levels: Vec::new(),
         }
     }
 }
@@ -167,6 +160,19 @@ pub trait Judge: Send + Sync + 'static {
     /// The decision about `image` at `digest` (signatures, attestations, the rule's mode). It
     /// never fails: a check that could not be made is [`Outcome::CouldNotCheck`].
     fn judge(&self, image: &RegistryRef, digest: &Digest) -> impl std::future::Future<Output = Decision> + Send;
+
+    /// The decision about an image whose digest could not be resolved: its rule's mode
+    /// applies (a `warn` rule warns), an image that does not exist fails, and under a policy
+    /// whose default allows, an image no rule matches passes (it needed no checks).
+    fn unresolved(&self, image: &RegistryRef, error: &ResolveError) -> Decision;
+}
+
+/// Resolves and judges one image.
+pub async fn decide<J: Judge>(judge: &J, image: &RegistryRef) -> Decision {
+    match judge.resolve(image).await {
+        Ok(digest) => judge.judge(image, &digest).await,
+        Err(e) => judge.unresolved(image, &e),
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +188,7 @@ mod tests {
             outcome,
             authorities: vec![],
             attestations: vec![],
+            verified_levels: vec![],
         }
     }
 

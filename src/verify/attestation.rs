@@ -88,22 +88,34 @@ pub async fn verify_attestations<S: Store, T: Store>(
     };
     let found = candidates(sig_store, &digest, Kind::Attestation, policy.formats).await?;
     let legacy = bounded(
-        found.legacy.iter().map(|l| async { Some(check_layer(sig_store, l, &digest, policy).await) }),
+        found
+            .legacy
+            .iter()
+            .map(|l| async { Some(check_layer(sig_store, l, &digest, policy).await) })
+            .collect::<Vec<_>>()
+            .into_iter(),
         per_format(policy.max_blob_bytes),
     );
     let expect = image_bundle::Expect::Attestation(policy);
     let bundles = bounded(
-        found.bundles.iter().map(|e| {
-            check_referrer(sig_store, e, &digest, policy.max_blob_bytes, |bytes| {
-                image_bundle::check_image_bundle(bytes, &digest, &policy.signer, &expect).map(|c| VerifiedStatement {
-                    statement: c.statement,
-                    predicate_type: c.predicate_type,
-                    layer: e.digest.clone(),
-                    format: Format::Bundle,
-                    keyless: c.keyless,
+        found
+            .bundles
+            .iter()
+            .map(|e| {
+                check_referrer(sig_store, e, &digest, policy.max_blob_bytes, |bytes| {
+                    image_bundle::check_image_bundle(bytes, &digest, &policy.signer, &expect).map(|c| {
+                        VerifiedStatement {
+                            statement: c.statement,
+                            predicate_type: c.predicate_type,
+                            layer: e.digest.clone(),
+                            format: Format::Bundle,
+                            keyless: c.keyless,
+                        }
+                    })
                 })
             })
-        }),
+            .collect::<Vec<_>>()
+            .into_iter(),
         per_format(policy.max_blob_bytes),
     );
     let (legacy, bundles) = futures_util::join!(legacy, bundles);

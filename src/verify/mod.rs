@@ -333,21 +333,33 @@ pub async fn verify_digest<T: Store>(
     let found = candidates(sig_store, digest, Kind::Signature, policy.formats).await?;
     let candidates = hints.candidates(digest, policy.annotations);
     let legacy = bounded(
-        found.legacy.iter().map(|l| async { Some(check_layer(sig_store, l, digest, policy, &candidates).await) }),
+        found
+            .legacy
+            .iter()
+            .map(|l| async { Some(check_layer(sig_store, l, digest, policy, &candidates).await) })
+            .collect::<Vec<_>>()
+            .into_iter(),
         per_format(policy.max_blob_bytes),
     );
     let expect = image_bundle::Expect::Signature { annotations: policy.annotations };
     let bundles = bounded(
-        found.bundles.iter().map(|e| {
-            check_referrer(sig_store, e, digest, policy.max_blob_bytes, |bytes| {
-                image_bundle::check_image_bundle(bytes, digest, &policy.signer, &expect).map(|c| VerifiedSignature {
-                    claims: Claims::Statement(c.statement),
-                    layer: e.digest.clone(),
-                    format: Format::Bundle,
-                    keyless: c.keyless,
+        found
+            .bundles
+            .iter()
+            .map(|e| {
+                check_referrer(sig_store, e, digest, policy.max_blob_bytes, |bytes| {
+                    image_bundle::check_image_bundle(bytes, digest, &policy.signer, &expect).map(|c| {
+                        VerifiedSignature {
+                            claims: Claims::Statement(c.statement),
+                            layer: e.digest.clone(),
+                            format: Format::Bundle,
+                            keyless: c.keyless,
+                        }
+                    })
                 })
             })
-        }),
+            .collect::<Vec<_>>()
+            .into_iter(),
         per_format(policy.max_blob_bytes),
     );
     let (legacy, bundles) = futures_util::join!(legacy, bundles);
