@@ -9,8 +9,13 @@
 
 use serde::Serialize;
 
+pub mod admission;
+pub mod cache;
 pub mod evaluate;
 pub mod judge;
+pub mod metrics;
+pub mod tls;
+pub mod webhook;
 
 pub use evaluate::Limits;
 pub use judge::{PolicyFiles, PolicyJudge, RegistryStores, Stores};
