@@ -101,6 +101,22 @@ pub struct Answer {
     pub verdict: Verdict,
 }
 
+impl Answer {
+    /// The AdmissionReview as the API server reads it. `response.patch` is a Go `[]byte`,
+    /// which JSON carries as base64 (the API reference, "kube-apiserver Admission (v1)");
+    /// kube-core 5 serialises its `Vec<u8>` as an array of numbers (kube-rs issue 1781), so
+    /// the patch is written here.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        use base64::Engine;
+        let mut json = serde_json::to_value(&self.review)?;
+        let patch = self.review.response.as_ref().and_then(|r| r.patch.as_ref());
+        if let (Some(patch), Some(slot)) = (patch, json.pointer_mut("/response/patch")) {
+            *slot = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
+        }
+        serde_json::to_vec(&json)
+    }
+}
+
 /// One image of the object, and what was decided about it.
 struct Judged {
     image: ContainerImage,

@@ -297,7 +297,7 @@ async fn review<J: Judge>(shared: &Shared<J>, endpoint: Endpoint, request: Reque
                 Verdict::Warned => RequestResult::Warned,
                 Verdict::Denied => RequestResult::Denied,
             };
-            let json = match serde_json::to_vec(&answer.review) {
+            let json = match answer.to_json() {
                 Ok(json) => json,
                 // Never an allow by accident: an answer that cannot be written is a failed call.
                 Err(e) => {
@@ -451,3 +451,7 @@ fn pair_digest(cert: &[u8], key: &[u8]) -> Digest {
 fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+#[path = "webhook_tests.rs"]
+mod tests;
