@@ -8,6 +8,7 @@ mod image;
 mod keyfiles;
 mod sigstore;
 mod trust;
+mod webhook;
 
 use std::path::PathBuf;
 
@@ -61,6 +62,9 @@ enum Command {
     /// Show the Sigstore trust material in use.
     #[command(subcommand)]
     TrustedRoot(TrustedRootCommand),
+    /// Serve the Kubernetes admission webhook (HTTPS): /validate denies workloads whose images
+    /// the policy refuses, /mutate also pins admitted images to their digests.
+    Webhook(webhook::WebhookArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -529,5 +533,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::VerifyBlob(a) => blob::verify_blob(a),
         Command::TrustedRoot(TrustedRootCommand::Show(a)) => blob::show_trusted_root(a),
         Command::TrustedRoot(TrustedRootCommand::Update(a)) => blob::update_trusted_root(a),
+        Command::Webhook(a) => webhook::webhook(a),
     }
 }

@@ -191,8 +191,9 @@ impl Metrics {
         registry.register("requests", "Admission review requests, by endpoint and result", requests.clone());
         // 0.5 ms to ~16 s: a warm cache answers in well under a millisecond, a cold
         // verification in tens to hundreds, the deadline is seconds.
-        let latency =
-            Family::<EndpointLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
+        let latency = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
         registry.register_with_unit(
             "review_duration",
             "Time from a review's headers to its answer",
@@ -200,7 +201,11 @@ impl Metrics {
             latency.clone(),
         );
         let verdicts = Family::<VerdictLabels, Counter>::default();
-        registry.register("verdicts", "Image decisions in answered reviews, by rule, mode and outcome", verdicts.clone());
+        registry.register(
+            "verdicts",
+            "Image decisions in answered reviews, by rule, mode and outcome",
+            verdicts.clone(),
+        );
         let cache = Family::<CacheKinds, Counter>::default();
         registry.register("cache_lookups", "Verdict and digest cache lookups, by cache and hit or miss", cache.clone());
         let registry_errors = Family::<ResolveLabels, Counter>::default();

@@ -96,7 +96,8 @@ impl CertFiles {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| TlsError::BadCertificate { path: cert_path.clone(), reason: e.to_string() })?;
         let Some(leaf) = chain.first() else { return Err(TlsError::NoCertificate(cert_path)) };
-        let not_after = not_after(leaf).map_err(|reason| TlsError::BadCertificate { path: cert_path.clone(), reason })?;
+        let not_after =
+            not_after(leaf).map_err(|reason| TlsError::BadCertificate { path: cert_path.clone(), reason })?;
         if not_after < now {
             return Err(TlsError::Expired { path: cert_path, not_after });
         }

@@ -135,10 +135,9 @@ impl<J: Judge> Webhook<J> {
     /// Loads the policy (through `load`) and the certificate, and binds the address. Any of
     /// them failing is an error: the server never starts without both.
     pub async fn bind(config: Config, load: Arc<Loader<J>>) -> Result<Self, WebhookError> {
-        let policy_bytes = read_policy(&config.policy).await.map_err(|reason| WebhookError::PolicyRead {
-            path: config.policy.display().to_string(),
-            reason,
-        })?;
+        let policy_bytes = read_policy(&config.policy)
+            .await
+            .map_err(|reason| WebhookError::PolicyRead { path: config.policy.display().to_string(), reason })?;
         let policy_seen = Digest::sha256(&policy_bytes);
         let judge = run_loader(&load, policy_bytes)
             .await
@@ -208,7 +207,10 @@ impl<J: Judge> Webhook<J> {
         drop(listener);
         reloader.abort();
         let in_flight = graceful.count();
-        eprintln!("sigil webhook: stopping; {in_flight} connection(s) open, up to {} s to finish", config.grace.as_secs());
+        eprintln!(
+            "sigil webhook: stopping; {in_flight} connection(s) open, up to {} s to finish",
+            config.grace.as_secs()
+        );
         if tokio::time::timeout(config.grace, graceful.shutdown()).await.is_err() {
             eprintln!("sigil webhook: grace period over; closing the connections still open");
         }
@@ -246,9 +248,7 @@ async fn route<J: Judge>(shared: &Shared<J>, request: Request<Incoming>) -> Resp
         "/mutate" => review(shared, Endpoint::Mutate, request).await,
         "/healthz" | "/readyz" | "/metrics" if !get => method_not_allowed("GET"),
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" if shared.draining.load(Ordering::SeqCst) => {
-            text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
-        }
+        "/readyz" if shared.draining.load(Ordering::SeqCst) => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
         // The policy and the certificate are loaded before the server accepts anything, and a
         // reload never unloads them.
         "/readyz" => text(StatusCode::OK, "ready\n"),
@@ -257,7 +257,10 @@ async fn route<J: Judge>(shared: &Shared<J>, request: Request<Incoming>) -> Resp
             r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE));
             r
         }
-        _ => text(StatusCode::NOT_FOUND, "not found: the endpoints are /validate, /mutate, /healthz, /readyz, /metrics\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: the endpoints are /validate, /mutate, /healthz, /readyz, /metrics\n",
+        ),
     }
 }
 
@@ -277,18 +280,18 @@ async fn review<J: Judge>(shared: &Shared<J>, endpoint: Endpoint, request: Reque
         return refuse(too_large());
     }
     let read_by = deadline.at.min(started + shared.read_timeout);
-    let body = match tokio::time::timeout_at(read_by, Limited::new(request.into_body(), MAX_REVIEW_BYTES).collect()).await
-    {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return refuse(too_large()),
-        Ok(Err(e)) => return refuse(text(StatusCode::BAD_REQUEST, &format!("cannot read the review body: {e}\n"))),
-        Err(_) => {
-            return refuse(text(
-                StatusCode::REQUEST_TIMEOUT,
-                &format!("the review body did not arrive within {} ms\n", (read_by - started).as_millis()),
-            ))
-        }
-    };
+    let body =
+        match tokio::time::timeout_at(read_by, Limited::new(request.into_body(), MAX_REVIEW_BYTES).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return refuse(too_large()),
+            Ok(Err(e)) => return refuse(text(StatusCode::BAD_REQUEST, &format!("cannot read the review body: {e}\n"))),
+            Err(_) => {
+                return refuse(text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!("the review body did not arrive within {} ms\n", (read_by - started).as_millis()),
+                ))
+            }
+        };
     let judge = shared.judge();
     match admission::answer(&shared.verdicts, &*judge, &shared.metrics, endpoint, &body, deadline).await {
         Ok(answer) => {
@@ -390,7 +393,9 @@ async fn reload_loop<J: Judge>(
                     }
                     Err(e) => {
                         shared.metrics.reload(ReloadKind::Policy, ReloadResult::Failed);
-                        eprintln!("sigil webhook: the changed policy {path} was refused, the previous one stays in use: {e}");
+                        eprintln!(
+                            "sigil webhook: the changed policy {path} was refused, the previous one stays in use: {e}"
+                        );
                     }
                 }
             }

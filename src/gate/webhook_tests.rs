@@ -631,7 +631,9 @@ async fn oversized_review_is_refused() {
     assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
     // Not declared (chunked): refused once the bound is passed (no terminating chunk is sent,
     // so the server has read all that was sent when it answers).
-    let mut request = format!("POST /mutate HTTP/1.1\r\nhost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n\r\n{too_big:x}\r\n").into_bytes();
+    let mut request =
+        format!("POST /mutate HTTP/1.1\r\nhost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n\r\n{too_big:x}\r\n")
+            .into_bytes();
     request.extend(std::iter::repeat_n(b' ', too_big));
     request.extend_from_slice(b"\r\n");
     let answer = server.raw(&request).await;
@@ -647,7 +649,8 @@ async fn oversized_review_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_review_body_times_out() {
     let server = Server::start_with(ALL_PASS, |c| c.read_timeout = Duration::from_millis(300)).await;
-    let head = "POST /validate HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{";
+    let head =
+        "POST /validate HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{";
     let started = std::time::Instant::now();
     let answer = server.raw(head.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
@@ -689,7 +692,10 @@ async fn malformed_reviews_are_never_allowed() {
         assert!(answer["response"]["status"]["message"].as_str().unwrap().contains(says), "{answer}");
     }
     let metrics = server.metrics().await;
-    assert!(metrics.contains("sigil_webhook_requests_total{endpoint=\"validate\",result=\"malformed\"} 3"), "{metrics}");
+    assert!(
+        metrics.contains("sigil_webhook_requests_total{endpoint=\"validate\",result=\"malformed\"} 3"),
+        "{metrics}"
+    );
     server.stop().await;
 }
 
