@@ -35,17 +35,7 @@ pub(super) struct Connector {
 
 impl Connector {
     pub(super) fn new(args: &RegistryArgs) -> Result<Self, Failure> {
-        let mut extra_ca_pem = Vec::new();
-        if let Some(p) = &args.registry_cacert {
-            extra_ca_pem.push(read_bounded(p, 1 << 20, "--registry-cacert")?);
-        }
-        let transport = if args.allow_http_registry {
-            eprintln!("warning: --allow-http-registry: registry traffic may be plain HTTP, unauthenticated and readable on the network");
-            Transport::InsecureHttpAllowed
-        } else {
-            Transport::Https
-        };
-        let opts = RegistryOptions { transport, extra_ca_pem, timeout: Duration::from_secs(args.timeout) };
+        let opts = registry_options(args)?;
         Ok(Connector { conn: None, opts, args: args.clone(), creds: Default::default(), flag_registry: None })
     }
 
@@ -125,6 +115,21 @@ impl Connector {
             },
         }
     }
+}
+
+/// The registry connection options the flags ask for.
+pub(super) fn registry_options(args: &RegistryArgs) -> Result<RegistryOptions, Failure> {
+    let mut extra_ca_pem = Vec::new();
+    if let Some(p) = &args.registry_cacert {
+        extra_ca_pem.push(read_bounded(p, 1 << 20, "--registry-cacert")?);
+    }
+    let transport = if args.allow_http_registry {
+        eprintln!("warning: --allow-http-registry: registry traffic may be plain HTTP, unauthenticated and readable on the network");
+        Transport::InsecureHttpAllowed
+    } else {
+        Transport::Https
+    };
+    Ok(RegistryOptions { transport, extra_ca_pem, timeout: Duration::from_secs(args.timeout) })
 }
 
 /// Whether a command writes to the signature repository (only `sign` does).

@@ -4,8 +4,10 @@ mod artifacts;
 mod blob;
 mod exit;
 mod files;
+mod gate;
 mod image;
 mod keyfiles;
+mod manifests;
 mod sigstore;
 mod trust;
 
@@ -61,6 +63,56 @@ enum Command {
     /// Show the Sigstore trust material in use.
     #[command(subcommand)]
     TrustedRoot(TrustedRootCommand),
+    /// Image policies for the deploy gate (docs/policy.md).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Judge images against a policy: named here, or every container image of Kubernetes
+    /// manifests (-f). One verdict per image: JSON lines on stdout, people's lines on stderr.
+    /// Exit 0 when every image is admitted, 12 when an enforced rule denies, 14 when an
+    /// enforced rule could not be checked.
+    Gate(GateArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Check a policy file: every field, keys and trusted roots it names; errors name the
+    /// line and field. Exit 0 when valid, 1 when not.
+    Check(PolicyCheckArgs),
+}
+
+#[derive(Args, Debug)]
+struct PolicyCheckArgs {
+    /// Output format (json: the rules as read).
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: Output,
+    /// The policy file (YAML or JSON).
+    policy: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct GateArgs {
+    /// The policy file (YAML or JSON; checked as `policy check` does before any image is judged).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Kubernetes manifests (YAML or JSON, multi-document, `kind: List`; `-` for stdin): every
+    /// container, init container and ephemeral container image of Pods, Deployments,
+    /// ReplicaSets, StatefulSets, DaemonSets, Jobs and CronJobs is judged.
+    #[arg(short = 'f', long = "filename")]
+    files: Vec<PathBuf>,
+    /// When every image is admitted, write the manifests back with each image pinned to the
+    /// digest judged (`name:tag@sha256:…`), preserving everything else; manifests from stdin
+    /// are printed on stdout instead of the verdicts.
+    #[arg(long)]
+    pin: bool,
+    #[command(flatten)]
+    trust: TrustArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "json")]
+    output: Output,
+    /// Images to judge ([REGISTRY/]REPO[:TAG][@DIGEST]).
+    images: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -529,5 +581,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::VerifyBlob(a) => blob::verify_blob(a),
         Command::TrustedRoot(TrustedRootCommand::Show(a)) => blob::show_trusted_root(a),
         Command::TrustedRoot(TrustedRootCommand::Update(a)) => blob::update_trusted_root(a),
+        Command::Policy(PolicyCommand::Check(a)) => gate::check(a),
+        Command::Gate(a) => gate::gate(a),
     }
 }

@@ -115,6 +115,15 @@ impl Decision {
         }
     }
 
+    /// The decision about something that is not an image reference: it fails (no rule can
+    /// apply to it).
+    pub fn not_an_image(image: &str, why: &str) -> Self {
+        Decision {
+            outcome: Outcome::Failed { reasons: vec![format!("not an image reference: {why}")] },
+            ..Decision::could_not_check(image, None, Mode::Enforce, String::new())
+        }
+    }
+
     /// A decision for an image whose checks could not start (bad reference, digest not
     /// resolved): denied under enforcement.
     pub(crate) fn could_not_check(image: &str, rule: Option<String>, mode: Mode, reason: String) -> Self {
