@@ -5,7 +5,8 @@
 //! - `cli` — argument parsing, output, exit codes (binary only).
 //! - [`sign`], [`verify`] — the flows, generic over [`oci::Store`]; [`reconcile`] keeps an
 //!   entry listed at a tag when writers run at once.
-//! - pure core: [`digest`], [`reference`], [`payload`], [`keys`], [`oci::manifest`], [`oci::challenge`].
+//! - pure core: [`digest`], [`reference`], [`payload`], [`keys`], [`oci::manifest`], [`oci::challenge`],
+//!   [`workloads`].
 //! - edges: [`oci::registry`], [`oci::layout`], [`oci::auth`], [`tuf`], [`trust::resolve`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -39,3 +40,4 @@ pub mod tsa;
 pub mod tuf;
 pub mod verify;
 pub mod vulns;
+pub mod workloads;
