@@ -297,3 +297,129 @@ fn images_signed_by_cosign_in_both_formats_pass_the_gate() {
     assert_eq!(v[2]["admission"], "deny");
     assert!(v[2]["message"].as_str().unwrap().contains("the image has no signatures"), "{}", v[2]);
 }
+
+/// A manifest stream with a Deployment (init, app and ephemeral containers, one image already
+/// pinned), a Service and a CronJob, with comments, as a user writes them.
+fn manifests(host: &str, pinned_digest: &str) -> String {
+    format!(
+        r#"# the shop
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web   # the front end
+spec:
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      initContainers:
+      - name: init
+        image: {host}/shop/init:v1
+      containers:
+      - name: app
+        image: "{host}/shop/app:v1"
+      - name: pinned
+        image: {host}/shop/app@{pinned_digest}
+      ephemeralContainers:
+      - name: debug
+        image: '{host}/shop/debug'
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec: {{ports: [{{port: 80}}]}}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {{name: nightly, namespace: jobs}}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - {{name: report, image: {host}/shop/report:v1}}
+"#
+    )
+}
+
+#[test]
+fn manifests_are_judged_container_by_container_and_pinned_in_place() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    let host = reg.host();
+    let mut digests = std::collections::BTreeMap::new();
+    for (repo, tag) in [("shop/init", "v1"), ("shop/app", "v1"), ("shop/debug", "latest"), ("shop/report", "v1")] {
+        let by_digest = push(&reg, repo, tag);
+        assert_code(&sigil(d, &["sign", "--allow-http-registry", "--key", "sigil.key", &by_digest]), 0);
+        digests.insert(repo, by_digest.split('@').nth(1).unwrap().to_owned());
+    }
+    write_policy(
+        d,
+        "policy.yaml",
+        &format!(
+            "apiVersion: sigil/v1\nkind: ImagePolicy\nrules:\n  - name: shop\n    images: [\"{host}/shop/**\"]\n    authorities: [{{name: k, key: {{path: sigil.pub}}, transparencyLog: ignore}}]\n"
+        ),
+    );
+    let text = manifests(&host, &digests["shop/app"]);
+    std::fs::write(d.join("app.yaml"), &text).unwrap();
+    let out = gate(d, &["--policy", "policy.yaml", "-f", "app.yaml", "--pin"]);
+    assert_code(&out, 0);
+    let v = verdicts(&out);
+    assert_eq!(v.len(), 5, "app, pinned, init, debug, report");
+    let classes: Vec<&str> = v.iter().map(|x| x["source"]["class"].as_str().unwrap()).collect();
+    assert_eq!(classes, ["containers", "containers", "initContainers", "ephemeralContainers", "containers"]);
+    assert_eq!(v[4]["source"]["kind"], "CronJob");
+    assert_eq!(v[4]["source"]["document"], 3);
+    assert_eq!(v[4]["source"]["pointer"], "/spec/jobTemplate/spec/template/spec/containers/0/image");
+    assert!(v.iter().all(|x| x["admission"] == "allow"), "{}", stderr(&out));
+    // Everything but the four tagged images is as written: comments, quotes, the Service.
+    let want = text
+        .replace(&format!("{host}/shop/init:v1"), &format!("{host}/shop/init:v1@{}", digests["shop/init"]))
+        .replace(&format!("\"{host}/shop/app:v1\""), &format!("\"{host}/shop/app:v1@{}\"", digests["shop/app"]))
+        .replace(&format!("'{host}/shop/debug'"), &format!("'{host}/shop/debug@{}'", digests["shop/debug"]))
+        .replace(&format!("{host}/shop/report:v1"), &format!("{host}/shop/report:v1@{}", digests["shop/report"]));
+    assert_eq!(std::fs::read_to_string(d.join("app.yaml")).unwrap(), want);
+    // Judged again, pinned: nothing left to pin, same verdicts.
+    assert_code(&gate(d, &["--policy", "policy.yaml", "-f", "app.yaml", "--pin"]), 0);
+    assert_eq!(std::fs::read_to_string(d.join("app.yaml")).unwrap(), want);
+
+    // From stdin, --pin prints the pinned manifests on stdout instead of the verdicts.
+    let mut c = std::process::Command::new(sigil_bin());
+    c.args(["gate", "--allow-http-registry", "--policy", "policy.yaml", "-f", "-", "--pin"]);
+    isolate(&mut c, d, &[]);
+    let mut child = c
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), want);
+
+    // An unsigned image denies the whole run, and nothing is written.
+    let unsigned = push(&reg, "shop/unsigned", "v1");
+    let tag = format!("{host}/shop/unsigned:v1");
+    let bad = format!("{text}---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - {{name: c, image: {tag}}}\n");
+    std::fs::write(d.join("bad.yaml"), &bad).unwrap();
+    let out = gate(d, &["--policy", "policy.yaml", "-f", "bad.yaml", "--pin"]);
+    assert_code(&out, 12);
+    let v = verdicts(&out);
+    assert_eq!(v[5]["admission"], "deny");
+    assert_eq!(v[5]["digest"].as_str(), unsigned.split('@').nth(1));
+    assert_eq!(v[5]["source"]["kind"], "Pod");
+    assert!(stderr(&out).contains("nothing pinned"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(d.join("bad.yaml")).unwrap(), bad);
+    // A manifest the gate cannot read is an error before anything is judged.
+    std::fs::write(d.join("dup.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: a\n    image: b\n").unwrap();
+    let out = gate(d, &["--policy", "policy.yaml", "-f", "dup.yaml"]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("dup.yaml"), "{}", stderr(&out));
+}

@@ -120,7 +120,11 @@ pub(super) fn pin_all(files: &[ManifestFile], decisions: &[(Found, Decision)]) -
             }
         }
         let out = workloads::pin(&f.text, &pins).map_err(|e| {
-            Failure::new(ExitCode::Error, format!("{}: cannot pin: {e}", f.shown()), "nothing was written for this file")
+            Failure::new(
+                ExitCode::Error,
+                format!("{}: cannot pin: {e}", f.shown()),
+                "nothing was written for this file",
+            )
         })?;
         if f.path.as_os_str() == "-" {
             std::io::stdout().write_all(out.as_bytes()).map_err(|e| {
