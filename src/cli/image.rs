@@ -950,6 +950,31 @@ fn print_report(image: &str, r: &sigil::inspect::AuditReport) {
                 let counts: Vec<String> = by_status.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 println!("      VEX statements: {}", if counts.is_empty() { "none".into() } else { counts.join(", ") });
             }
+            Some(Summary::VerificationSummary {
+                verifier,
+                verifier_version,
+                time_verified,
+                resource_uri,
+                result,
+                verified_levels,
+                policy,
+                policy_digest,
+                input_attestations,
+            }) => {
+                println!("      SLSA verification summary: {}", opt(result));
+                let versions: Vec<String> = verifier_version.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                if versions.is_empty() {
+                    println!("      verifier:   {}", opt(verifier));
+                } else {
+                    println!("      verifier:   {} ({})", opt(verifier), versions.join(", "));
+                }
+                println!("      verified:   {}", opt(time_verified));
+                println!("      resource:   {}", opt(resource_uri));
+                println!("      policy:     {} @ {}", opt(policy), opt(policy_digest));
+                let levels = if verified_levels.is_empty() { "none".into() } else { verified_levels.join(", ") };
+                println!("      levels:     {levels}");
+                println!("      input attestations: {input_attestations}");
+            }
             Some(Summary::Other) | None => {}
         }
     }
