@@ -5,12 +5,14 @@
 //!
 //! A [`Decision`] is built only by the gate's evaluation; the front ends read it and turn it
 //! into an exit code or an admission answer ([`Decision::admission`]). Nothing here allows on
-//! error: a check that could not be made denies under an enforced rule.
+//! error: a check that could not be made denies under an enforced rule. A decision that was
+//! reached can be signed and attached as a SLSA verification summary ([`summary`]).
 
 use serde::Serialize;
 
 pub mod evaluate;
 pub mod judge;
+pub mod summary;
 
 pub use evaluate::Limits;
 pub use judge::{PolicyFiles, PolicyJudge, RegistryStores, Stores};
