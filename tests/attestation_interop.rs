@@ -1,6 +1,7 @@
 //! Attestations across sigil and cosign 2.5.0 on a local registry: SPDX, CycloneDX and SLSA
-//! v0.2 predicates both ways, and the rejections both tools must agree on (wrong key, wrong
-//! type, an attestation copied to another image, a tampered envelope). cosign runs offline.
+//! v0.2 predicates both ways, SLSA verification summaries read by sigil and cosign, and the
+//! rejections both tools must agree on (wrong key, wrong type, an attestation copied to
+//! another image, a tampered envelope). cosign runs offline.
 
 mod attestation_support;
 mod common;
@@ -27,6 +28,7 @@ const SLSA02: &str = r#"{"builder":{"id":"https://example.com/builder"},"buildTy
 const SPDX_URI: &str = "https://spdx.dev/Document";
 const CYCLONEDX_URI: &str = "https://cyclonedx.org/bom";
 const SLSA02_URI: &str = "https://slsa.dev/provenance/v0.2";
+const VSA_URI: &str = "https://slsa.dev/verification_summary/v1";
 
 /// A registry, a key pair `s.key`/`s.pub` (password `common::PASSWORD`, readable by both
 /// tools) and predicate files, in a temporary directory.
@@ -176,6 +178,115 @@ fn slsaprovenance02_both_ways() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A verification summary as the gate writes it (the predicate of
+/// `testdata/vsa/passed-build-level-3.json`, whose statement `gate::summary::statement` is
+/// checked against in the unit tests, with the resource this image), attached with a key in
+/// the legacy format through `attest --type vsa`, the attest path the gate's `summary::attach`
+/// uses: sigil's `verify-attestation --type vsa` with `--check` and `inspect` read it, and
+/// cosign 2.5 verifies it.
+// see: issue 11
+#[test]
+fn verification_summary_reads_in_sigil_inspect_and_cosign() {
+    let s = Setup::new("interop/vsa");
+    let (digest, img) = s.image("vsa");
+    let vector: Value = serde_json::from_slice(
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/vsa/passed-build-level-3.json")).unwrap(),
+    )
+    .unwrap();
+    let mut predicate = vector["expect"]["statement"]["predicate"].clone();
+    predicate["resourceUri"] = json!(img);
+    std::fs::write(s.d().join("vsa.json"), predicate.to_string()).unwrap();
+    assert_code(&s.sigil_attest("vsa", "vsa.json", &img), 0);
+
+    // sigil: by name and by URI, with checks on the result, the verifier and the level.
+    let out = sigil(
+        s.d(),
+        &[
+            "verify-attestation",
+            HTTP,
+            "--key",
+            "s.pub",
+            "--type",
+            "vsa",
+            "--check",
+            "predicate.verificationResult=PASSED",
+            "--check",
+            "predicate.verifier.id=https://gate.example.com/sigil",
+            "--check",
+            "predicate.verifiedLevels.0=SLSA_BUILD_LEVEL_3",
+            &img,
+        ],
+    );
+    assert_code(&out, 0);
+    let statements = sigil_statements(&out);
+    assert_eq!(statements.len(), 1);
+    assert_eq!(statements[0]["predicateType"], VSA_URI);
+    assert_eq!(statements[0]["subject"][0]["name"], format!("{}/{}", s.reg.host(), s.repo));
+    assert_eq!(statements[0]["predicate"], predicate);
+    assert_code(&s.sigil_verify("s.pub", VSA_URI, &img), 0);
+    let out = sigil(
+        s.d(),
+        &[
+            "verify-attestation",
+            HTTP,
+            "--key",
+            "s.pub",
+            "--type",
+            "vsa",
+            "--check",
+            "predicate.verificationResult=FAILED",
+            &img,
+        ],
+    );
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains(r#"expected "FAILED", statement has "PASSED""#), "{}", stderr(&out));
+
+    // inspect: the summary, in JSON and as text.
+    let out = sigil(s.d(), &["inspect", HTTP, "--key", "s.pub", "-o", "json", &img]);
+    assert_code(&out, 0);
+    let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let att = &report["report"]["attestations"][0];
+    assert_eq!((&att["verified"], &att["predicateType"]), (&json!(true), &json!(VSA_URI)));
+    assert_eq!(
+        att["summary"],
+        json!({"kind": "verification-summary", "verifier": "https://gate.example.com/sigil",
+            "verifierVersion": {"sigil": "0.0.0-test"}, "timeVerified": "2025-11-28T14:26:40Z",
+            "resourceUri": img, "result": "PASSED", "verifiedLevels": ["SLSA_BUILD_LEVEL_3"],
+            "policy": "https://policies.example.com/prod.yaml", "policyDigest": format!("sha256:{}", "b2".repeat(32)),
+            "inputAttestations": 0})
+    );
+    let out = sigil(s.d(), &["inspect", HTTP, "--key", "s.pub", &img]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    for want in [
+        &format!("✓ {VSA_URI} ("),
+        "SLSA verification summary: PASSED",
+        "verifier:   https://gate.example.com/sigil (sigil 0.0.0-test)",
+        "verified:   2025-11-28T14:26:40Z",
+        &format!("resource:   {img}"),
+        "policy:     https://policies.example.com/prod.yaml @ sha256:b2b2",
+        "levels:     SLSA_BUILD_LEVEL_3",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+
+    // cosign 2.5 reads the same statement.
+    let out = s.cosign_verify("s.pub", VSA_URI, &img);
+    assert_code(&out, 0);
+    let statements = cosign_statements(&out);
+    assert_eq!(statements.len(), 1, "{}", stdout(&out));
+    assert_eq!(statements[0]["predicateType"], VSA_URI);
+    assert_eq!(statements[0]["subject"][0]["digest"]["sha256"], digest.hex());
+    assert_eq!(statements[0]["predicate"], predicate);
+
+    // A summary without a valid result is refused before anything is signed, naming the field.
+    predicate["verificationResult"] = json!("OK");
+    std::fs::write(s.d().join("bad.json"), predicate.to_string()).unwrap();
+    let out = s.sigil_attest("vsa", "bad.json", &img);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains(r#"verificationResult: must be "PASSED" or "FAILED""#), "{}", stderr(&out));
 }
 
 // ---------------------------------------------------------------------------------------
