@@ -423,3 +423,86 @@ fn manifests_are_judged_container_by_container_and_pinned_in_place() {
     assert_code(&out, 1);
     assert!(stderr(&out).contains("dup.yaml"), "{}", stderr(&out));
 }
+
+#[test]
+fn gate_decisions_are_signed_as_verification_summaries() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    assert_code(&sigil(d, &["generate-key-pair", "--output-key-prefix", "gate"]), 0);
+    let signed = push(&reg, "app/signed", "v1");
+    let unsigned = push(&reg, "app/unsigned", "v1");
+    assert_code(&sigil(d, &["sign", "--allow-http-registry", "--key", "sigil.key", &signed]), 0);
+    let host = reg.host();
+    write_policy(
+        d,
+        "policy.yaml",
+        &format!(
+            "apiVersion: sigil/v1\nkind: ImagePolicy\nrules:\n  - name: apps\n    images: [\"{host}/app/*\"]\n    verifiedLevels: [SLSA_BUILD_LEVEL_2]\n    authorities: [{{name: k, key: {{path: sigil.pub}}, transparencyLog: ignore}}]\n"
+        ),
+    );
+    let out = gate(
+        d,
+        &[
+            "--policy",
+            "policy.yaml",
+            "--vsa-key",
+            "gate.key",
+            "--tlog-upload=false",
+            "--vsa-verifier-id",
+            "https://gate.example/sigil",
+            &signed,
+            &unsigned,
+        ],
+    );
+    assert_code(&out, 12);
+    let v = verdicts(&out);
+    assert!(v[0]["summary"]["attestation"].is_string(), "{}", v[0]);
+    assert!(v[1]["summary"]["attestation"].is_string(), "a failed decision is summarised too: {}", v[1]);
+    let check = |image: &str, result: &str| {
+        sigil(
+            d,
+            &[
+                "verify-attestation",
+                "--allow-http-registry",
+                "--key",
+                "gate.pub",
+                "--type",
+                "vsa",
+                "--check",
+                &format!("predicate.verificationResult={result}"),
+                "--check",
+                "predicate.verifier.id=https://gate.example/sigil",
+                image,
+            ],
+        )
+    };
+    let out = check(&signed, "PASSED");
+    assert_code(&out, 0);
+    let st: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(st["predicate"]["verifiedLevels"], serde_json::json!(["SLSA_BUILD_LEVEL_2"]));
+    assert!(st["predicate"]["policy"]["uri"].as_str().unwrap().ends_with("/policy.yaml"));
+    assert_eq!(
+        st["predicate"]["policy"]["digest"]["sha256"].as_str().unwrap(),
+        sigil::digest::Digest::sha256(&std::fs::read(d.join("policy.yaml")).unwrap()).hex()
+    );
+    assert_code(&check(&unsigned, "FAILED"), 0);
+    assert_code(&check(&unsigned, "PASSED"), 12);
+    // A later gate can rely on the decision: the release key's signature and a PASSED summary
+    // signed by the gate's key.
+    write_policy(
+        d,
+        "later.yaml",
+        &format!(
+            "apiVersion: sigil/v1\nkind: ImagePolicy\nrules:\n  - name: apps\n    images: [\"{host}/app/*\"]\n    authorities:\n      - {{name: release, key: {{path: sigil.pub}}, transparencyLog: ignore}}\n      - {{name: gate, key: {{path: gate.pub}}, transparencyLog: ignore}}\n    attestations:\n      - predicateType: vsa\n        signedBy: [gate]\n        checks: [predicate.verificationResult=PASSED]\n"
+        ),
+    );
+    let out = gate(d, &["--policy", "later.yaml", &signed, &unsigned]);
+    assert_code(&out, 12);
+    let v = verdicts(&out);
+    assert_eq!(v[0]["admission"], "allow", "{}", v[0]);
+    assert_eq!(v[0]["attestations"], serde_json::json!(["https://slsa.dev/verification_summary/v1"]));
+    let m = v[1]["message"].as_str().unwrap();
+    assert!(m.contains("predicate.verificationResult"), "the FAILED summary does not pass: {m}");
+}

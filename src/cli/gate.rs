@@ -158,8 +158,11 @@ pub fn gate(args: GateArgs) -> Result<ExitCode, Failure> {
     if found.is_empty() {
         return Err(Failure::new(ExitCode::Usage, "no images to judge", "name images, or pass -f MANIFESTS"));
     }
-    let default_trust =
-        if policy.needs_default_trust() { Some(Arc::new(super::trust::load_trust(&args.trust)?.trust)) } else { None };
+    let default_trust = if policy.needs_default_trust() {
+        Some(Arc::new(super::trust::load_trust(args.vsa.signing.trust())?.trust))
+    } else {
+        None
+    };
     let stores = RegistryStores::new(&super::image::registry_options(&args.registry)?)
         .map_err(|e| super::image::store_failure(&e))?;
     let judge = PolicyJudge::new(policy, default_trust, stores, Limits::default());
@@ -181,11 +184,29 @@ pub fn gate(args: GateArgs) -> Result<ExitCode, Failure> {
             worst = code;
         }
     }
+    let summaries = if args.vsa.vsa_key.is_some() || args.vsa.vsa_keyless {
+        let (summaries, code) = summarize(&args, &rt, &decisions, judge)?;
+        if code.severity() > worst.severity() {
+            worst = code;
+        }
+        summaries
+    } else {
+        Default::default()
+    };
     let pinned_to_stdout = args.pin && args.files.iter().any(|f| f.as_os_str() == "-");
     if !pinned_to_stdout {
         for (f, d) in &decisions {
             match args.output {
-                Output::Json => println!("{}", verdict_json(f, d)),
+                Output::Json => {
+                    let mut v = verdict_json(f, d);
+                    if let (Some(o), Some(s)) = (
+                        v.as_object_mut(),
+                        d.digest().and_then(|dg| summaries.get(&(d.image().to_owned(), dg.clone()))),
+                    ) {
+                        o.insert("summary".into(), s.clone());
+                    }
+                    println!("{v}")
+                }
                 Output::Text => {
                     println!("{} {}", f.image, if code_of(d) == ExitCode::Ok { "admitted" } else { "denied" })
                 }
@@ -200,6 +221,87 @@ pub fn gate(args: GateArgs) -> Result<ExitCode, Failure> {
         }
     }
     Ok(worst)
+}
+
+/// Signs and attaches one verification summary per image judged (once per repository and
+/// digest), for decisions that were made: passed or failed. Returns where each went, by
+/// (image as judged, digest), and the exit code for the attaching (1 when one failed).
+fn summarize<R: sigil::gate::Stores>(
+    args: &GateArgs,
+    rt: &tokio::runtime::Runtime,
+    decisions: &[(Found, Decision)],
+    judge: &PolicyJudge<R>,
+) -> Result<(std::collections::BTreeMap<(String, sigil::digest::Digest), serde_json::Value>, ExitCode), Failure> {
+    use sigil::gate::summary::{self, Issuer, PolicyRef, Verifier};
+    let now = super::files::now_unix();
+    let vsa = &args.vsa;
+    let ready = super::sigstore::prepare(
+        &vsa.signing,
+        vsa.vsa_key.as_deref(),
+        super::sigstore::logs_for(vsa.vsa_format),
+        rt,
+        now,
+    )?;
+    let policy_path = std::fs::canonicalize(&args.policy).map_err(|e| {
+        Failure::new(ExitCode::Error, format!("{}: {e}", args.policy.display()), "check the policy path")
+    })?;
+    let bad = |e: summary::SummaryError| {
+        Failure::new(ExitCode::Usage, e.to_string(), "pass --vsa-verifier-id with an absolute URI")
+    };
+    let issuer = Issuer {
+        verifier: Verifier::sigil(&vsa.vsa_verifier_id).map_err(bad)?,
+        policy: PolicyRef::file(&policy_path, judge.policy().digest.clone()).map_err(bad)?,
+    };
+    let mut conn = super::image::Connector::new(&args.registry)?;
+    let locks = sigil::sign::TagLocks::default();
+    let witnesses = ready.witnesses();
+    let mut out = std::collections::BTreeMap::new();
+    let mut code = ExitCode::Ok;
+    let mut seen = std::collections::BTreeSet::new();
+    for (_, d) in decisions {
+        let (Some(digest), false) = (d.digest(), matches!(d.outcome(), Outcome::CouldNotCheck { .. })) else {
+            continue;
+        };
+        let Ok(image) = RegistryRef::parse(d.image()) else { continue };
+        if !seen.insert((image.name(), digest.clone())) {
+            continue;
+        }
+        let store = conn.store_for(&image)?;
+        let attached = rt.block_on(summary::attach(
+            &store,
+            &store,
+            d,
+            &issuer,
+            now,
+            &ready.signer,
+            &witnesses,
+            vsa.vsa_format,
+            now,
+            &locks,
+        ));
+        match attached {
+            Ok(signed) => {
+                for s in &signed {
+                    eprintln!(
+                        "  ✓ verification summary for {}@{} attached -> {}",
+                        image.name(),
+                        s.digest,
+                        s.signature_tag
+                    );
+                    out.insert(
+                        (d.image().to_owned(), digest.clone()),
+                        json!({"format": s.format, "attestation": s.signature_tag, "manifest": s.signature_manifest}),
+                    );
+                }
+            }
+            Err(summary::AttachError::Summary(e)) => eprintln!("  - no verification summary for {}: {e}", d.image()),
+            Err(e) => {
+                eprintln!("  ✗ verification summary for {}@{digest} NOT attached: {e}", image.name());
+                code = ExitCode::Error;
+            }
+        }
+    }
+    Ok((out, code))
 }
 
 /// `name[:tag]@digest` for a reference written `image` judged at `digest`; `None` when it

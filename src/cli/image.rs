@@ -101,6 +101,11 @@ impl Connector {
         }
     }
 
+    /// The store for a registry image's repository (for writing what the gate attaches).
+    pub(super) fn store_for(&mut self, image: &RegistryRef) -> Result<Backend, Failure> {
+        self.registry_store(image)
+    }
+
     fn image_store(&mut self, image: &ImageRef) -> Result<Backend, Failure> {
         match image {
             ImageRef::Registry(r) => self.registry_store(r),

@@ -105,7 +105,7 @@ struct GateArgs {
     #[arg(long)]
     pin: bool,
     #[command(flatten)]
-    trust: TrustArgs,
+    vsa: VsaArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Output format.
@@ -113,6 +113,28 @@ struct GateArgs {
     output: Output,
     /// Images to judge ([REGISTRY/]REPO[:TAG][@DIGEST]).
     images: Vec<String>,
+}
+
+/// Signed verification summaries of the gate's decisions, and the trust flags of the whole
+/// command (the trusted root verifies the images and the summaries' own signing).
+#[derive(Args, Debug)]
+pub(crate) struct VsaArgs {
+    /// Sign each decision (passed or failed; not one that could not be checked) as a SLSA
+    /// Verification Summary Attestation with this private key and attach it to the image.
+    #[arg(long, conflicts_with = "vsa_keyless")]
+    vsa_key: Option<String>,
+    /// The same, keyless (an identity token: --identity-token, SIGSTORE_ID_TOKEN or GitHub
+    /// Actions').
+    #[arg(long)]
+    vsa_keyless: bool,
+    /// Where the summaries are stored.
+    #[arg(long, value_enum, default_value = "bundle")]
+    vsa_format: sigil::attachments::Format,
+    /// The summaries' verifier.id (a URI naming this gate).
+    #[arg(long, default_value = sigil::gate::summary::DEFAULT_VERIFIER_ID)]
+    vsa_verifier_id: String,
+    #[command(flatten)]
+    signing: sigstore::SigningArgs,
 }
 
 #[derive(Subcommand, Debug)]
