@@ -225,3 +225,23 @@ pub fn service_answers(data: &[u8]) {
         }
     }
 }
+
+/// Image policies (no file access: keys inline only), image patterns and vulnerability
+/// reports: parsing never panics, and a parsed policy answers which rule applies.
+pub fn policy(data: &[u8]) {
+    if let Ok(p) = crate::policy::parse(data, std::sync::Arc::new(crate::policy::file::NoFiles)) {
+        for name in ["docker.io/library/nginx", "registry.example.com/prod/app", "localhost:5000/a/b/c"] {
+            let _ = p.rule_for(name);
+        }
+        let _ = p.needs_default_trust();
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let (pattern, name) = text.split_once('\n').unwrap_or((text, "docker.io/library/nginx"));
+        if let Ok(p) = crate::policy::ImagePattern::parse(pattern) {
+            let _ = p.matches(name);
+        }
+    }
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = crate::vulns::findings(crate::vulns::report_of(&v));
+    }
+}

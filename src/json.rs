@@ -12,12 +12,18 @@
 //! together, as do `s`, `S` and the long s, `i` and `İ`). Documents that are not signed but
 //! that Go tools decode into known structs (an OCI layout's `index.json`) are checked with
 //! [`misread_fields`]: a key Go would match to a field must be spelled as serde expects it.
-//! Pure: bytes in, a verdict out; serde_json's own recursion limit bounds the depth.
+//! Kubernetes objects are compared exactly instead ([`KeyRule::Exact`]): the API server decodes
+//! them case-sensitively, but an object with a key twice still has no single meaning (which
+//! `image` does the gate read, which one the API server apply?). [`UniqueKeys`] is the one
+//! reader for both rules.
+//! Pure: bytes in, a verdict out; the parsers' own recursion limits (serde_json's, serde_yaml_ng's)
+//! bound the depth.
 
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 /// Two keys of one JSON object that a case-insensitive reader takes for the same key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,7 +33,44 @@ pub struct AmbiguousKeys(String);
 /// Refuses JSON in which any object has two keys equal under case folding (exact duplicates
 /// included). Syntax errors are reported too (the caller's typed parse would reject them anyway).
 pub fn reject_ambiguous_keys(bytes: &[u8]) -> Result<(), AmbiguousKeys> {
-    serde_json::from_slice::<Checked>(bytes).map(|_| ()).map_err(|e| AmbiguousKeys(e.to_string()))
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    UniqueKeys(KeyRule::GoFolded).deserialize(&mut de).and_then(|_| de.end()).map_err(|e| AmbiguousKeys(e.to_string()))
+}
+
+/// When two keys of one object are the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRule {
+    /// Equal under Go's case folding ([`go_fold`]): how `encoding/json` matches keys to struct
+    /// fields (cosign, skopeo and the other Go verifiers of signed documents).
+    GoFolded,
+    /// Equal byte for byte: how Kubernetes decodes objects (`sigs.k8s.io/json` matches field
+    /// names case-sensitively; label keys such as `app` and `App` are distinct).
+    Exact,
+}
+
+impl KeyRule {
+    fn same_key(self, key: &str) -> String {
+        match self {
+            KeyRule::GoFolded => go_fold(key),
+            KeyRule::Exact => key.to_owned(),
+        }
+    }
+}
+
+/// Reads one value of any self-describing format (JSON, YAML through serde_yaml_ng) into a
+/// `serde_json::Value`, refusing any object, at any depth, that has a key twice under the
+/// rule. A map keeps only one of two equal keys, so the check must happen while reading.
+/// Non-string keys are read as strings (a YAML `1:` is the key `"1"`, as Kubernetes reads it).
+#[derive(Debug, Clone, Copy)]
+pub struct UniqueKeys(pub KeyRule);
+
+impl<'de> de::DeserializeSeed<'de> for UniqueKeys {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<serde_json::Value, D::Error> {
+        d.deserialize_any(self)
+    }
 }
 
 /// A key as Go's `encoding/json` folds it to match struct fields (its `foldName`: each
@@ -48,60 +91,77 @@ pub fn go_fold(key: &str) -> String {
     out
 }
 
-/// A JSON value walked only to check its objects' keys.
-struct Checked;
-
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(CheckedVisitor)
-    }
-}
-
-struct CheckedVisitor;
-
-impl<'de> Visitor<'de> for CheckedVisitor {
-    type Value = Checked;
+impl<'de> Visitor<'de> for UniqueKeys {
+    type Value = serde_json::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
-        Ok(Checked)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        let mut seen: HashSet<String> = HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(go_fold(&key)) {
-                return Err(de::Error::custom(format_args!(
-                    "object key {key:?} appears twice (keys that differ only in case count as the same key, \
-                     as Go's encoding/json reads them)"
-                )));
-            }
-            map.next_value::<Checked>()?;
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+        match (i64::try_from(v), u64::try_from(v)) {
+            (Ok(i), _) => Ok(Value::from(i)),
+            (_, Ok(u)) => Ok(Value::from(u)),
+            _ => Err(E::custom(format_args!("integer {v} is out of range"))),
         }
-        Ok(Checked)
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        u64::try_from(v).map(Value::from).map_err(|_| E::custom(format_args!("integer {v} is out of range")))
+    }
+    /// As serde_json reads it: a float that JSON cannot hold (NaN, infinity) is null.
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(self.0.same_key(&key)) {
+                return Err(de::Error::custom(match self.0 {
+                    KeyRule::GoFolded => format!(
+                        "object key {key:?} appears twice (keys that differ only in case count as the same key, \
+                         as Go's encoding/json reads them)"
+                    ),
+                    KeyRule::Exact => format!("object key {key:?} appears twice: which one counts is unclear"),
+                }));
+            }
+            let value = map.next_value_seed(self)?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -258,6 +318,16 @@ mod tests {
     #[test]
     fn escaped_keys_are_compared_unescaped() {
         assert!(reject_ambiguous_keys(br#"{"critical":1,"\u0043ritical":2}"#).is_err());
+    }
+
+    #[test]
+    fn exact_rule_keeps_case_variants_and_refuses_duplicates() {
+        use serde::de::DeserializeSeed;
+        let read = |text: &str| UniqueKeys(KeyRule::Exact).deserialize(&mut serde_json::Deserializer::from_str(text));
+        let v = read(r#"{"labels":{"app":"a","App":"b"},"n":[1,-2,1.5,null,true]}"#).unwrap();
+        assert_eq!(v, serde_json::json!({"labels":{"app":"a","App":"b"},"n":[1,-2,1.5,null,true]}));
+        let e = read(r#"{"c":[{"image":"a","image":"b"}]}"#).unwrap_err();
+        assert!(e.to_string().contains("\"image\" appears twice"), "{e}");
     }
 
     #[test]

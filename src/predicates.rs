@@ -28,6 +28,9 @@ pub const COSIGN_CUSTOM: &str = "https://cosign.sigstore.dev/attestation/v1";
 /// cosign 3's image signature: a statement of this type about the image digest, in a Sigstore
 /// bundle. A signature, not an attestation: `attest` refuses to write it.
 pub const COSIGN_SIGN_V1: &str = "https://sigstore.dev/cosign/sign/v1";
+/// SLSA verification summaries (VSA) v1: what the deploy gate decided about an image
+/// ([`crate::gate::summary`] writes them).
+pub const SLSA_VERIFICATION_SUMMARY_V1: &str = "https://slsa.dev/verification_summary/v1";
 
 /// How `attest` turns the predicate file into the statement's predicate (as cosign does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +69,8 @@ pub enum Schema {
     Object,
     /// The required fields of SLSA provenance of this version.
     Slsa(SlsaVersion),
+    /// The required fields of a SLSA verification summary v1.
+    VerificationSummary,
 }
 
 /// Which summary `inspect` shows for a predicate.
@@ -81,6 +86,8 @@ pub enum SummaryKind {
     Vulnerabilities,
     /// VEX statements by status.
     Vex,
+    /// Verifier, time, resource, policy, result and levels of a verification summary.
+    VerificationSummary,
     /// No summary.
     None,
 }
@@ -153,6 +160,12 @@ pub static KNOWN: &[Known] = &[
     attestation(COSIGN_VULN, &[name("vuln", Json)], Schema::Object, SummaryKind::Vulnerabilities),
     Known { versioned: true, ..attestation(OPENVEX, &[name("openvex", Json)], Schema::Object, SummaryKind::Vex) },
     attestation(IN_TOTO_LINK, &[name("link", Json)], Schema::Object, SummaryKind::None),
+    attestation(
+        SLSA_VERIFICATION_SUMMARY_V1,
+        &[name("vsa", Json)],
+        Schema::VerificationSummary,
+        SummaryKind::VerificationSummary,
+    ),
     Known {
         uri_input: CosignCustom,
         ..attestation(COSIGN_CUSTOM, &[name("custom", CosignCustom)], Schema::Object, SummaryKind::None)
@@ -324,6 +337,19 @@ pub fn check_predicate(predicate_type: &str, bytes: &[u8]) -> Result<Value, Pred
                 require(&v, t, &["materials"], array, "an array")?;
             }
         }
+        Some(Schema::VerificationSummary) => {
+            // SLSA VSA v1's required fields (`timeVerified` became optional in 1.1).
+            require(&v, t, &["verifier", "id"], string, "a non-empty string")?;
+            if field(&v, &["timeVerified"]).is_some() {
+                require(&v, t, &["timeVerified"], string, "a non-empty string")?;
+            }
+            require(&v, t, &["resourceUri"], string, "a non-empty string")?;
+            require(&v, t, &["policy", "uri"], string, "a non-empty string")?;
+            let result = |x: &Value| matches!(x.as_str(), Some("PASSED" | "FAILED"));
+            require(&v, t, &["verificationResult"], result, "\"PASSED\" or \"FAILED\"")?;
+            let levels = |x: &Value| x.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+            require(&v, t, &["verifiedLevels"], levels, "an array of strings")?;
+        }
         Some(Schema::Object) | None => {}
     }
     Ok(v)
@@ -476,7 +502,7 @@ mod tests {
         assert_eq!(uri_of("nonsense"), None);
         assert_eq!(
             names_help(),
-            "slsaprovenance1, slsaprovenance02, slsaprovenance, spdx, spdxjson, cyclonedx, vuln, openvex, link, custom, or a URI"
+            "slsaprovenance1, slsaprovenance02, slsaprovenance, spdx, spdxjson, cyclonedx, vuln, openvex, link, vsa, custom, or a URI"
         );
         // Every name appears once, and every URI once.
         let names: Vec<_> = names().collect();
@@ -520,6 +546,30 @@ mod tests {
         assert!(e.to_string().contains("buildType"), "{e}");
         assert!(check_predicate(CYCLONEDX, b"not json").is_err());
         assert!(check_predicate(CYCLONEDX, b"[1]").is_err());
+    }
+
+    #[test]
+    fn verification_summary_fields_are_named() {
+        assert_eq!(uri_of("vsa").as_deref(), Some(SLSA_VERIFICATION_SUMMARY_V1));
+        let ok = serde_json::json!({"verifier": {"id": "https://gate.example"}, "timeVerified": "2026-01-01T00:00:00Z",
+            "resourceUri": "r.example/app@sha256:aa", "policy": {"uri": "file:///p.yaml"},
+            "verificationResult": "PASSED", "verifiedLevels": ["SLSA_BUILD_LEVEL_3"]});
+        let check = |v: &Value| check_predicate(SLSA_VERIFICATION_SUMMARY_V1, v.to_string().as_bytes());
+        assert!(check(&ok).is_ok());
+        let mut no_time = ok.clone();
+        no_time.as_object_mut().unwrap().remove("timeVerified");
+        assert!(check(&no_time).is_ok(), "optional since 1.1");
+        for (field, bad, why) in [
+            ("verificationResult", serde_json::json!("passed"), "verificationResult: must be \"PASSED\" or \"FAILED\""),
+            ("verifiedLevels", serde_json::json!("SLSA_BUILD_LEVEL_3"), "verifiedLevels: must be an array of strings"),
+            ("policy", serde_json::json!({"digest": {}}), "policy.uri: missing"),
+            ("verifier", serde_json::json!({}), "verifier.id: missing"),
+        ] {
+            let mut v = ok.clone();
+            v[field] = bad;
+            let e = check(&v).unwrap_err();
+            assert!(e.to_string().contains(why), "{e}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What an auditor reads about an attestation: a summary of its predicate by type (SLSA
-//! provenance, SBOM, vulnerability report, VEX). Which summary a type gets is the
+//! provenance, SBOM, vulnerability report, VEX, SLSA verification summary). Which summary a type gets is the
 //! [`crate::predicates`] table's; the SLSA facts are its extraction, the one
 //! `verify-attestation` checks. Pure: JSON in, summary out.
 
@@ -74,6 +74,33 @@ pub enum Summary {
         #[serde(rename = "byStatus")]
         by_status: BTreeMap<String, u64>,
     },
+    /// A SLSA verification summary: what a verifier (a deploy gate) decided about the image.
+    VerificationSummary {
+        /// `verifier.id`.
+        verifier: Option<String>,
+        /// `verifier.version`: component → version (at most [`MAX_LISTED`]).
+        #[serde(rename = "verifierVersion")]
+        verifier_version: BTreeMap<String, String>,
+        /// `timeVerified`.
+        #[serde(rename = "timeVerified")]
+        time_verified: Option<String>,
+        /// `resourceUri`: the image as it was checked.
+        #[serde(rename = "resourceUri")]
+        resource_uri: Option<String>,
+        /// `verificationResult`: "PASSED" or "FAILED".
+        result: Option<String>,
+        /// `verifiedLevels` (at most [`MAX_LISTED`]).
+        #[serde(rename = "verifiedLevels")]
+        verified_levels: Vec<String>,
+        /// `policy.uri`.
+        policy: Option<String>,
+        /// `policy.digest`, as `alg:hex` (SHA-256 when there is one).
+        #[serde(rename = "policyDigest")]
+        policy_digest: Option<String>,
+        /// How many input attestations it lists.
+        #[serde(rename = "inputAttestations")]
+        input_attestations: usize,
+    },
     /// A predicate type without a summary.
     Other,
 }
@@ -143,7 +170,41 @@ pub fn summarize(predicate_type: &str, predicate: &Value) -> Summary {
             }
             Summary::Vex { by_status }
         }
+        SummaryKind::VerificationSummary => verification_summary(predicate),
         SummaryKind::None => Summary::Other,
+    }
+}
+
+/// The fields of a verification summary, each as the predicate has it (absent or mistyped:
+/// none).
+fn verification_summary(p: &Value) -> Summary {
+    let strings = |path: &[&str]| -> Vec<String> {
+        arr(p, path).iter().filter_map(Value::as_str).map(str::to_owned).take(MAX_LISTED).collect()
+    };
+    let map = |path: &[&str]| -> BTreeMap<String, String> {
+        path.iter()
+            .try_fold(p, |cur, k| cur.get(k))
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).take(MAX_LISTED).collect()
+            })
+            .unwrap_or_default()
+    };
+    let policy_digest = map(&["policy", "digest"]);
+    let policy_digest = policy_digest
+        .get_key_value("sha256")
+        .or_else(|| policy_digest.iter().next())
+        .map(|(alg, hex)| format!("{alg}:{hex}"));
+    Summary::VerificationSummary {
+        verifier: s(p, &["verifier", "id"]),
+        verifier_version: map(&["verifier", "version"]),
+        time_verified: s(p, &["timeVerified"]),
+        resource_uri: s(p, &["resourceUri"]),
+        result: s(p, &["verificationResult"]),
+        verified_levels: strings(&["verifiedLevels"]),
+        policy: s(p, &["policy", "uri"]),
+        policy_digest,
+        input_attestations: arr(p, &["inputAttestations"]).len(),
     }
 }
 
@@ -322,5 +383,30 @@ mod tests {
         };
         assert_eq!((total, by_severity.get("high")), (2, Some(&1)), "related vulnerabilities are not findings");
         assert_eq!(summarize("https://example.com/x", &json!({})), Summary::Other);
+    }
+
+    #[test]
+    fn verification_summary_summary() {
+        let vsa = json!({"verifier": {"id": "https://gate.example", "version": {"sigil": "1.2.3", "n": 7}},
+            "timeVerified": "2026-01-01T00:00:00Z", "resourceUri": "r.example/app@sha256:aa",
+            "policy": {"uri": "file:///p.yaml", "digest": {"sha512": "ee", "sha256": "ff"}},
+            "inputAttestations": [{"uri": "x", "digest": {"sha256": "11"}}],
+            "verificationResult": "PASSED", "verifiedLevels": ["SLSA_BUILD_LEVEL_3", 3]});
+        let summary = summarize(predicates::SLSA_VERIFICATION_SUMMARY_V1, &vsa);
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap(),
+            json!({"kind": "verification-summary", "verifier": "https://gate.example",
+                "verifierVersion": {"sigil": "1.2.3"}, "timeVerified": "2026-01-01T00:00:00Z",
+                "resourceUri": "r.example/app@sha256:aa", "result": "PASSED", "verifiedLevels": ["SLSA_BUILD_LEVEL_3"],
+                "policy": "file:///p.yaml", "policyDigest": "sha256:ff", "inputAttestations": 1}),
+            "the JSON schema of the summary"
+        );
+        // A summary missing its fields says so field by field.
+        let Summary::VerificationSummary { verifier, result, verified_levels, policy_digest, .. } =
+            summarize(predicates::SLSA_VERIFICATION_SUMMARY_V1, &json!({}))
+        else {
+            panic!("not a verification summary")
+        };
+        assert_eq!((verifier, result, verified_levels, policy_digest), (None, None, vec![], None));
     }
 }

@@ -1,6 +1,7 @@
 //! Attestations across sigil and cosign 2.5.0 on a local registry: SPDX, CycloneDX and SLSA
-//! v0.2 predicates both ways, and the rejections both tools must agree on (wrong key, wrong
-//! type, an attestation copied to another image, a tampered envelope). cosign runs offline.
+//! v0.2 predicates both ways, SLSA verification summaries read by sigil and cosign, and the
+//! rejections both tools must agree on (wrong key, wrong type, an attestation copied to
+//! another image, a tampered envelope). cosign runs offline.
 
 mod attestation_support;
 mod common;
@@ -27,6 +28,7 @@ const SLSA02: &str = r#"{"builder":{"id":"https://example.com/builder"},"buildTy
 const SPDX_URI: &str = "https://spdx.dev/Document";
 const CYCLONEDX_URI: &str = "https://cyclonedx.org/bom";
 const SLSA02_URI: &str = "https://slsa.dev/provenance/v0.2";
+const VSA_URI: &str = "https://slsa.dev/verification_summary/v1";
 
 /// A registry, a key pair `s.key`/`s.pub` (password `common::PASSWORD`, readable by both
 /// tools) and predicate files, in a temporary directory.
@@ -176,6 +178,178 @@ fn slsaprovenance02_both_ways() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Loopback registries for the gate's judge: plain HTTP, anonymous.
+struct Loopback;
+
+impl sigil::gate::Stores for Loopback {
+    type Store = sigil::oci::registry::RegistryStore;
+    fn store(&self, image: &sigil::reference::RegistryRef) -> Result<Self::Store, sigil::oci::StoreError> {
+        use sigil::oci::registry::{Connection, RegistryOptions, RegistryStore, Transport};
+        let opts = RegistryOptions { transport: Transport::InsecureHttpAllowed, ..Default::default() };
+        let conn = Connection::new(&opts)?;
+        let anonymous = sigil::oci::auth::Credentials::Anonymous;
+        Ok(RegistryStore::new(conn, &anonymous, image.registry(), image.repository(), opts.timeout))
+    }
+}
+
+/// What the gate decides about `image` under the policy file `policy` (in the setup's folder).
+fn decide(s: &Setup, policy: &str, image: &str) -> sigil::gate::Decision {
+    use sigil::gate::Judge as _;
+    let files = std::sync::Arc::new(sigil::gate::PolicyFiles::new(s.d().to_path_buf()));
+    let policy = sigil::policy::file::parse(&std::fs::read(s.d().join(policy)).unwrap(), files).unwrap();
+    let judge = sigil::gate::PolicyJudge::new(policy, None, Loopback, sigil::gate::Limits::default());
+    let image = sigil::reference::RegistryRef::parse(image).unwrap();
+    rt().block_on(async {
+        let digest = judge.resolve(&image).await.unwrap();
+        judge.judge(&image, &digest).await
+    })
+}
+
+/// The gate's decisions about two images (one signed as the policy requires, one not),
+/// written as verification summaries signed with a key and attached in the legacy format by
+/// `gate::summary::attach` (through the library: `gate --vsa-key` is not wired yet), are read
+/// by sigil's `verify-attestation --type vsa` (with `--check` on the result, the verifier and
+/// the resource), by `inspect`, and by cosign 2.5's `verify-attestation`.
+// see: issue 11
+#[test]
+fn verification_summaries_from_gate_decisions_read_in_sigil_inspect_and_cosign() {
+    use sigil::gate::summary::{self, Issuer, PolicyRef, Verifier};
+    use sigil::gate::Outcome;
+    let s = Setup::new("interop/vsa");
+    let host = s.reg.host();
+    let (signed, signed_img) = s.image("signed");
+    let (unsigned, unsigned_img) = s.image("unsigned");
+    assert_code(&sigil(s.d(), &["sign", HTTP, "--key", "s.key", &signed_img]), 0);
+    let policy = format!(
+        "apiVersion: sigil/v1\nkind: ImagePolicy\nrules:\n  - name: prod\n    images: [\"{host}/interop/**\"]\n    verifiedLevels: [SLSA_BUILD_LEVEL_2]\n    authorities: [{{name: release, key: {{path: s.pub}}, transparencyLog: ignore}}]\n"
+    );
+    std::fs::write(s.d().join("policy.yaml"), &policy).unwrap();
+    let passed = decide(&s, "policy.yaml", &format!("{host}/interop/vsa:signed"));
+    assert_eq!(passed.outcome(), &Outcome::Passed);
+    let failed = decide(&s, "policy.yaml", &unsigned_img);
+    assert!(matches!(failed.outcome(), Outcome::Failed { .. }), "{failed:?}");
+
+    // The gate's key signs the summaries (another key than the images').
+    let key = sigil::keys::PrivateKey::generate(sigil::keys::KeyAlgorithm::EcdsaP256);
+    std::fs::write(s.d().join("gate.pub"), key.public_key().to_pem().unwrap()).unwrap();
+    let signer = sigil::sign::sigstore::Signer::key(key);
+    let policy_digest = Digest::sha256(policy.as_bytes());
+    let issuer = Issuer {
+        verifier: Verifier::sigil("https://gate.example.com/sigil").unwrap(),
+        policy: PolicyRef::file(&s.d().join("policy.yaml"), policy_digest.clone()).unwrap(),
+    };
+    let locks = sigil::sign::TagLocks::default();
+    let (at, now) = (1_764_340_000, 1_764_340_001);
+    for decision in [&passed, &failed] {
+        let attached = rt()
+            .block_on(summary::attach(
+                &s.store,
+                &s.store,
+                decision,
+                &issuer,
+                at,
+                &signer,
+                &sigil::sign::sigstore::Witnesses::none(),
+                sigil::attachments::Format::Legacy,
+                now,
+                &locks,
+            ))
+            .unwrap();
+        assert_eq!(attached.len(), 1);
+    }
+
+    // sigil: the passing summary, by name and by URI, with checks.
+    let resource = format!("{host}/interop/vsa@{signed}");
+    let checks = [
+        "--check",
+        "predicate.verificationResult=PASSED",
+        "--check",
+        "predicate.verifier.id=https://gate.example.com/sigil",
+        "--check",
+        "predicate.verifiedLevels.0=SLSA_BUILD_LEVEL_2",
+    ];
+    let mut args = vec!["verify-attestation", HTTP, "--key", "gate.pub", "--type", "vsa"];
+    args.extend_from_slice(&checks);
+    let resource_check = format!("predicate.resourceUri={resource}");
+    args.extend_from_slice(&["--check", &resource_check, &signed_img]);
+    let out = sigil(s.d(), &args);
+    assert_code(&out, 0);
+    let statements = sigil_statements(&out);
+    assert_eq!(statements.len(), 1);
+    let st = &statements[0];
+    assert_eq!(st["predicateType"], VSA_URI);
+    assert_eq!(st["subject"][0], json!({"name": format!("{host}/interop/vsa"), "digest": {"sha256": signed.hex()}}));
+    let policy_uri = format!("file://{}", s.d().join("policy.yaml").display());
+    assert_eq!(
+        st["predicate"],
+        json!({"verifier": {"id": "https://gate.example.com/sigil", "version": {"sigil": env!("CARGO_PKG_VERSION")}},
+            "timeVerified": "2025-11-28T14:26:40Z", "resourceUri": resource,
+            "policy": {"uri": policy_uri, "digest": {"sha256": policy_digest.hex()}},
+            "verificationResult": "PASSED", "verifiedLevels": ["SLSA_BUILD_LEVEL_2"], "slsaVersion": "1.0"})
+    );
+    assert_code(&s.sigil_verify("gate.pub", VSA_URI, &signed_img), 0);
+    // The failing summary verifies as a summary, and fails a later gate's check on the result.
+    let out = s.sigil_verify("gate.pub", "vsa", &unsigned_img);
+    assert_code(&out, 0);
+    assert_eq!(sigil_statements(&out)[0]["predicate"]["verifiedLevels"], json!(["FAILED"]));
+    let mut args = vec!["verify-attestation", HTTP, "--key", "gate.pub", "--type", "vsa"];
+    args.extend_from_slice(&checks[..2]);
+    args.push(&unsigned_img);
+    let out = sigil(s.d(), &args);
+    assert_code(&out, 12);
+    assert!(stderr(&out).contains(r#"expected "PASSED", statement has "FAILED""#), "{}", stderr(&out));
+    // Not with the images' key.
+    assert_code(&s.sigil_verify("s.pub", "vsa", &signed_img), 12);
+
+    // inspect: the summary, in JSON and as text.
+    let out = sigil(s.d(), &["inspect", HTTP, "--key", "gate.pub", "-o", "json", &signed_img]);
+    assert_code(&out, 0);
+    let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let att = &report["report"]["attestations"][0];
+    assert_eq!((&att["verified"], &att["predicateType"]), (&json!(true), &json!(VSA_URI)));
+    assert_eq!(
+        att["summary"],
+        json!({"kind": "verification-summary", "verifier": "https://gate.example.com/sigil",
+            "verifierVersion": {"sigil": env!("CARGO_PKG_VERSION")}, "timeVerified": "2025-11-28T14:26:40Z",
+            "resourceUri": resource, "result": "PASSED", "verifiedLevels": ["SLSA_BUILD_LEVEL_2"],
+            "policy": policy_uri, "policyDigest": policy_digest.to_string(), "inputAttestations": 0})
+    );
+    let out = sigil(s.d(), &["inspect", HTTP, "--key", "gate.pub", &unsigned_img]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    for want in [
+        format!("✓ {VSA_URI} ("),
+        "SLSA verification summary: FAILED".into(),
+        format!("verifier:   https://gate.example.com/sigil (sigil {})", env!("CARGO_PKG_VERSION")),
+        "verified:   2025-11-28T14:26:40Z".into(),
+        format!("resource:   {host}/interop/vsa@{unsigned}"),
+        format!("policy:     {policy_uri} @ {policy_digest}"),
+        "levels:     FAILED".into(),
+    ] {
+        assert!(text.contains(&want), "missing {want:?} in:\n{text}");
+    }
+
+    // cosign 2.5 reads the same statements.
+    for (digest, img, result) in [(&signed, &signed_img, "PASSED"), (&unsigned, &unsigned_img, "FAILED")] {
+        let out = s.cosign_verify("gate.pub", VSA_URI, img);
+        assert_code(&out, 0);
+        let statements = cosign_statements(&out);
+        assert_eq!(statements.len(), 1, "{}", stdout(&out));
+        assert_eq!(statements[0]["predicateType"], VSA_URI);
+        assert_eq!(statements[0]["subject"][0]["digest"]["sha256"], digest.hex());
+        assert_eq!(statements[0]["predicate"]["verificationResult"], result);
+    }
+    assert_eq!(cosign_statements(&s.cosign_verify("gate.pub", VSA_URI, &signed_img))[0], *st);
+
+    // A hand-written summary without a valid result is refused before anything is signed.
+    let mut bad = st["predicate"].clone();
+    bad["verificationResult"] = json!("OK");
+    std::fs::write(s.d().join("bad.json"), bad.to_string()).unwrap();
+    let out = s.sigil_attest("vsa", "bad.json", &signed_img);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains(r#"verificationResult: must be "PASSED" or "FAILED""#), "{}", stderr(&out));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -35,17 +35,7 @@ pub(super) struct Connector {
 
 impl Connector {
     pub(super) fn new(args: &RegistryArgs) -> Result<Self, Failure> {
-        let mut extra_ca_pem = Vec::new();
-        if let Some(p) = &args.registry_cacert {
-            extra_ca_pem.push(read_bounded(p, 1 << 20, "--registry-cacert")?);
-        }
-        let transport = if args.allow_http_registry {
-            eprintln!("warning: --allow-http-registry: registry traffic may be plain HTTP, unauthenticated and readable on the network");
-            Transport::InsecureHttpAllowed
-        } else {
-            Transport::Https
-        };
-        let opts = RegistryOptions { transport, extra_ca_pem, timeout: Duration::from_secs(args.timeout) };
+        let opts = registry_options(args)?;
         Ok(Connector { conn: None, opts, args: args.clone(), creds: Default::default(), flag_registry: None })
     }
 
@@ -111,6 +101,11 @@ impl Connector {
         }
     }
 
+    /// The store for a registry image's repository (for writing what the gate attaches).
+    pub(super) fn store_for(&mut self, image: &RegistryRef) -> Result<Backend, Failure> {
+        self.registry_store(image)
+    }
+
     fn image_store(&mut self, image: &ImageRef) -> Result<Backend, Failure> {
         match image {
             ImageRef::Registry(r) => self.registry_store(r),
@@ -125,6 +120,21 @@ impl Connector {
             },
         }
     }
+}
+
+/// The registry connection options the flags ask for.
+pub(super) fn registry_options(args: &RegistryArgs) -> Result<RegistryOptions, Failure> {
+    let mut extra_ca_pem = Vec::new();
+    if let Some(p) = &args.registry_cacert {
+        extra_ca_pem.push(read_bounded(p, 1 << 20, "--registry-cacert")?);
+    }
+    let transport = if args.allow_http_registry {
+        eprintln!("warning: --allow-http-registry: registry traffic may be plain HTTP, unauthenticated and readable on the network");
+        Transport::InsecureHttpAllowed
+    } else {
+        Transport::Https
+    };
+    Ok(RegistryOptions { transport, extra_ca_pem, timeout: Duration::from_secs(args.timeout) })
 }
 
 /// Whether a command writes to the signature repository (only `sign` does).
@@ -944,6 +954,31 @@ fn print_report(image: &str, r: &sigil::inspect::AuditReport) {
             Some(Summary::Vex { by_status }) => {
                 let counts: Vec<String> = by_status.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 println!("      VEX statements: {}", if counts.is_empty() { "none".into() } else { counts.join(", ") });
+            }
+            Some(Summary::VerificationSummary {
+                verifier,
+                verifier_version,
+                time_verified,
+                resource_uri,
+                result,
+                verified_levels,
+                policy,
+                policy_digest,
+                input_attestations,
+            }) => {
+                println!("      SLSA verification summary: {}", opt(result));
+                let versions: Vec<String> = verifier_version.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                if versions.is_empty() {
+                    println!("      verifier:   {}", opt(verifier));
+                } else {
+                    println!("      verifier:   {} ({})", opt(verifier), versions.join(", "));
+                }
+                println!("      verified:   {}", opt(time_verified));
+                println!("      resource:   {}", opt(resource_uri));
+                println!("      policy:     {} @ {}", opt(policy), opt(policy_digest));
+                let levels = if verified_levels.is_empty() { "none".into() } else { verified_levels.join(", ") };
+                println!("      levels:     {levels}");
+                println!("      input attestations: {input_attestations}");
             }
             Some(Summary::Other) | None => {}
         }

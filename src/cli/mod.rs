@@ -4,8 +4,10 @@ mod artifacts;
 mod blob;
 mod exit;
 mod files;
+mod gate;
 mod image;
 mod keyfiles;
+mod manifests;
 mod sigstore;
 mod trust;
 mod webhook;
@@ -62,9 +64,81 @@ enum Command {
     /// Show the Sigstore trust material in use.
     #[command(subcommand)]
     TrustedRoot(TrustedRootCommand),
+    /// Image policies for the deploy gate (docs/policy.md).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Judge images against a policy: named here, or every container image of Kubernetes
+    /// manifests (-f). One verdict per image: JSON lines on stdout, people's lines on stderr.
+    /// Exit 0 when every image is admitted, 12 when an enforced rule denies, 14 when an
+    /// enforced rule could not be checked.
+    Gate(GateArgs),
     /// Serve the Kubernetes admission webhook (HTTPS): /validate denies workloads whose images
     /// the policy refuses, /mutate also pins admitted images to their digests.
     Webhook(webhook::WebhookArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Check a policy file: every field, keys and trusted roots it names; errors name the
+    /// line and field. Exit 0 when valid, 1 when not.
+    Check(PolicyCheckArgs),
+}
+
+#[derive(Args, Debug)]
+struct PolicyCheckArgs {
+    /// Output format (json: the rules as read).
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: Output,
+    /// The policy file (YAML or JSON).
+    policy: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct GateArgs {
+    /// The policy file (YAML or JSON; checked as `policy check` does before any image is judged).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Kubernetes manifests (YAML or JSON, multi-document, `kind: List`; `-` for stdin): every
+    /// container, init container and ephemeral container image of Pods, Deployments,
+    /// ReplicaSets, StatefulSets, DaemonSets, Jobs and CronJobs is judged.
+    #[arg(short = 'f', long = "filename")]
+    files: Vec<PathBuf>,
+    /// When every image is admitted, write the manifests back with each image pinned to the
+    /// digest judged (`name:tag@sha256:…`), preserving everything else; manifests from stdin
+    /// are printed on stdout instead of the verdicts.
+    #[arg(long)]
+    pin: bool,
+    #[command(flatten)]
+    vsa: VsaArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "json")]
+    output: Output,
+    /// Images to judge ([REGISTRY/]REPO[:TAG][@DIGEST]).
+    images: Vec<String>,
+}
+
+/// Signed verification summaries of the gate's decisions, and the trust flags of the whole
+/// command (the trusted root verifies the images and the summaries' own signing).
+#[derive(Args, Debug)]
+pub(crate) struct VsaArgs {
+    /// Sign each decision (passed or failed; not one that could not be checked) as a SLSA
+    /// Verification Summary Attestation with this private key and attach it to the image.
+    #[arg(long, conflicts_with = "vsa_keyless")]
+    vsa_key: Option<String>,
+    /// The same, keyless (an identity token: --identity-token, SIGSTORE_ID_TOKEN or GitHub
+    /// Actions').
+    #[arg(long)]
+    vsa_keyless: bool,
+    /// Where the summaries are stored.
+    #[arg(long, value_enum, default_value = "bundle")]
+    vsa_format: sigil::attachments::Format,
+    /// The summaries' verifier.id (a URI naming this gate).
+    #[arg(long, default_value = sigil::gate::summary::DEFAULT_VERIFIER_ID)]
+    vsa_verifier_id: String,
+    #[command(flatten)]
+    signing: sigstore::SigningArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -533,6 +607,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::VerifyBlob(a) => blob::verify_blob(a),
         Command::TrustedRoot(TrustedRootCommand::Show(a)) => blob::show_trusted_root(a),
         Command::TrustedRoot(TrustedRootCommand::Update(a)) => blob::update_trusted_root(a),
+        Command::Policy(PolicyCommand::Check(a)) => gate::check(a),
+        Command::Gate(a) => gate::gate(a),
         Command::Webhook(a) => webhook::webhook(a),
     }
 }

@@ -47,6 +47,13 @@ pub(crate) struct SigningArgs {
     trust: TrustArgs,
 }
 
+impl SigningArgs {
+    /// The trust flags (they serve verification too where a command also verifies).
+    pub(crate) fn trust(&self) -> &TrustArgs {
+        &self.trust
+    }
+}
+
 /// The signer and its witnesses, ready.
 pub(crate) struct Ready {
     pub(crate) signer: Signer,

@@ -13,13 +13,11 @@ use sigil::gate::cache::CacheConfig;
 use sigil::gate::tls::CertFiles;
 use sigil::gate::webhook::{Config, Loader, Webhook, WebhookError};
 use sigil::gate::{Limits, PolicyFiles, PolicyJudge, RegistryStores};
-use sigil::oci::registry::{RegistryOptions, Transport};
 use sigil::trust::Trust;
 
 use super::exit::{ExitCode, Failure};
-use super::files::read_bounded;
 use super::trust::load_trust;
-use super::TrustArgs;
+use super::{RegistryArgs, TrustArgs};
 
 /// `sigil webhook` flags.
 #[derive(Args, Debug)]
@@ -58,15 +56,8 @@ pub(crate) struct WebhookArgs {
     /// Seconds a tag's digest is kept before the registry is asked again.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     digest_ttl: u64,
-    /// Allow plain-HTTP registries (insecure: traffic is not protected).
-    #[arg(long)]
-    allow_http_registry: bool,
-    /// Extra CA certificate (PEM) to trust for registry TLS, besides the system roots.
-    #[arg(long)]
-    registry_cacert: Option<PathBuf>,
-    /// Deadline for each registry request, in seconds.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    registry_timeout: u64,
+    #[command(flatten)]
+    registry: RegistryArgs,
     #[command(flatten)]
     trust: TrustArgs,
 }
@@ -107,18 +98,15 @@ pub(crate) fn webhook(args: WebhookArgs) -> Result<ExitCode, Failure> {
 /// The policy loader: the file's bytes parsed (files it names read relative to its folder),
 /// judged over registries with the Docker config's credentials.
 fn policy_loader(args: &WebhookArgs) -> Result<Arc<Loader<PolicyJudge<RegistryStores>>>, Failure> {
-    let base = args.policy.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    let mut extra_ca_pem = Vec::new();
-    if let Some(p) = &args.registry_cacert {
-        extra_ca_pem.push(read_bounded(p, 1 << 20, "--registry-cacert")?);
+    if args.registry.registry_username.is_some() {
+        return Err(Failure::new(
+            ExitCode::Usage,
+            "the webhook reads registries with the Docker config's credentials only",
+            "mount a Docker config (DOCKER_CONFIG) instead of --registry-username",
+        ));
     }
-    let transport = if args.allow_http_registry {
-        eprintln!("warning: --allow-http-registry: registry traffic may be plain HTTP, unauthenticated and readable on the network");
-        Transport::InsecureHttpAllowed
-    } else {
-        Transport::Https
-    };
-    let opts = RegistryOptions { transport, extra_ca_pem, timeout: Duration::from_secs(args.registry_timeout) };
+    let base = args.policy.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let opts = super::image::registry_options(&args.registry)?;
     // Rules that name no trusted root use this one; without it, a policy with such rules is
     // refused at load (the server does not start, or keeps the previous policy).
     let trust: Option<Arc<Trust>> = match load_trust(&args.trust) {

@@ -204,14 +204,13 @@ fn parse(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, MalformedReview
     review.try_into().map_err(|_| MalformedReview::NoRequest)
 }
 
-/// One image's decision: an image reference that does not parse, or a decision not made by
-/// the deadline, is a check that could not be made under an enforced rule (denied).
+/// One image's decision: an image reference that does not parse fails, and a decision not
+/// made by the deadline is a check that could not be made under an enforced rule: both deny.
 async fn judge_one<J: Judge>(verdicts: &Verdicts, judge: &J, image: ContainerImage, deadline: Deadline) -> Judged {
     let reference = match RegistryRef::parse(&image.image) {
         Ok(r) => r,
         Err(e) => {
-            let reason = format!("not an image reference: {e}");
-            let decision = Decision::could_not_check(&image.image, None, Mode::Enforce, reason);
+            let decision = Decision::not_an_image(&image.image, &e.to_string());
             return Judged { image, reference: None, decision };
         }
     };

@@ -34,10 +34,10 @@ impl Default for Limits {
 }
 
 /// What became of one requirement.
-enum Check {
+enum Requirement {
     Holds,
     No(String),
-    CouldNotCheck(String),
+    Unchecked(String),
 }
 
 /// Evaluates `image` (resolved to `digest`) against `policy`, reading signatures and
@@ -76,9 +76,9 @@ pub async fn evaluate<S: Store>(
     let mut signed_by = Vec::new();
     for (a, check) in rule.authorities.iter().zip(signatures) {
         match check {
-            Check::Holds => signed_by.push(a.name.clone()),
-            Check::No(why) => reasons.push(format!("authority {:?}: {why}", a.name)),
-            Check::CouldNotCheck(why) => unchecked.push(format!("authority {:?}: {why}", a.name)),
+            Requirement::Holds => signed_by.push(a.name.clone()),
+            Requirement::No(why) => reasons.push(format!("authority {:?}: {why}", a.name)),
+            Requirement::Unchecked(why) => unchecked.push(format!("authority {:?}: {why}", a.name)),
         }
     }
     // Threshold: enough authorities signed; a "no" when even the unchecked ones could not
@@ -97,9 +97,9 @@ pub async fn evaluate<S: Store>(
     let mut attested = Vec::new();
     for (req, check) in rule.attestations.iter().zip(attestations) {
         match check {
-            Check::Holds => attested.push(req.predicate_type.clone()),
-            Check::No(why) => definite.push(format!("attestation {}: {why}", req.predicate_type)),
-            Check::CouldNotCheck(why) => unchecked.push(format!("attestation {}: {why}", req.predicate_type)),
+            Requirement::Holds => attested.push(req.predicate_type.clone()),
+            Requirement::No(why) => definite.push(format!("attestation {}: {why}", req.predicate_type)),
+            Requirement::Unchecked(why) => unchecked.push(format!("attestation {}: {why}", req.predicate_type)),
         }
     }
     let outcome = if !definite.is_empty() {
@@ -166,21 +166,21 @@ async fn check_signatures<S: Store>(
     formats: Formats,
     limits: Limits,
     hints: &PayloadHints,
-) -> Check {
+) -> Requirement {
     let signer = match signer {
         Ok(s) => *s,
-        Err(why) => return Check::CouldNotCheck(why.clone()),
+        Err(why) => return Requirement::Unchecked(why.clone()),
     };
     let none = Annotations::new();
     let policy = verify::Policy { signer, annotations: &none, max_blob_bytes: limits.max_blob_bytes, formats };
     match verify::verify_digest(store, digest, &policy, hints).await {
-        Ok(Verdict::Verified { .. }) => Check::Holds,
-        Ok(Verdict::NoSignatures { .. }) => Check::No("the image has no signatures".into()),
+        Ok(Verdict::Verified { .. }) => Requirement::Holds,
+        Ok(Verdict::NoSignatures { .. }) => Requirement::No("the image has no signatures".into()),
         Ok(Verdict::NoMatchingSignature { rejected, .. }) => {
-            Check::No(format!("no signature verified ({})", rejections(&rejected)))
+            Requirement::No(format!("no signature verified ({})", rejections(&rejected)))
         }
-        Ok(Verdict::ImageNotFound) => Check::No("image not found".into()),
-        Err(e) => Check::CouldNotCheck(e.to_string()),
+        Ok(Verdict::ImageNotFound) => Requirement::No("image not found".into()),
+        Err(e) => Requirement::Unchecked(e.to_string()),
     }
 }
 
@@ -191,14 +191,14 @@ async fn check_attestation<S: Store>(
     req: &AttestationRequirement,
     signers: &[Result<ImageSigner<'_>, String>],
     limits: Limits,
-) -> Check {
+) -> Requirement {
     let reference = ManifestRef::Digest(digest.clone());
     let results = join_all(req.signed_by.iter().map(|&i| {
         let reference = &reference;
         async move {
             let signer = match &signers[i] {
                 Ok(s) => *s,
-                Err(why) => return (i, Check::CouldNotCheck(why.clone())),
+                Err(why) => return (i, Requirement::Unchecked(why.clone())),
             };
             let policy = AttestationPolicy {
                 signer,
@@ -210,24 +210,24 @@ async fn check_attestation<S: Store>(
             };
             let check = match attestation::verify_attestations(store, store, reference, &policy).await {
                 Ok(AttestationVerdict::Verified { statements, .. }) => match &req.vulnerabilities {
-                    None => Check::Holds,
+                    None => Requirement::Holds,
                     Some(condition) => {
                         let judged: Vec<Result<(), String>> =
                             statements.iter().map(|s| condition.check(&s.get().statement)).collect();
                         if judged.iter().any(Result::is_ok) {
-                            Check::Holds
+                            Requirement::Holds
                         } else {
                             let why: Vec<String> = judged.into_iter().filter_map(Result::err).take(2).collect();
-                            Check::No(why.join("; "))
+                            Requirement::No(why.join("; "))
                         }
                     }
                 },
-                Ok(AttestationVerdict::NoAttestations { .. }) => Check::No("none attached".into()),
+                Ok(AttestationVerdict::NoAttestations { .. }) => Requirement::No("none attached".into()),
                 Ok(AttestationVerdict::NoMatchingAttestation { rejected, .. }) => {
-                    Check::No(format!("none verified ({})", rejections(&rejected)))
+                    Requirement::No(format!("none verified ({})", rejections(&rejected)))
                 }
-                Ok(AttestationVerdict::ImageNotFound) => Check::No("image not found".into()),
-                Err(e) => Check::CouldNotCheck(e.to_string()),
+                Ok(AttestationVerdict::ImageNotFound) => Requirement::No("image not found".into()),
+                Err(e) => Requirement::Unchecked(e.to_string()),
             };
             (i, check)
         }
@@ -238,14 +238,14 @@ async fn check_attestation<S: Store>(
     for (i, check) in results {
         let name = &rule.authorities[i].name;
         match check {
-            Check::Holds => return Check::Holds,
-            Check::No(why) => no.push(format!("signed by {name:?}: {why}")),
-            Check::CouldNotCheck(why) => unchecked.push(format!("signed by {name:?}: {why}")),
+            Requirement::Holds => return Requirement::Holds,
+            Requirement::No(why) => no.push(format!("signed by {name:?}: {why}")),
+            Requirement::Unchecked(why) => unchecked.push(format!("signed by {name:?}: {why}")),
         }
     }
     if unchecked.is_empty() {
-        Check::No(no.join("; "))
+        Requirement::No(no.join("; "))
     } else {
-        Check::CouldNotCheck(unchecked.join("; "))
+        Requirement::Unchecked(unchecked.join("; "))
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! A [`Decision`] is built only by the gate's evaluation; the front ends read it and turn it
 //! into an exit code or an admission answer ([`Decision::admission`]). Nothing here allows on
-//! error: a check that could not be made denies under an enforced rule.
+//! error: a check that could not be made denies under an enforced rule. A decision that was
+//! reached can be signed and attached as a SLSA verification summary ([`summary`]).
 
 use serde::Serialize;
 
@@ -14,6 +15,7 @@ pub mod cache;
 pub mod evaluate;
 pub mod judge;
 pub mod metrics;
+pub mod summary;
 pub mod tls;
 pub mod webhook;
 
@@ -117,6 +119,15 @@ impl Decision {
         match self.mode {
             Mode::Enforce => Admission::Deny(why),
             Mode::Warn => Admission::Warn(why),
+        }
+    }
+
+    /// The decision about something that is not an image reference: it fails (no rule can
+    /// apply to it).
+    pub fn not_an_image(image: &str, why: &str) -> Self {
+        Decision {
+            outcome: Outcome::Failed { reasons: vec![format!("not an image reference: {why}")] },
+            ..Decision::could_not_check(image, None, Mode::Enforce, String::new())
         }
     }
 

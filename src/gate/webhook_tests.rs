@@ -502,7 +502,7 @@ async fn unparsable_image_reference_denies() {
     assert_eq!(r["allowed"], false);
     let message = r["status"]["message"].as_str().unwrap();
     assert!(
-        message.contains("container \"proxy\": registry.example/Team/proxy:2: the policy's default: could not check: not an image reference"),
+        message.contains("container \"proxy\": registry.example/Team/proxy:2: the policy's default: not an image reference: invalid repository name"),
         "{message}"
     );
     server.stop().await;

@@ -463,6 +463,7 @@ impl TryFrom<RuleFields> for RuleDoc {
 mod tests {
     use super::*;
     use crate::policy::AuthoritySigner;
+    use std::path::Path;
 
     /// Reads relative to a test data folder.
     struct Dir(std::path::PathBuf);
@@ -567,5 +568,95 @@ mod tests {
         assert!(
             parse(b"apiVersion: sigil/v1\nkind: ImagePolicy\nrules: []\n---\nrules: []\n", Arc::new(NoFiles)).is_err()
         );
+    }
+
+    /// A validator for the JSON Schema keywords docs/policy.schema.json uses (no crate for
+    /// one test): the schema must accept every example the parser accepts, and refuse the
+    /// structural errors.
+    fn schema_errors(
+        schema: &serde_json::Value,
+        root: &serde_json::Value,
+        v: &serde_json::Value,
+        at: &str,
+    ) -> Vec<String> {
+        use serde_json::Value;
+        let mut errs = Vec::new();
+        let Some(obj) = schema.as_object() else { return errs };
+        if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
+            let target = root.pointer(r.trim_start_matches('#')).unwrap_or_else(|| panic!("bad $ref {r}"));
+            return schema_errors(target, root, v, at);
+        }
+        for (k, rule) in obj {
+            let ok = match k.as_str() {
+                "type" => match rule.as_str().unwrap() {
+                    "object" => v.is_object(),
+                    "array" => v.is_array(),
+                    "string" => v.is_string(),
+                    "integer" => v.is_u64() || v.is_i64(),
+                    t => panic!("type {t}"),
+                },
+                "const" => v == rule,
+                "enum" => rule.as_array().unwrap().contains(v),
+                "required" => rule.as_array().unwrap().iter().all(|f| v.get(f.as_str().unwrap()).is_some()),
+                "minLength" => v.as_str().is_none_or(|s| s.chars().count() as u64 >= rule.as_u64().unwrap()),
+                "minItems" => v.as_array().is_none_or(|a| a.len() as u64 >= rule.as_u64().unwrap()),
+                "maxItems" => v.as_array().is_none_or(|a| a.len() as u64 <= rule.as_u64().unwrap()),
+                "uniqueItems" => v.as_array().is_none_or(|a| a.iter().enumerate().all(|(i, x)| !a[..i].contains(x))),
+                "minimum" => v.as_i64().is_none_or(|n| n >= rule.as_i64().unwrap()),
+                "pattern" => v.as_str().is_none_or(|s| regex::Regex::new(rule.as_str().unwrap()).unwrap().is_match(s)),
+                "additionalProperties" => {
+                    let known = obj.get("properties").and_then(Value::as_object);
+                    v.as_object().is_none_or(|o| o.keys().all(|key| known.is_some_and(|p| p.contains_key(key))))
+                }
+                "properties" => {
+                    if let Some(o) = v.as_object() {
+                        for (key, sub) in rule.as_object().unwrap() {
+                            if let Some(x) = o.get(key) {
+                                errs.extend(schema_errors(sub, root, x, &format!("{at}.{key}")));
+                            }
+                        }
+                    }
+                    true
+                }
+                "items" => {
+                    if let Some(a) = v.as_array() {
+                        for (i, x) in a.iter().enumerate() {
+                            errs.extend(schema_errors(rule, root, x, &format!("{at}[{i}]")));
+                        }
+                    }
+                    true
+                }
+                "oneOf" => {
+                    rule.as_array().unwrap().iter().filter(|s| schema_errors(s, root, v, at).is_empty()).count() == 1
+                }
+                "allOf" => rule.as_array().unwrap().iter().all(|s| schema_errors(s, root, v, at).is_empty()),
+                "$schema" | "$id" | "title" | "description" | "default" | "$defs" => true,
+                other => panic!("keyword {other} not supported by this test"),
+            };
+            if !ok {
+                errs.push(format!("{at}: {k}"));
+            }
+        }
+        errs
+    }
+
+    #[test]
+    fn the_json_schema_accepts_what_the_parser_accepts() {
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/policy.schema.json")).unwrap(),
+        )
+        .unwrap();
+        for f in ["full.yaml", "full.json"] {
+            let doc: serde_json::Value =
+                serde_yaml_ng::from_str(&std::fs::read_to_string(testdata(f)).unwrap()).unwrap();
+            assert_eq!(schema_errors(&schema, &schema, &doc, "$"), Vec::<String>::new(), "{f}");
+        }
+        // Structural errors the schema refuses too (the others need the parser: regular
+        // expressions, files, thresholds, names).
+        for f in ["unknown-field", "bad-mode", "bad-severity", "key-and-keyless", "no-authorities", "wrong-version"] {
+            let doc: serde_json::Value =
+                serde_yaml_ng::from_str(&std::fs::read_to_string(testdata(&format!("bad/{f}.yaml"))).unwrap()).unwrap();
+            assert!(!schema_errors(&schema, &schema, &doc, "$").is_empty(), "{f}");
+        }
     }
 }

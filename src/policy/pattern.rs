@@ -182,7 +182,7 @@ mod tests {
     fn many_stars_do_not_blow_up() {
         let p = format!("r.example/{}", "*a".repeat(40));
         assert!(!m(&p, &format!("r.example/{}", "a".repeat(200) + "b")));
-        let p = format!("r.example/{}/x", vec!["**"; 10].join("/"));
-        assert!(!m(&p, &format!("r.example/{}", vec!["a"; 30].join("/"))));
+        let p = format!("r.example/{}/x", ["**"; 10].join("/"));
+        assert!(!m(&p, &format!("r.example/{}", ["a"; 30].join("/"))));
     }
 }

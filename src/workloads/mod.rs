@@ -12,6 +12,13 @@
 //!
 //! Pure: values and text in, typed values out; no I/O.
 
+mod manifests;
+mod pin;
+mod source;
+
+pub use manifests::{parse_manifests, Manifest, ManifestError, Place, MAX_DOCUMENTS, MAX_MANIFEST_BYTES};
+pub use pin::{pin, Pin, PinError};
+
 use std::fmt;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -104,7 +111,7 @@ pub enum WorkloadError {
         /// The object's `kind`.
         kind: String,
         /// Where the pod spec should be.
-        pointer: &'static str,
+        pointer: String,
     },
     /// The pod spec lists no containers (perhaps under a misspelt key).
     #[error("{kind} has no containers at {pointer}/containers: the API server would refuse it")]
@@ -112,7 +119,7 @@ pub enum WorkloadError {
         /// The object's `kind`.
         kind: String,
         /// Where the pod spec is.
-        pointer: &'static str,
+        pointer: String,
     },
     /// The pod spec does not parse as a Kubernetes `PodSpec`.
     #[error("{pointer}: {reason}")]
@@ -132,6 +139,35 @@ pub enum WorkloadError {
         /// Pointer to the container (from the object's root).
         pointer: String,
     },
+}
+
+impl WorkloadError {
+    /// The pointer (from the object's root) of the value the error is about, if any.
+    pub fn pointer(&self) -> Option<&str> {
+        match self {
+            WorkloadError::NoPodSpec { pointer, .. }
+            | WorkloadError::NoContainers { pointer, .. }
+            | WorkloadError::BadPodSpec { pointer, .. }
+            | WorkloadError::MissingImage { pointer, .. } => Some(pointer),
+            WorkloadError::NotAWorkload { .. }
+            | WorkloadError::Untyped { .. }
+            | WorkloadError::UnsupportedVersion { .. } => None,
+        }
+    }
+
+    /// The same error about an object found at `prefix` (a list item: `/items/3`).
+    fn under(mut self, prefix: &str) -> Self {
+        match &mut self {
+            WorkloadError::NoPodSpec { pointer, .. }
+            | WorkloadError::NoContainers { pointer, .. }
+            | WorkloadError::BadPodSpec { pointer, .. }
+            | WorkloadError::MissingImage { pointer, .. } => pointer.insert_str(0, prefix),
+            WorkloadError::NotAWorkload { .. }
+            | WorkloadError::Untyped { .. }
+            | WorkloadError::UnsupportedVersion { .. } => {}
+        }
+        self
+    }
 }
 
 /// A workload kind and where its objects keep the pod spec.
@@ -191,7 +227,7 @@ pub fn images_of(object: &serde_json::Value) -> Result<Vec<ContainerImage>, Work
     }
     let spec = pod_spec(object, workload)?;
     if spec.containers.is_empty() {
-        return Err(WorkloadError::NoContainers { kind: kind.to_owned(), pointer: workload.pod_spec });
+        return Err(WorkloadError::NoContainers { kind: kind.to_owned(), pointer: workload.pod_spec.to_owned() });
     }
     let mut images = Vec::new();
     let lists = [
@@ -227,7 +263,7 @@ fn type_field<'a>(object: &'a serde_json::Value, field: &'static str) -> Result<
 /// The workload's pod spec, read with k8s-openapi's `PodSpec`; an error points at the value.
 fn pod_spec(object: &serde_json::Value, workload: &WorkloadKind) -> Result<PodSpec, WorkloadError> {
     let Some(value) = object.pointer(workload.pod_spec).filter(|v| v.is_object()) else {
-        return Err(WorkloadError::NoPodSpec { kind: workload.kind.to_owned(), pointer: workload.pod_spec });
+        return Err(WorkloadError::NoPodSpec { kind: workload.kind.to_owned(), pointer: workload.pod_spec.to_owned() });
     };
     serde_path_to_error::deserialize::<_, PodSpec>(value).map_err(|e| WorkloadError::BadPodSpec {
         pointer: pointer_of(workload.pod_spec, e.path()),
@@ -243,7 +279,7 @@ fn pointer_of(base: &str, path: &serde_path_to_error::Path) -> String {
         out.push('/');
         match segment {
             Segment::Seq { index } => out.push_str(&index.to_string()),
-            Segment::Map { key } => out.push_str(&key.replace('~', "~0").replace('/', "~1")),
+            Segment::Map { key } => out.push_str(&manifests::escape(key)),
             Segment::Enum { variant } => out.push_str(variant),
             Segment::Unknown => out.push('?'),
         }
@@ -376,9 +412,9 @@ mod tests {
     #[test]
     fn workload_without_pod_spec_is_refused() {
         let e = images_of(&json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {}})).unwrap_err();
-        assert_eq!(e, WorkloadError::NoPodSpec { kind: "Deployment".into(), pointer: "/spec/template/spec" });
+        assert_eq!(e, WorkloadError::NoPodSpec { kind: "Deployment".into(), pointer: "/spec/template/spec".into() });
         let e = images_of(&json!({"apiVersion": "v1", "kind": "Pod", "spec": []})).unwrap_err();
-        assert!(matches!(e, WorkloadError::NoPodSpec { pointer: "/spec", .. }), "{e:?}");
+        assert!(matches!(&e, WorkloadError::NoPodSpec { pointer, .. } if pointer == "/spec"), "{e:?}");
     }
 
     #[test]
@@ -421,7 +457,7 @@ mod tests {
     #[test]
     fn pod_spec_without_containers_is_refused() {
         let e = images_of(&json!({"apiVersion": "v1", "kind": "Pod", "spec": {"Containers": []}})).unwrap_err();
-        assert_eq!(e, WorkloadError::NoContainers { kind: "Pod".into(), pointer: "/spec" });
+        assert_eq!(e, WorkloadError::NoContainers { kind: "Pod".into(), pointer: "/spec".into() });
     }
 
     #[test]
