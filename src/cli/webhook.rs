@@ -50,9 +50,13 @@ pub(crate) struct WebhookArgs {
     /// Most verdicts kept (one per repository, digest and policy).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     cache_size: u64,
-    /// Seconds a verdict is kept (checks that could not be made are never kept).
+    /// Seconds a verdict that admits is kept (checks that could not be made are never kept).
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     cache_ttl: u64,
+    /// Seconds a verdict that refuses is kept (at most --cache-ttl), so an image signed after
+    /// a refused deployment is admitted on the retry.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    denied_ttl: u64,
     /// Seconds a tag's digest is kept before the registry is asked again.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     digest_ttl: u64,
@@ -76,6 +80,7 @@ pub(crate) fn webhook(args: WebhookArgs) -> Result<ExitCode, Failure> {
         cache: CacheConfig {
             verdicts: args.cache_size,
             verdict_ttl: Duration::from_secs(args.cache_ttl),
+            denied_ttl: Duration::from_secs(args.denied_ttl),
             digests: args.cache_size,
             digest_ttl: Duration::from_secs(args.digest_ttl),
         },

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use super::cache::Verdicts;
 use super::metrics::Metrics;
-use super::{Admission, Decision, Judge, Mode};
+use super::{Admission, Decision, Judge};
 use crate::reference::RegistryRef;
 use crate::workloads::{images_of, ContainerImage, WorkloadError};
 
@@ -121,7 +121,34 @@ impl Answer {
 struct Judged {
     image: ContainerImage,
     reference: Option<RegistryRef>,
-    decision: Decision,
+    decision: Judgement,
+}
+
+/// A decision, or none by the deadline.
+enum Judgement {
+    Made(Decision),
+    /// Nothing was decided within this budget: denied, whatever the rule's mode.
+    TimedOut(Duration),
+}
+
+impl Judged {
+    fn admission(&self) -> Admission {
+        match &self.decision {
+            Judgement::Made(d) => d.admission(),
+            Judgement::TimedOut(budget) => Admission::Deny(format!(
+                "{}: could not check: no decision within the deadline of {} ms (the registry or the verification is too slow)",
+                self.image.image,
+                budget.as_millis()
+            )),
+        }
+    }
+
+    fn decision(&self) -> Option<&Decision> {
+        match &self.decision {
+            Judgement::Made(d) => Some(d),
+            Judgement::TimedOut(_) => None,
+        }
+    }
 }
 
 /// Reads a review and answers it: every image of the object judged by `judge` through
@@ -151,13 +178,16 @@ pub async fn answer<J: Judge>(
     };
     let judged = join_all(images.into_iter().map(|image| judge_one(verdicts, judge, image, deadline))).await;
     for j in &judged {
-        metrics.verdict(&j.decision);
+        match j.decision() {
+            Some(d) => metrics.verdict(d),
+            None => metrics.deadline_exceeded(),
+        }
     }
 
     let mut denials = Vec::new();
     let mut warnings = Vec::new();
     for j in &judged {
-        match j.decision.admission() {
+        match j.admission() {
             Admission::Allow => {}
             Admission::Warn(why) => warnings.push(format!("{} {:?}: {why}", j.image.class, j.image.container)),
             Admission::Deny(why) => denials.push(format!("{} {:?}: {why}", j.image.class, j.image.container)),
@@ -211,23 +241,18 @@ async fn judge_one<J: Judge>(verdicts: &Verdicts, judge: &J, image: ContainerIma
         Ok(r) => r,
         Err(e) => {
             let decision = Decision::not_an_image(&image.image, &e.to_string());
-            return Judged { image, reference: None, decision };
+            return Judged { image, reference: None, decision: Judgement::Made(decision) };
         }
     };
-    let mut decision = match tokio::time::timeout_at(deadline.at, verdicts.decide(judge, &reference)).await {
-        Ok(d) => d,
-        Err(_) => {
-            let reason = format!(
-                "no decision within the deadline of {} ms (the registry or the verification is too slow)",
-                deadline.budget.as_millis()
-            );
-            Decision::could_not_check(&image.image, None, Mode::Enforce, reason)
+    match tokio::time::timeout_at(deadline.at, verdicts.decide(judge, &reference)).await {
+        Ok(mut decision) => {
+            // The verdict may come from the cache, made for another tag of the same digest:
+            // name the image as this object writes it.
+            decision.image = image.image.clone();
+            Judged { image, reference: Some(reference), decision: Judgement::Made(decision) }
         }
-    };
-    // The verdict may come from the cache, made for another tag of the same digest: name the
-    // image as this object writes it.
-    decision.image = image.image.clone();
-    Judged { image, reference: Some(reference), decision }
+        Err(_) => Judged { image, reference: Some(reference), decision: Judgement::TimedOut(deadline.budget) },
+    }
 }
 
 /// The JSON Patch that pins each admitted image written without a digest to the digest that
@@ -235,7 +260,9 @@ async fn judge_one<J: Judge>(verdicts: &Verdicts, judge: &J, image: ContainerIma
 fn pins(judged: &[Judged]) -> Result<Patch, String> {
     let mut ops = Vec::new();
     for j in judged {
-        let (Some(reference), Some(digest)) = (&j.reference, j.decision.digest()) else { continue };
+        let (Some(reference), Some(digest)) = (&j.reference, j.decision().and_then(Decision::digest)) else {
+            continue;
+        };
         if reference.selector().digest().is_some() {
             continue;
         }

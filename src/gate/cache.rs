@@ -27,8 +27,11 @@ use crate::reference::RegistryRef;
 pub struct CacheConfig {
     /// Most verdicts kept.
     pub verdicts: u64,
-    /// How long a verdict is kept.
+    /// How long a verdict that admits is kept.
     pub verdict_ttl: Duration,
+    /// How long a verdict that refuses is kept (at most `verdict_ttl`): short, so an image
+    /// signed just after a refused deployment is admitted on the retry.
+    pub denied_ttl: Duration,
     /// Most tag resolutions kept.
     pub digests: u64,
     /// How long a tag resolution is kept (a tag can move).
@@ -40,6 +43,7 @@ impl Default for CacheConfig {
         CacheConfig {
             verdicts: 10_000,
             verdict_ttl: Duration::from_secs(300),
+            denied_ttl: Duration::from_secs(30),
             digests: 10_000,
             digest_ttl: Duration::from_secs(30),
         }
@@ -54,6 +58,21 @@ struct VerdictKey {
     policy: Digest,
 }
 
+/// How long a verdict is kept: a pass for the verdict TTL, a "no" for the shorter denied TTL.
+struct VerdictExpiry {
+    passed: Duration,
+    failed: Duration,
+}
+
+impl moka::Expiry<VerdictKey, Arc<Decision>> for VerdictExpiry {
+    fn expire_after_create(&self, _: &VerdictKey, d: &Arc<Decision>, _: std::time::Instant) -> Option<Duration> {
+        Some(match d.outcome() {
+            Outcome::Passed => self.passed,
+            Outcome::Failed { .. } | Outcome::CouldNotCheck { .. } => self.failed,
+        })
+    }
+}
+
 /// Decisions about images, cached and coalesced.
 pub struct Verdicts {
     verdicts: Cache<VerdictKey, Arc<Decision>>,
@@ -65,7 +84,13 @@ impl Verdicts {
     /// Empty caches of the given bounds, counting into `metrics`.
     pub fn new(config: CacheConfig, metrics: Arc<Metrics>) -> Self {
         Verdicts {
-            verdicts: Cache::builder().max_capacity(config.verdicts).time_to_live(config.verdict_ttl).build(),
+            verdicts: Cache::builder()
+                .max_capacity(config.verdicts)
+                .expire_after(VerdictExpiry {
+                    passed: config.verdict_ttl,
+                    failed: config.denied_ttl.min(config.verdict_ttl),
+                })
+                .build(),
             digests: Cache::builder().max_capacity(config.digests).time_to_live(config.digest_ttl).build(),
             metrics,
         }

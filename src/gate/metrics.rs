@@ -174,6 +174,7 @@ pub struct Metrics {
     verdicts: Family<VerdictLabels, Counter>,
     cache: Family<CacheKinds, Counter>,
     registry_errors: Family<ResolveLabels, Counter>,
+    deadline_exceeded: Counter,
     reloads: Family<ReloadLabels, Counter>,
 }
 
@@ -214,9 +215,15 @@ impl Metrics {
             "Tags that could not be resolved to a digest, by reason",
             registry_errors.clone(),
         );
+        let deadline_exceeded = Counter::default();
+        registry.register(
+            "deadline_exceeded",
+            "Images of answered reviews not decided within the deadline (denied)",
+            deadline_exceeded.clone(),
+        );
         let reloads = Family::<ReloadLabels, Counter>::default();
         registry.register("reloads", "Policy and certificate reloads, by what and whether they took", reloads.clone());
-        Metrics { registry, requests, latency, verdicts, cache, registry_errors, reloads }
+        Metrics { registry, requests, latency, verdicts, cache, registry_errors, deadline_exceeded, reloads }
     }
 
     /// One answered (or refused) review request and how long it took.
@@ -244,6 +251,11 @@ impl Metrics {
     /// One failed tag resolution.
     pub fn registry_error(&self, reason: ResolveFailure) {
         self.registry_errors.get_or_create(&ResolveLabels { reason }).inc();
+    }
+
+    /// One image not decided within a review's deadline.
+    pub fn deadline_exceeded(&self) {
+        self.deadline_exceeded.inc();
     }
 
     /// One reload attempt.

@@ -521,9 +521,10 @@ async fn hanging_judge_is_denied_within_the_deadline() {
     assert!(took < Duration::from_millis(1500), "answered after {took:?}");
     let message = r["status"]["message"].as_str().unwrap();
     assert!(
-        message.contains("container \"proxy\": registry.example/team/proxy:2: the policy's default: could not check: no decision within the deadline of 600 ms"),
+        message.contains("container \"proxy\": registry.example/team/proxy:2: could not check: no decision within the deadline of 600 ms"),
         "{message}"
     );
+    assert!(server.metrics().await.contains("sigil_webhook_deadline_exceeded_total 1\n"));
     server.stop().await;
 }
 
@@ -568,6 +569,21 @@ async fn concurrent_identical_reviews_share_one_verification() {
     let metrics = server.metrics().await;
     assert!(metrics.contains("sigil_webhook_cache_lookups_total{cache=\"verdict\",result=\"miss\"} 3"), "{metrics}");
     assert!(metrics.contains("sigil_webhook_cache_lookups_total{cache=\"verdict\",result=\"hit\"} 21"), "{metrics}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_verdicts_expire_sooner_than_admitted_ones() {
+    let policy = ALL_PASS.replace("team/proxy pass", "team/proxy fail not signed yet");
+    let server = Server::start_with(&policy, |c| c.cache.denied_ttl = Duration::from_millis(300)).await;
+    for _ in 0..2 {
+        assert_eq!(server.review("/validate", "pod-create.json").await["allowed"], false);
+    }
+    assert_eq!(server.calls.judged("registry.example/team/proxy"), 1, "cached within the denied TTL");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(server.review("/validate", "pod-create.json").await["allowed"], false);
+    assert_eq!(server.calls.judged("registry.example/team/proxy"), 2, "judged again once the denial expired");
+    assert_eq!(server.calls.judged("registry.example/team/app"), 1, "the admitted verdict is still cached");
     server.stop().await;
 }
 
