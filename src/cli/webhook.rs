@@ -60,8 +60,15 @@ pub(crate) struct WebhookArgs {
     /// Seconds a tag's digest is kept before the registry is asked again.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     digest_ttl: u64,
-    #[command(flatten)]
-    registry: RegistryArgs,
+    /// Allow plain-HTTP registries (insecure: traffic and credentials are not protected).
+    #[arg(long)]
+    allow_http_registry: bool,
+    /// Extra CA certificate (PEM) to trust for registry TLS, besides the system roots.
+    #[arg(long)]
+    registry_cacert: Option<PathBuf>,
+    /// Deadline for each registry request, in seconds (a review is bounded by --deadline).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    registry_timeout: u64,
     #[command(flatten)]
     trust: TrustArgs,
 }
@@ -103,15 +110,15 @@ pub(crate) fn webhook(args: WebhookArgs) -> Result<ExitCode, Failure> {
 /// The policy loader: the file's bytes parsed (files it names read relative to its folder),
 /// judged over registries with the Docker config's credentials.
 fn policy_loader(args: &WebhookArgs) -> Result<Arc<Loader<PolicyJudge<RegistryStores>>>, Failure> {
-    if args.registry.registry_username.is_some() {
-        return Err(Failure::new(
-            ExitCode::Usage,
-            "the webhook reads registries with the Docker config's credentials only",
-            "mount a Docker config (DOCKER_CONFIG) instead of --registry-username",
-        ));
-    }
     let base = args.policy.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    let opts = super::image::registry_options(&args.registry)?;
+    // Credentials come from the Docker config only (a mounted dockerconfigjson Secret).
+    let opts = super::image::registry_options(&RegistryArgs {
+        allow_http_registry: args.allow_http_registry,
+        registry_cacert: args.registry_cacert.clone(),
+        registry_username: None,
+        registry_password: None,
+        timeout: args.registry_timeout,
+    })?;
     // Rules that name no trusted root use this one; without it, a policy with such rules is
     // refused at load (the server does not start, or keeps the previous policy).
     let trust: Option<Arc<Trust>> = match load_trust(&args.trust) {
