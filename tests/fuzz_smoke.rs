@@ -21,6 +21,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("signing_config", sigil::fuzzing::signing_config),
     ("identity_token", sigil::fuzzing::identity_token),
     ("service_answers", sigil::fuzzing::service_answers),
+    ("workloads", sigil::fuzzing::workloads),
 ];
 
 struct XorShift(u64);
