@@ -88,7 +88,9 @@ struct Edit {
 
 /// Rewrites the image at each pin (YAML or JSON text, as [`super::parse_manifests`] reads
 /// it) and returns the new text; no other byte changes. Pins may share a scalar through a YAML
-/// alias when they give it the same image. Fails closed: see [`PinError`].
+/// alias when they give it the same image. A JSON text must hold one object (several in a
+/// row are read by [`super::parse_manifests`] but cannot be pinned). Fails closed: see
+/// [`PinError`].
 pub fn pin(text: &str, pins: &[Pin]) -> Result<String, PinError> {
     let before = read_documents(text)?;
     let manifests = manifests_of(text, &before)?;
@@ -547,6 +549,16 @@ mod tests {
         let text = include_str!("../../testdata/workloads/duplicate-image.yaml");
         assert!(matches!(pin(text, &[]), Err(PinError::Manifests(ManifestError::Syntax { .. }))));
     }
+
+    #[test]
+    fn json_streams_of_several_objects_are_not_pinned() {
+        let text = format!("{{\"apiVersion\":\"v1\",\"kind\":\"Service\"}}\n{}", POD_JSON);
+        assert!(matches!(pin(&text, &[]), Ok(ref t) if *t == text));
+        let e = pin(&text, &[Pin { document: 2, pointer: "/spec/containers/0/image".into(), image: "reg/b@x".into() }]);
+        assert!(matches!(e, Err(PinError::NotFound { .. })), "{e:?}");
+    }
+
+    const POD_JSON: &str = r#"{"apiVersion":"v1","kind":"Pod","spec":{"containers":[{"name":"a","image":"reg/a:1"}]}}"#;
 
     #[test]
     fn json_escapes_are_replaced_whole() {
