@@ -245,3 +245,30 @@ pub fn policy(data: &[u8]) {
         let _ = crate::vulns::findings(crate::vulns::report_of(&v));
     }
 }
+
+/// Kubernetes manifests: reading (YAML or JSON, lists, duplicate keys), the images of each
+/// object, and pinning every image (and a bogus pointer). What pins reads back pinned.
+pub fn workloads(data: &[u8]) {
+    use crate::workloads::{images_of, parse_manifests, pin, Pin};
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = images_of(&v);
+    }
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = pin(text, &[Pin { document: 1, pointer: "/spec/containers/0/image".into(), image: "x/y@sha256:0".into() }]);
+    let Ok(manifests) = parse_manifests(text) else { return };
+    let pinned = "fuzz.example/app@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    let pins: Vec<Pin> = manifests
+        .iter()
+        .flat_map(|m| {
+            m.images.iter().map(|i| Pin { document: m.document, pointer: i.pointer.clone(), image: pinned.into() })
+        })
+        .collect();
+    if let Ok(out) = pin(text, &pins) {
+        let again = parse_manifests(&out);
+        let images = again.iter().flatten().flat_map(|m| &m.images);
+        assert!(
+            images.clone().count() == pins.len() && images.into_iter().all(|i| i.image == pinned),
+            "pin round trip"
+        );
+    }
+}

@@ -22,6 +22,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("identity_token", sigil::fuzzing::identity_token),
     ("service_answers", sigil::fuzzing::service_answers),
     ("policy", sigil::fuzzing::policy),
+    ("workloads", sigil::fuzzing::workloads),
 ];
 
 struct XorShift(u64);

@@ -413,6 +413,7 @@ impl TryFrom<RuleFields> for RuleDoc {
             Some([a, b]) if a != b => Formats::Any,
             Some(_) => return Err(format!("rule {name:?}: formats lists legacy, bundle or both, each once")),
         };
+        super::check_levels(&r.verified_levels).map_err(|e| format!("rule {name:?}: verifiedLevels: {e}"))?;
         let mut attestations = Vec::with_capacity(r.attestations.len());
         for a in r.attestations {
             let signed_by = if a.signed_by.is_empty() {

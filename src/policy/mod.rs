@@ -224,6 +224,52 @@ impl VulnerabilityCondition {
     }
 }
 
+/// The level a failed decision lists.
+pub const FAILED_LEVEL: &str = "FAILED";
+
+/// Why a list of verified levels cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LevelError {
+    /// An empty string.
+    #[error("an empty level")]
+    Empty,
+    /// `FAILED` among the levels of a passing decision.
+    #[error("{FAILED_LEVEL:?} is the level of a failed decision, not one a passing rule verifies")]
+    Failed,
+    /// The same level twice, or two levels of one SLSA track.
+    #[error("{first:?} and {second:?}: at most one level per SLSA track (each level implies those below it)")]
+    SameTrack {
+        /// The first.
+        first: String,
+        /// The other.
+        second: String,
+    },
+}
+
+/// Checks levels a passing rule declares: none empty, not `FAILED`, and at most one per
+/// SLSA track (`SLSA_<TRACK>_LEVEL_<N>`: "MUST NOT include more than one level per SLSA
+/// track"). Other values (verified properties, custom values) may appear once each.
+pub fn check_levels(levels: &[String]) -> Result<(), LevelError> {
+    let track = |l: &str| l.strip_prefix("SLSA_").and_then(|r| r.rsplit_once("_LEVEL_")).map(|(t, _)| t.to_owned());
+    let mut seen: Vec<(&str, Option<String>)> = Vec::new();
+    for l in levels {
+        if l.is_empty() {
+            return Err(LevelError::Empty);
+        }
+        if l == FAILED_LEVEL {
+            return Err(LevelError::Failed);
+        }
+        let t = track(l);
+        let clash = seen.iter().find(|(other, ot)| *other == l.as_str() || (t.is_some() && *ot == t));
+        if let Some((other, _)) = clash {
+            return Err(LevelError::SameTrack { first: (*other).to_owned(), second: l.clone() });
+        }
+        seen.push((l, t));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,9 @@
 //! serde_yaml_ng (and serde_json for JSON) reads the values, through [`UniqueKeys`] with the
 //! exact rule: serde keeps one of two equal keys silently, and a gate that read one `image`
 //! while the API server applied the other would be bypassed. YAML merge keys (`<<`) are
-//! refused for the same reason: Kubernetes' YAML reader merges them, serde_yaml_ng would not.
+//! refused for the same reason: Kubernetes' YAML reader merges them, serde_yaml_ng would not;
+//! so are explicit tags (`!!binary` is decoded by one, kept as text by the other). YAML is also
+//! read as events ([`super::source`]), which must agree on the documents.
 //! Errors name the document and, where it can be found, the line.
 
 use std::fmt;
@@ -95,6 +97,15 @@ pub enum ManifestError {
         /// The mapping holding it.
         pointer: String,
     },
+    /// An explicit YAML tag (`!!binary`, `!!timestamp`, `!custom`): readers disagree on what
+    /// tagged values mean, so they are refused.
+    #[error("{at}: the YAML tag {tag} is not supported: write the value without a tag")]
+    Tag {
+        /// Where.
+        at: Place,
+        /// The tag.
+        tag: String,
+    },
     /// A document (or list item) that is not a Kubernetes object.
     #[error("{at}: {pointer}: expected a Kubernetes object (a mapping with apiVersion and kind)")]
     NotAnObject {
@@ -158,8 +169,8 @@ pub(crate) struct Document {
 /// (`/items/N/…`). Kinds that run nothing (Service, ConfigMap, …) appear with no images.
 ///
 /// Refused: texts over [`MAX_MANIFEST_BYTES`] or [`MAX_DOCUMENTS`]; a key given twice in any
-/// object; YAML merge keys; a document that is not an object; every [`WorkloadError`] but
-/// `NotAWorkload`.
+/// object; YAML merge keys and explicit tags; a document that is not an object; every
+/// [`WorkloadError`] but `NotAWorkload`.
 pub fn parse_manifests(text: &str) -> Result<Vec<Manifest>, ManifestError> {
     manifests_of(text, &read_documents(text)?)
 }
@@ -196,15 +207,43 @@ pub(crate) fn read_documents(text: &str) -> Result<Vec<Document>, ManifestError>
         Syntax::Yaml => {
             for document in serde_yaml_ng::Deserializer::from_str(text) {
                 let at = Place { document: documents.len() + 1, line: None };
-                let value = UniqueKeys(KeyRule::Exact).deserialize(document).map_err(|e| yaml_error(at, &e))?;
+                let value = UniqueKeys(KeyRule::Exact).deserialize(document).map_err(|e| yaml_error(text, at, &e))?;
                 if let Some(pointer) = merge_key(&value) {
                     return Err(locate(text, ManifestError::MergeKey { at, pointer: pointer.clone() }, &pointer));
                 }
                 push(&mut documents, value)?;
             }
+            agree(text, &documents)?;
         }
     }
     Ok(documents)
+}
+
+/// The event reader (which [`super::pin`] and error lines use) must read the YAML too, with
+/// as many documents, and no document may carry an explicit tag: serde_yaml_ng reads
+/// `!!binary cmVn` as the text `cmVn` and `!!timestamp` as written, where Kubernetes' reader
+/// decodes them, so the gate would check another image than the one that runs.
+fn agree(text: &str, documents: &[Document]) -> Result<(), ManifestError> {
+    let source = Source::parse(text).map_err(|e| ManifestError::Syntax {
+        at: Place { document: e.document, line: Some(e.line) },
+        message: format!("{} (the YAML event reader refuses what serde_yaml_ng read: simplify the YAML)", e.message),
+    })?;
+    if let Some((document, line, tag)) = source.first_tag {
+        return Err(ManifestError::Tag { at: Place { document, line: Some(line) }, tag });
+    }
+    // An empty text is one empty document to serde_yaml_ng and none to the event reader.
+    let empty = documents.iter().all(|d| d.value.is_null()) && source.documents.is_empty();
+    if documents.len() != source.documents.len() && !empty {
+        return Err(ManifestError::Syntax {
+            at: Place { document: documents.len().min(source.documents.len()) + 1, line: None },
+            message: format!(
+                "the YAML readers count {} and {} documents: separate documents with `---` lines",
+                documents.len(),
+                source.documents.len()
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn push(documents: &mut Vec<Document>, value: Value) -> Result<(), ManifestError> {
@@ -224,8 +263,15 @@ impl<'de> serde::Deserialize<'de> for ExactKeys {
     }
 }
 
-/// serde_yaml_ng's error as "document N, line L: path: message".
-fn yaml_error(at: Place, e: &serde_yaml_ng::Error) -> ManifestError {
+/// serde_yaml_ng's error as "document N, line L: path: message"; or, when a tag in this
+/// document or an earlier one is the cause (serde_yaml_ng refuses custom tags as "invalid type:
+/// enum"), the tag.
+fn yaml_error(text: &str, at: Place, e: &serde_yaml_ng::Error) -> ManifestError {
+    if let Some((document, line, tag)) = Source::parse(text).ok().and_then(|s| s.first_tag) {
+        if document <= at.document {
+            return ManifestError::Tag { at: Place { document, line: Some(line) }, tag };
+        }
+    }
     let message = e.to_string();
     let Some(location) = e.location() else { return ManifestError::Syntax { at, message } };
     let suffix = format!(" at line {} column {}", location.line(), location.column());
@@ -322,6 +368,7 @@ impl ManifestError {
         match self {
             ManifestError::Syntax { at, .. }
             | ManifestError::MergeKey { at, .. }
+            | ManifestError::Tag { at, .. }
             | ManifestError::NotAnObject { at, .. }
             | ManifestError::ListWithoutItems { at }
             | ManifestError::TypedList { at, .. }
@@ -512,13 +559,30 @@ mod tests {
     }
 
     #[test]
+    fn yaml_tags_are_refused() {
+        // see: issue 11
+        // Kubernetes decodes `!!binary` (this one reads "reg/evil"); serde_yaml_ng would keep the text.
+        for (value, tag) in [
+            ("!!binary cmVnL2V2aWw=", "!!binary"),
+            ("!<tag:yaml.org,2002:binary> cmVnL2V2aWw=", "tag:yaml.org,2002:binary"),
+            ("!!timestamp 2001-12-14", "!!timestamp"),
+            ("!!str reg/a", "!!str"),
+            ("!custom reg/a", "!custom"),
+        ] {
+            let text = format!("apiVersion: v1\nkind: Service\n---\napiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: a\n    image: {value}\n");
+            let e = parse_manifests(&text).unwrap_err();
+            assert_eq!(e, ManifestError::Tag { at: Place { document: 2, line: Some(9) }, tag: tag.into() }, "{value}");
+        }
+        let e = parse_manifests("apiVersion: v1\nkind: Pod\nspec: !!map {containers: []}\n").unwrap_err();
+        assert!(matches!(e, ManifestError::Tag { .. }), "{e:?}");
+    }
+
+    #[test]
     fn syntax_errors_name_document_and_line() {
         let e = parse_manifests("kind: Service\n---\nkind: [\n").unwrap_err();
         assert!(matches!(&e, ManifestError::Syntax { at: Place { document: 2, line: Some(_) }, .. }), "{e:?}");
         let e = parse_manifests("{\"kind\": }").unwrap_err();
         assert!(e.to_string().starts_with("document 1, line 1: "), "{e}");
-        let e = parse_manifests("apiVersion: v1\nkind: Pod\nspec: !custom {containers: []}\n").unwrap_err();
-        assert!(matches!(e, ManifestError::Syntax { .. }), "{e:?}");
     }
 
     #[test]

@@ -88,7 +88,9 @@ struct Edit {
 
 /// Rewrites the image at each pin (YAML or JSON text, as [`super::parse_manifests`] reads
 /// it) and returns the new text; no other byte changes. Pins may share a scalar through a YAML
-/// alias when they give it the same image. Fails closed: see [`PinError`].
+/// alias when they give it the same image. A JSON text must hold one object (several in a
+/// row are read by [`super::parse_manifests`] but cannot be pinned). Fails closed: see
+/// [`PinError`].
 pub fn pin(text: &str, pins: &[Pin]) -> Result<String, PinError> {
     let before = read_documents(text)?;
     let manifests = manifests_of(text, &before)?;
@@ -105,7 +107,8 @@ pub fn pin(text: &str, pins: &[Pin]) -> Result<String, PinError> {
         let at = Place { document: pin.document, line: None };
         let not_found =
             |at: Place, reason: &str| PinError::NotFound { at, pointer: pin.pointer.clone(), reason: reason.into() };
-        let source = source.as_ref().map_err(|e| not_found(Place { line: Some(e.line), ..at }, &e.message))?;
+        let source =
+            source.as_ref().map_err(|e| not_found(Place { document: e.document, line: Some(e.line) }, &e.message))?;
         let tree = source.document(pin.document).ok_or_else(|| not_found(at, "no such document"))?;
         let at = Place { line: tree.line_of(&pin.pointer), ..at };
         let scalar = tree.scalar_at(&pin.pointer).ok_or_else(|| not_found(at, "not a scalar"))?;
@@ -472,16 +475,14 @@ mod tests {
     }
 
     #[test]
-    fn anchors_tags_and_comments_around_the_scalar_are_kept() {
-        let text = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: a\n    image: &img \"reg/a:1\"   # the app\n  - name: b\n    image: !!str reg/b:1 # b\n";
+    fn anchors_and_comments_around_the_scalar_are_kept() {
+        let text = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: a\n    image: &img \"reg/a:1\"   # the app\n  - name: b\n    image: &b\n      reg/b:1 # b\n";
         let pins = [
             Pin { document: 1, pointer: "/spec/containers/0/image".into(), image: format!("reg/a@{D1}") },
             Pin { document: 1, pointer: "/spec/containers/1/image".into(), image: format!("reg/b@{D2}") },
         ];
         let out = pin(text, &pins).unwrap();
-        let want = text
-            .replace("\"reg/a:1\"", &format!("\"reg/a@{D1}\""))
-            .replace("!!str reg/b:1", &format!("!!str reg/b@{D2}"));
+        let want = text.replace("\"reg/a:1\"", &format!("\"reg/a@{D1}\"")).replace("reg/b:1", &format!("reg/b@{D2}"));
         assert_eq!(out, want);
     }
 
@@ -548,6 +549,16 @@ mod tests {
         let text = include_str!("../../testdata/workloads/duplicate-image.yaml");
         assert!(matches!(pin(text, &[]), Err(PinError::Manifests(ManifestError::Syntax { .. }))));
     }
+
+    #[test]
+    fn json_streams_of_several_objects_are_not_pinned() {
+        let text = format!("{{\"apiVersion\":\"v1\",\"kind\":\"Service\"}}\n{}", POD_JSON);
+        assert!(matches!(pin(&text, &[]), Ok(ref t) if *t == text));
+        let e = pin(&text, &[Pin { document: 2, pointer: "/spec/containers/0/image".into(), image: "reg/b@x".into() }]);
+        assert!(matches!(e, Err(PinError::NotFound { .. })), "{e:?}");
+    }
+
+    const POD_JSON: &str = r#"{"apiVersion":"v1","kind":"Pod","spec":{"containers":[{"name":"a","image":"reg/a:1"}]}}"#;
 
     #[test]
     fn json_escapes_are_replaced_whole() {

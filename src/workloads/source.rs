@@ -11,6 +11,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 /// included, so that numbers match serde_yaml_ng's).
 pub(crate) struct Source {
     pub documents: Vec<Tree>,
+    /// The first explicit tag (`!!binary`, `!foo`), with its document and line.
+    pub first_tag: Option<(usize, usize, String)>,
 }
 
 /// One document's nodes; node 0, when present, is the root.
@@ -51,6 +53,7 @@ pub(crate) struct Scalar {
 /// the two parsers disagree).
 #[derive(Debug)]
 pub(crate) struct SourceError {
+    pub document: usize,
     pub line: usize,
     pub message: String,
 }
@@ -69,10 +72,18 @@ impl Source {
         let mut tree = Tree::default();
         let mut stack: Vec<Frame> = Vec::new();
         let mut anchors: Vec<(usize, usize)> = Vec::new();
+        let mut first_tag = None;
         for event in Parser::new_from_str(text) {
+            let document = documents.len() + 1;
             let (event, span): (Event, Span) =
-                event.map_err(|e| SourceError { line: e.marker().line(), message: e.info().to_owned() })?;
+                event.map_err(|e| SourceError { document, line: e.marker().line(), message: e.info().to_owned() })?;
             let line = span.start.line();
+            if let Event::Scalar(_, _, _, Some(tag))
+            | Event::SequenceStart(_, Some(tag))
+            | Event::MappingStart(_, Some(tag)) = &event
+            {
+                first_tag.get_or_insert_with(|| (document, line, tag_text(tag)));
+            }
             let (kind, anchor, opens) = match event {
                 Event::DocumentStart(_) => {
                     tree = Tree::default();
@@ -104,7 +115,7 @@ impl Source {
                 Event::Alias(id) => {
                     let target = anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| *n);
                     let Some(target) = target else {
-                        return Err(SourceError { line, message: "an alias to an unknown anchor".into() });
+                        return Err(SourceError { document, line, message: "an alias to an unknown anchor".into() });
                     };
                     (NodeKind::Alias(target), 0, false)
                 }
@@ -133,12 +144,21 @@ impl Source {
                 stack.push(Frame { node: id, key: None });
             }
         }
-        Ok(Source { documents })
+        Ok(Source { documents, first_tag })
     }
 
     /// The document at a 1-based position.
     pub fn document(&self, number: usize) -> Option<&Tree> {
         number.checked_sub(1).and_then(|i| self.documents.get(i))
+    }
+}
+
+/// A tag as written in short form (`!!binary`, `!local`), or its full form.
+fn tag_text(tag: &saphyr_parser::Tag) -> String {
+    match tag.handle.as_str() {
+        "tag:yaml.org,2002:" => format!("!!{}", tag.suffix),
+        "!" => format!("!{}", tag.suffix),
+        handle => format!("{handle}{}", tag.suffix),
     }
 }
 
