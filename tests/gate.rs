@@ -506,3 +506,46 @@ fn gate_decisions_are_signed_as_verification_summaries() {
     let m = v[1]["message"].as_str().unwrap();
     assert!(m.contains("predicate.verificationResult"), "the FAILED summary does not pass: {m}");
 }
+
+#[test]
+fn the_kubernetes_deployment_is_what_docs_webhook_md_says() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
+    let mut objects = Vec::new();
+    for f in ["namespace.yaml", "deployment.yaml", "service.yaml", "webhooks.yaml", "policy-configmap.yaml"] {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        // The gate reads them as it reads any manifest (no key twice, no tags, …).
+        sigil::workloads::parse_manifests(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            objects.push(<Value as serde::Deserialize>::deserialize(doc).unwrap());
+        }
+    }
+    let find = |kind: &str| objects.iter().find(|o| o["kind"] == kind).unwrap_or_else(|| panic!("no {kind}"));
+    let dep = find("Deployment");
+    assert_eq!(dep["spec"]["replicas"], 2);
+    let pod = &dep["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    // Its arguments are ones `sigil webhook` takes: with files that do not exist it fails on
+    // the policy file (1), not on the command line (2).
+    let args: Vec<String> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sigil(tmp.path(), &a);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("policy"), "{}", stderr(&out));
+    let policy = find("ConfigMap")["data"]["policy.yaml"].as_str().unwrap().to_owned();
+    std::fs::write(tmp.path().join("policy.yaml"), policy).unwrap();
+    assert_code(&sigil(tmp.path(), &["policy", "check", "policy.yaml"]), 0);
+    for (kind, path) in [("ValidatingWebhookConfiguration", "/validate"), ("MutatingWebhookConfiguration", "/mutate")] {
+        let w = &find(kind)["webhooks"][0];
+        assert_eq!(w["failurePolicy"], "Fail", "{kind}");
+        assert_eq!(w["clientConfig"]["service"]["path"], path);
+        assert_eq!(w["admissionReviewVersions"], serde_json::json!(["v1"]));
+        let left_out = &w["namespaceSelector"]["matchExpressions"][0];
+        assert_eq!(left_out["operator"], "NotIn");
+        assert_eq!(left_out["values"], serde_json::json!(["kube-system", "sigil-system"]));
+        assert!(w["timeoutSeconds"].as_u64().unwrap() > 8, "above the webhook's --deadline");
+    }
+}

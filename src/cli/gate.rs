@@ -223,6 +223,9 @@ pub fn gate(args: GateArgs) -> Result<ExitCode, Failure> {
     Ok(worst)
 }
 
+/// Where each image's verification summary went, by (image as judged, digest).
+type Summaries = std::collections::BTreeMap<(String, sigil::digest::Digest), serde_json::Value>;
+
 /// Signs and attaches one verification summary per image judged (once per repository and
 /// digest), for decisions that were made: passed or failed. Returns where each went, by
 /// (image as judged, digest), and the exit code for the attaching (1 when one failed).
@@ -231,7 +234,7 @@ fn summarize<R: sigil::gate::Stores>(
     rt: &tokio::runtime::Runtime,
     decisions: &[(Found, Decision)],
     judge: &PolicyJudge<R>,
-) -> Result<(std::collections::BTreeMap<(String, sigil::digest::Digest), serde_json::Value>, ExitCode), Failure> {
+) -> Result<(Summaries, ExitCode), Failure> {
     use sigil::gate::summary::{self, Issuer, PolicyRef, Verifier};
     let now = super::files::now_unix();
     let vsa = &args.vsa;
