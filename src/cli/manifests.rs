@@ -108,11 +108,10 @@ pub(super) fn pin_all(files: &[ManifestFile], decisions: &[(Found, Decision)]) -
                 at += 1;
                 debug_assert_eq!(found.image, c.image);
                 let (Ok(r), Some(digest)) = (RegistryRef::parse(&c.image), d.digest()) else {
-                    return Err(Failure::new(
-                        ExitCode::Error,
-                        format!("{}: {} has no digest to pin", f.shown(), c.image),
-                        "report this bug",
-                    ));
+                    // Admitted unchecked (no rule matches it, and the policy's default allows):
+                    // nothing was resolved, nothing is pinned.
+                    eprintln!("  - {} ({}): not pinned: no rule applies, nothing was checked", c.image, f.shown());
+                    continue;
                 };
                 if let Some(image) = pinned(&r, &c.image, digest) {
                     pins.push(Pin { document: m.document, pointer: c.pointer.clone(), image });

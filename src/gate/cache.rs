@@ -105,6 +105,9 @@ impl Verdicts {
     /// The decision about `image` under `judge`'s policy: its digest (the reference's own,
     /// else the cached or freshly resolved tag), then the cached or fresh verdict.
     pub async fn decide<J: Judge>(&self, judge: &J, image: &RegistryRef) -> Decision {
+        if let Some(d) = judge.without_registry(image) {
+            return d;
+        }
         let digest = match self.digest_of(judge, image).await {
             Ok(d) => d,
             Err(e) => return judge.unresolved(image, &e),

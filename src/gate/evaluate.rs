@@ -54,13 +54,7 @@ pub async fn evaluate<S: Store>(
     let shown = image.to_string();
     let name = image.name();
     let Some(rule) = policy.rule_for(&name) else {
-        let outcome = match policy.default {
-            DefaultAction::Allow => Outcome::Passed,
-            DefaultAction::Deny => Outcome::Failed {
-                reasons: vec![format!("no rule of the policy matches {name}, and the policy denies such images")],
-            },
-        };
-        return decision(shown, Some(digest.clone()), None, Mode::Enforce, outcome, vec![], vec![], vec![]);
+        return unmatched(shown, Some(digest.clone()), &name, policy.default);
     };
     let trust = rule.trust.as_deref().or(default_trust);
     let hints = PayloadHints { names: vec![name.clone()], tag: image.selector().tag().map(str::to_owned) };
@@ -112,6 +106,17 @@ pub async fn evaluate<S: Store>(
     };
     let levels = if outcome == Outcome::Passed { rule.verified_levels.clone() } else { Vec::new() };
     decision(shown, Some(digest.clone()), Some(rule.name.clone()), rule.mode, outcome, signed_by, attested, levels)
+}
+
+/// The decision about an image no rule matches: the policy's default, no check made.
+pub(crate) fn unmatched(image: String, digest: Option<Digest>, name: &str, default: DefaultAction) -> Decision {
+    let outcome = match default {
+        DefaultAction::Allow => Outcome::Passed,
+        DefaultAction::Deny => Outcome::Failed {
+            reasons: vec![format!("no rule of the policy matches {name}, and the policy denies such images")],
+        },
+    };
+    decision(image, digest, None, Mode::Enforce, outcome, vec![], vec![], vec![])
 }
 
 #[allow(clippy::too_many_arguments)]

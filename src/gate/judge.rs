@@ -12,7 +12,7 @@ use crate::digest::Digest;
 use crate::oci::auth::{self, Credentials};
 use crate::oci::registry::{Connection, RegistryOptions, RegistryStore};
 use crate::oci::{ManifestRef, Store, StoreError};
-use crate::policy::{file::FileKind, DefaultAction, Files, ImagePolicy, Mode};
+use crate::policy::{file::FileKind, Files, ImagePolicy};
 use crate::reference::{RegistryRef, Selector};
 use crate::trust::Trust;
 
@@ -141,18 +141,20 @@ impl<R: Stores> Judge for PolicyJudge<R> {
         evaluate(&store, image, digest, &self.policy, self.default_trust.as_deref(), self.limits).await
     }
 
+    fn without_registry(&self, image: &RegistryRef) -> Option<Decision> {
+        let name = image.name();
+        if self.policy.rule_for(&name).is_some() {
+            return None;
+        }
+        Some(super::evaluate::unmatched(image.to_string(), None, &name, self.policy.default))
+    }
+
     fn unresolved(&self, image: &RegistryRef, error: &ResolveError) -> Decision {
-        let (rule, mode) = match self.policy.rule_for(&image.name()) {
-            Some(r) => (Some(r.name.clone()), r.mode),
-            // No rule: nothing needs checking under a default that allows.
-            None if self.policy.default == DefaultAction::Allow => {
-                return Decision {
-                    outcome: Outcome::Passed,
-                    ..Decision::could_not_check(&image.to_string(), None, Mode::Enforce, String::new())
-                }
-            }
-            None => (None, Mode::Enforce),
+        let Some(rule) = self.policy.rule_for(&image.name()) else {
+            // Not reached through `decide` (an image no rule matches needs no registry).
+            return super::evaluate::unmatched(image.to_string(), None, &image.name(), self.policy.default);
         };
+        let (rule, mode) = (Some(rule.name.clone()), rule.mode);
         match error {
             ResolveError::NotFound(_) => Decision {
                 outcome: Outcome::Failed { reasons: vec![error.to_string()] },

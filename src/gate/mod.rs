@@ -110,11 +110,11 @@ impl Decision {
     /// Admit, warn or deny: a failure or a check that could not be made denies under an
     /// enforced rule and warns under a `warn` rule.
     pub fn admission(&self) -> Admission {
-        let rule = self.rule.as_deref().map(|r| format!("rule {r:?}")).unwrap_or_else(|| "the policy's default".into());
+        let rule = self.rule.as_deref().map(|r| format!("rule {r:?}: ")).unwrap_or_default();
         let why = match &self.outcome {
             Outcome::Passed => return Admission::Allow,
-            Outcome::Failed { reasons } => format!("{}: {rule}: {}", self.image, reasons.join("; ")),
-            Outcome::CouldNotCheck { reason } => format!("{}: {rule}: could not check: {reason}", self.image),
+            Outcome::Failed { reasons } => format!("{}: {rule}{}", self.image, reasons.join("; ")),
+            Outcome::CouldNotCheck { reason } => format!("{}: {rule}could not check: {reason}", self.image),
         };
         match self.mode {
             Mode::Enforce => Admission::Deny(why),
@@ -177,6 +177,11 @@ pub trait Judge: Send + Sync + 'static {
     /// never fails: a check that could not be made is [`Outcome::CouldNotCheck`].
     fn judge(&self, image: &RegistryRef, digest: &Digest) -> impl std::future::Future<Output = Decision> + Send;
 
+    /// The decision about `image` when it needs no registry at all (no rule matches it: the
+    /// policy's default decides), else `None`. Asked before anything is resolved, so that an
+    /// image no rule applies to never waits on its registry.
+    fn without_registry(&self, image: &RegistryRef) -> Option<Decision>;
+
     /// The decision about an image whose digest could not be resolved: its rule's mode
     /// applies (a `warn` rule warns), an image that does not exist fails, and under a policy
     /// whose default allows, an image no rule matches passes (it needed no checks).
@@ -185,6 +190,9 @@ pub trait Judge: Send + Sync + 'static {
 
 /// Resolves and judges one image.
 pub async fn decide<J: Judge>(judge: &J, image: &RegistryRef) -> Decision {
+    if let Some(d) = judge.without_registry(image) {
+        return d;
+    }
     match judge.resolve(image).await {
         Ok(digest) => judge.judge(image, &digest).await,
         Err(e) => judge.unresolved(image, &e),

@@ -135,6 +135,10 @@ impl Judge for FakeJudge {
         }
     }
 
+    fn without_registry(&self, _: &RegistryRef) -> Option<Decision> {
+        None
+    }
+
     fn unresolved(&self, image: &RegistryRef, error: &ResolveError) -> Decision {
         Decision::could_not_check(&image.to_string(), Some("team".into()), Mode::Enforce, error.to_string())
     }
@@ -502,7 +506,9 @@ async fn unparsable_image_reference_denies() {
     assert_eq!(r["allowed"], false);
     let message = r["status"]["message"].as_str().unwrap();
     assert!(
-        message.contains("container \"proxy\": registry.example/Team/proxy:2: the policy's default: not an image reference: invalid repository name"),
+        message.contains(
+            "container \"proxy\": registry.example/Team/proxy:2: not an image reference: invalid repository name"
+        ),
         "{message}"
     );
     server.stop().await;
