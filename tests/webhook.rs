@@ -43,6 +43,10 @@ fn client_tls(ca: &Path) -> rustls::ClientConfig {
 impl Webhook {
     /// Starts `sigil webhook` in `dir` with `policy` and extra flags; waits until it is ready.
     fn start(dir: &Path, policy: &str, extra: &[&str]) -> Webhook {
+        Self::start_env(dir, policy, extra, &[])
+    }
+
+    fn start_env(dir: &Path, policy: &str, extra: &[&str], env: &[(&str, &str)]) -> Webhook {
         let ((cert, key), ca) = test_pki();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let listen = format!("127.0.0.1:{port}");
@@ -50,7 +54,7 @@ impl Webhook {
         c.args(["webhook", "--policy", policy, "--listen", &listen, "--allow-http-registry", "--reload-interval", "1"]);
         c.arg("--tls-cert").arg(&cert).arg("--tls-key").arg(&key);
         c.args(extra);
-        isolate(&mut c, dir, &[]);
+        isolate(&mut c, dir, env);
         let child = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(client_tls(&ca))
@@ -321,4 +325,51 @@ fn policy_reload_takes_a_new_policy_and_keeps_the_old_one_when_the_new_one_does_
     assert_eq!(w.review("/validate", &ok)["allowed"], true, "still the last good policy");
     let metrics = w.text("/metrics");
     assert!(metrics.lines().any(|l| l.starts_with("sigil_webhook_reloads_total") && l.contains("fail")), "{metrics}");
+}
+
+#[test]
+fn decisions_are_signed_as_verification_summaries_except_for_dry_runs() {
+    let s = Setup::new();
+    let d = s.dir.path();
+    assert_code(&sigil(d, &["generate-key-pair", "--output-key-prefix", "gate"]), 0);
+    let w = Webhook::start_env(
+        d,
+        "policy.yaml",
+        &["--vsa-key", "gate.key", "--tlog-upload=false", "--vsa-format", "legacy"],
+        &[("SIGIL_PASSWORD", PASSWORD)],
+    );
+    let summaries = |image: &str| {
+        sigil(d, &["verify-attestation", "--allow-http-registry", "--key", "gate.pub", "--type", "vsa", image])
+    };
+    // A dry run first (an image of its own): no summary.
+    let mut dry = pod_review(s.tag("prod/proxy"), s.tag("prod/proxy"), &s.images["prod/proxy"].1);
+    dry["request"]["dryRun"] = json!(true);
+    assert_eq!(w.review("/validate", &dry)["allowed"], true);
+    // Then a real review: a summary for each image, written after the answer.
+    let review = pod_review(s.tag("prod/app"), s.tag("prod/unsigned"), &s.images["prod/init"].1);
+    assert_eq!(w.review("/validate", &review)["allowed"], false);
+    let wait_for = |image: &str| {
+        let start = Instant::now();
+        loop {
+            let out = summaries(image);
+            if code(&out) == 0 {
+                return serde_json::from_str::<Value>(stdout(&out).lines().next().unwrap()).unwrap();
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "no summary was written for {image}: {}", stderr(&out));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let st = wait_for(s.tag("prod/app"));
+    assert_eq!(st["predicate"]["verificationResult"], "PASSED");
+    assert_eq!(
+        st["subject"][0]["digest"]["sha256"].as_str().unwrap(),
+        s.digest("prod/app").trim_start_matches("sha256:")
+    );
+    assert_eq!(wait_for(s.tag("prod/unsigned"))["predicate"]["verificationResult"], "FAILED");
+    // One summary per image, digest and policy, however often it is judged.
+    wait_for(&s.images["prod/init"].1);
+    let out = summaries(&s.images["prod/init"].1);
+    assert_eq!(stdout(&out).lines().count(), 1, "one summary, not one per review");
+    // Summaries are written in order: had the dry run queued one, it would be there by now.
+    assert_code(&summaries(s.tag("prod/proxy")), 10);
 }

@@ -26,7 +26,7 @@ use super::trust::load_trust;
 use super::TrustArgs;
 
 /// How a signature is witnessed and by whom it is made.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub(crate) struct SigningArgs {
     /// OIDC identity token for keyless signing: the token itself, or a file holding it (else
     /// SIGSTORE_ID_TOKEN, then GitHub Actions' token service). Unused with --key.

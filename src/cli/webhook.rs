@@ -17,7 +17,7 @@ use sigil::trust::Trust;
 
 use super::exit::{ExitCode, Failure};
 use super::trust::load_trust;
-use super::{RegistryArgs, TrustArgs};
+use super::RegistryArgs;
 
 /// `sigil webhook` flags.
 #[derive(Args, Debug)]
@@ -69,8 +69,10 @@ pub(crate) struct WebhookArgs {
     /// Deadline for each registry request, in seconds (a review is bounded by --deadline).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     registry_timeout: u64,
+    /// Signed verification summaries of the decisions (--vsa-key or --vsa-keyless), and the
+    /// trusted root (--trusted-root, …) for rules that name none.
     #[command(flatten)]
-    trust: TrustArgs,
+    vsa: super::VsaArgs,
 }
 
 /// Serves until SIGTERM or SIGINT, then drains.
@@ -95,8 +97,13 @@ pub(crate) fn webhook(args: WebhookArgs) -> Result<ExitCode, Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
         Failure::new(ExitCode::Error, format!("cannot start the async runtime: {e}"), "check system resources")
     })?;
+    let summaries = summary_writer(&args)?;
     runtime.block_on(async {
-        let server = Webhook::bind(config, load).await.map_err(start_failure)?;
+        let mut server = Webhook::bind(config, load).await.map_err(start_failure)?;
+        if let Some(w) = summaries {
+            eprintln!("sigil webhook: each decision is signed as a verification summary and attached to its image (not for dry runs)");
+            server = server.on_decision(w);
+        }
         let addr = server.local_addr().map_err(|e| {
             Failure::new(ExitCode::Error, format!("cannot read the listening address: {e}"), "report this bug")
         })?;
@@ -121,7 +128,7 @@ fn policy_loader(args: &WebhookArgs) -> Result<Arc<Loader<PolicyJudge<RegistrySt
     })?;
     // Rules that name no trusted root use this one; without it, a policy with such rules is
     // refused at load (the server does not start, or keeps the previous policy).
-    let trust: Option<Arc<Trust>> = match load_trust(&args.trust) {
+    let trust: Option<Arc<Trust>> = match load_trust(args.vsa.signing.trust()) {
         Ok(t) => Some(Arc::new(t.trust)),
         Err(f) => {
             eprintln!("warning: no default trusted root: {f}");
@@ -137,6 +144,147 @@ fn policy_loader(args: &WebhookArgs) -> Result<Arc<Loader<PolicyJudge<RegistrySt
         let stores = RegistryStores::new(&opts).map_err(|e| format!("cannot set up registry connections: {e}"))?;
         Ok(PolicyJudge::new(policy, trust.clone(), stores, Limits::default()))
     }))
+}
+
+/// A summary to write: the image, the decision, the policy's digest.
+type Job = (sigil::reference::RegistryRef, sigil::gate::Decision, sigil::digest::Digest);
+
+/// Most summaries waiting to be written; past it, new ones are dropped (and said so).
+const SUMMARY_QUEUE: usize = 1024;
+
+/// Writes verification summaries one at a time on a thread of its own (signing and attaching
+/// never hold up an answer), once per repository, digest and policy while remembered.
+struct SummaryWriter {
+    queue: std::sync::mpsc::SyncSender<Job>,
+    written: moka::sync::Cache<(String, sigil::digest::Digest, sigil::digest::Digest), ()>,
+}
+
+impl sigil::gate::OnDecision for SummaryWriter {
+    fn decided(
+        &self,
+        image: &sigil::reference::RegistryRef,
+        decision: &sigil::gate::Decision,
+        policy: &sigil::digest::Digest,
+    ) {
+        use sigil::gate::Outcome;
+        let Some(digest) = decision.digest() else { return };
+        if matches!(decision.outcome(), Outcome::CouldNotCheck { .. }) {
+            return;
+        }
+        let key = (image.name(), digest.clone(), policy.clone());
+        if self.written.contains_key(&key) {
+            return;
+        }
+        self.written.insert(key, ());
+        if self.queue.try_send((image.clone(), decision.clone(), policy.clone())).is_err() {
+            eprintln!(
+                "sigil webhook: verification summary for {}@{digest} dropped: {SUMMARY_QUEUE} are waiting",
+                image.name()
+            );
+        }
+    }
+}
+
+/// The summary writer the flags ask for, with its thread started.
+fn summary_writer(args: &WebhookArgs) -> Result<Option<Arc<dyn sigil::gate::OnDecision>>, Failure> {
+    use sigil::gate::summary::{self, Issuer, PolicyRef, Verifier};
+    let vsa = &args.vsa;
+    if vsa.vsa_key.is_none() && !vsa.vsa_keyless {
+        return Ok(None);
+    }
+    let policy_path = std::fs::canonicalize(&args.policy).map_err(|e| {
+        Failure::new(ExitCode::Error, format!("{}: {e}", args.policy.display()), "check the --policy path")
+    })?;
+    let bad = |e: summary::SummaryError| {
+        Failure::new(ExitCode::Usage, e.to_string(), "pass --vsa-verifier-id with an absolute URI")
+    };
+    let verifier = Verifier::sigil(&vsa.vsa_verifier_id).map_err(bad)?;
+    // The signer is made on the writer's thread, with its own runtime; what goes wrong there
+    // before serving is reported here.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), Failure>>();
+    let (queue, jobs) = std::sync::mpsc::sync_channel::<Job>(SUMMARY_QUEUE);
+    let (signing, key, format) = (vsa.signing.clone(), vsa.vsa_key.clone(), vsa.vsa_format);
+    let registry = RegistryArgs {
+        allow_http_registry: args.allow_http_registry,
+        registry_cacert: args.registry_cacert.clone(),
+        registry_username: None,
+        registry_password: None,
+        timeout: args.registry_timeout,
+    };
+    std::thread::spawn(move || {
+        let started = (|| {
+            let rt = super::files::runtime()?;
+            let now = super::files::now_unix();
+            let ready =
+                super::sigstore::prepare(&signing, key.as_deref(), super::sigstore::logs_for(format), &rt, now)?;
+            let conn = super::image::Connector::new(&registry)?;
+            Ok::<_, Failure>((rt, ready, conn))
+        })();
+        let (rt, ready, mut conn) = match started {
+            Ok(s) => {
+                let _ = ready_tx.send(Ok(()));
+                s
+            }
+            Err(f) => {
+                let _ = ready_tx.send(Err(f));
+                return;
+            }
+        };
+        let locks = sigil::sign::TagLocks::default();
+        let witnesses = ready.witnesses();
+        while let Ok((image, decision, digest)) = jobs.recv() {
+            let now = super::files::now_unix();
+            let issuer = match PolicyRef::file(&policy_path, digest) {
+                Ok(policy) => Issuer { verifier: verifier.clone(), policy },
+                Err(e) => {
+                    eprintln!("sigil webhook: verification summary for {image} not written: {e}");
+                    continue;
+                }
+            };
+            let store = match conn.store_for(&image) {
+                Ok(s) => s,
+                Err(f) => {
+                    eprintln!("sigil webhook: verification summary for {image} not written: {}", f.message);
+                    continue;
+                }
+            };
+            let r = rt.block_on(summary::attach(
+                &store,
+                &store,
+                &decision,
+                &issuer,
+                now,
+                &ready.signer,
+                &witnesses,
+                format,
+                now,
+                &locks,
+            ));
+            match r {
+                Ok(signed) => {
+                    for s in signed {
+                        eprintln!(
+                            "sigil webhook: verification summary for {}@{} -> {}",
+                            image.name(),
+                            s.digest,
+                            s.signature_tag
+                        )
+                    }
+                }
+                Err(e) => eprintln!("sigil webhook: verification summary for {image} not written: {e}"),
+            }
+        }
+    });
+    match ready_rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(f)) => return Err(f),
+        Err(_) => return Err(Failure::new(ExitCode::Error, "the summary writer did not start", "report this bug")),
+    }
+    let written = moka::sync::Cache::builder()
+        .max_capacity(args.cache_size)
+        .time_to_live(Duration::from_secs(args.cache_ttl))
+        .build();
+    Ok(Some(Arc::new(SummaryWriter { queue, written })))
 }
 
 fn start_failure(e: WebhookError) -> Failure {

@@ -160,6 +160,7 @@ pub async fn answer<J: Judge>(
     endpoint: Endpoint,
     body: &[u8],
     deadline: Deadline,
+    on_decision: Option<&dyn super::OnDecision>,
 ) -> Result<Answer, MalformedReview> {
     let request = parse(body)?;
     let response = AdmissionResponse::from(&request);
@@ -181,6 +182,13 @@ pub async fn answer<J: Judge>(
         match j.decision() {
             Some(d) => metrics.verdict(d),
             None => metrics.deadline_exceeded(),
+        }
+        // A dry run has no side effects (the webhook configurations say sideEffects:
+        // NoneOnDryRun when summaries are written).
+        if let (Some(hook), Some(reference), Some(d), false) =
+            (on_decision, &j.reference, j.decision(), request.dry_run)
+        {
+            hook.decided(reference, d, judge.policy_digest());
         }
     }
 

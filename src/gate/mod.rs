@@ -188,6 +188,13 @@ pub trait Judge: Send + Sync + 'static {
     fn unresolved(&self, image: &RegistryRef, error: &ResolveError) -> Decision;
 }
 
+/// Told of each decision a front end acted on (the webhook: every image of a review that is
+/// not a dry run), e.g. to write a verification summary. Must not block: the answer waits.
+pub trait OnDecision: Send + Sync + 'static {
+    /// `decision` about `image` was acted on, under the policy whose file has digest `policy`.
+    fn decided(&self, image: &RegistryRef, decision: &Decision, policy: &Digest);
+}
+
 /// Resolves and judges one image.
 pub async fn decide<J: Judge>(judge: &J, image: &RegistryRef) -> Decision {
     if let Some(d) = judge.without_registry(image) {

@@ -110,6 +110,7 @@ struct Shared<J> {
     draining: AtomicBool,
     deadline: Duration,
     read_timeout: Duration,
+    on_decision: Option<Arc<dyn super::OnDecision>>,
 }
 
 impl<J: Judge> Shared<J> {
@@ -157,8 +158,18 @@ impl<J: Judge> Webhook<J> {
             draining: AtomicBool::new(false),
             deadline: config.deadline,
             read_timeout: config.read_timeout,
+            on_decision: None,
         });
         Ok(Webhook { listener, shared, cert, acceptor, load, config, policy_seen, cert_seen })
+    }
+
+    /// Tells `hook` of every decision acted on (reviews that are not dry runs). Before
+    /// [`Webhook::run`].
+    pub fn on_decision(mut self, hook: Arc<dyn super::OnDecision>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.on_decision = Some(hook);
+        }
+        self
     }
 
     /// The address bound (the port, when 0 was asked for).
@@ -293,7 +304,17 @@ async fn review<J: Judge>(shared: &Shared<J>, endpoint: Endpoint, request: Reque
             }
         };
     let judge = shared.judge();
-    match admission::answer(&shared.verdicts, &*judge, &shared.metrics, endpoint, &body, deadline).await {
+    match admission::answer(
+        &shared.verdicts,
+        &*judge,
+        &shared.metrics,
+        endpoint,
+        &body,
+        deadline,
+        shared.on_decision.as_deref(),
+    )
+    .await
+    {
         Ok(answer) => {
             let result = match answer.verdict {
                 Verdict::Allowed => RequestResult::Allowed,
