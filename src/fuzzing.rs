@@ -272,3 +272,83 @@ pub fn workloads(data: &[u8]) {
         );
     }
 }
+
+/// A judge for the admission fuzz target: every image passes, with the reference's digest or
+/// a made-up one; no registry.
+struct PassAll(crate::digest::Digest);
+
+impl crate::gate::Judge for PassAll {
+    fn policy_digest(&self) -> &crate::digest::Digest {
+        &self.0
+    }
+    async fn resolve(
+        &self,
+        image: &crate::reference::RegistryRef,
+    ) -> Result<crate::digest::Digest, crate::gate::ResolveError> {
+        Ok(image
+            .selector()
+            .digest()
+            .cloned()
+            .unwrap_or_else(|| crate::digest::Digest::sha256(image.to_string().as_bytes())))
+    }
+    async fn judge(
+        &self,
+        image: &crate::reference::RegistryRef,
+        digest: &crate::digest::Digest,
+    ) -> crate::gate::Decision {
+        crate::gate::Decision {
+            outcome: crate::gate::Outcome::Passed,
+            digest: Some(digest.clone()),
+            ..crate::gate::Decision::could_not_check(
+                &image.to_string(),
+                Some("fuzz".into()),
+                crate::policy::Mode::Enforce,
+                String::new(),
+            )
+        }
+    }
+    fn without_registry(&self, _: &crate::reference::RegistryRef) -> Option<crate::gate::Decision> {
+        None
+    }
+    fn unresolved(
+        &self,
+        image: &crate::reference::RegistryRef,
+        e: &crate::gate::ResolveError,
+    ) -> crate::gate::Decision {
+        crate::gate::Decision::could_not_check(&image.to_string(), None, crate::policy::Mode::Enforce, e.to_string())
+    }
+}
+
+/// AdmissionReview bodies, answered on both endpoints by a judge that passes everything:
+/// never a panic, and an answer (when there is one) serialises with the request's uid.
+pub fn admission_review(data: &[u8]) {
+    use crate::gate::admission::{answer, Deadline, Endpoint};
+    use crate::gate::cache::{CacheConfig, Verdicts};
+    use crate::gate::metrics::Metrics;
+    use std::time::Duration;
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_time().build() else { return };
+    let metrics = std::sync::Arc::new(Metrics::new());
+    let config = CacheConfig {
+        verdicts: 16,
+        verdict_ttl: Duration::from_secs(60),
+        denied_ttl: Duration::from_secs(1),
+        digests: 16,
+        digest_ttl: Duration::from_secs(60),
+    };
+    let verdicts = Verdicts::new(config, metrics.clone());
+    let judge = PassAll(crate::digest::Digest::sha256(b"fuzz"));
+    for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
+        let answered = rt.block_on(answer(
+            &verdicts,
+            &judge,
+            &metrics,
+            endpoint,
+            data,
+            Deadline::after(Duration::from_secs(5)),
+            None,
+        ));
+        if let Ok(a) = answered {
+            let _ = a.to_json();
+        }
+    }
+}

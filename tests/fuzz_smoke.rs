@@ -23,6 +23,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("service_answers", sigil::fuzzing::service_answers),
     ("policy", sigil::fuzzing::policy),
     ("workloads", sigil::fuzzing::workloads),
+    ("admission_review", sigil::fuzzing::admission_review),
 ];
 
 struct XorShift(u64);
