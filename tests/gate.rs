@@ -549,3 +549,50 @@ fn the_kubernetes_deployment_is_what_docs_webhook_md_says() {
         assert!(w["timeoutSeconds"].as_u64().unwrap() > 8, "above the webhook's --deadline");
     }
 }
+
+#[test]
+fn a_grype_report_attested_as_its_own_predicate_is_judged_too() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_code(&sigil(d, &["generate-key-pair"]), 0);
+    let image = push(&reg, "app/grype", "v1");
+    assert_code(&sigil(d, &["sign", "--allow-http-registry", "--key", "sigil.key", &image]), 0);
+    std::fs::write(
+        d.join("grype.json"),
+        r#"{"matches":[{"vulnerability":{"id":"GHSA-x","severity":"Medium","fix":{"state":"fixed","versions":["1.2.4"]}},"artifact":{"name":"lib","version":"1.2.3"}}],"descriptor":{"name":"grype"}}"#,
+    )
+    .unwrap();
+    let grype = "https://anchore.com/grype/report/v1";
+    let out = sigil(
+        d,
+        &[
+            "attest",
+            "--allow-http-registry",
+            "--key",
+            "sigil.key",
+            "--type",
+            grype,
+            "--predicate",
+            "grype.json",
+            &image,
+        ],
+    );
+    assert_code(&out, 0);
+    let host = reg.host();
+    let policy = |condition: &str| {
+        format!(
+            "apiVersion: sigil/v1\nkind: ImagePolicy\nrules:\n  - name: apps\n    images: [\"{host}/app/*\"]\n    authorities: [{{name: k, key: {{path: sigil.pub}}, transparencyLog: ignore}}]\n    attestations:\n      - predicateType: {grype}\n        vulnerabilities: {condition}\n"
+        )
+    };
+    write_policy(d, "medium.yaml", &policy("{maxSeverity: medium}"));
+    assert_code(&gate(d, &["--policy", "medium.yaml", &image]), 0);
+    write_policy(d, "low.yaml", &policy("{maxSeverity: low}"));
+    let out = gate(d, &["--policy", "low.yaml", &image]);
+    assert_code(&out, 12);
+    assert!(verdicts(&out)[0]["message"].as_str().unwrap().contains("GHSA-x (medium)"), "{}", stdout(&out));
+    write_policy(d, "fixable.yaml", &policy("{fixable: deny}"));
+    let out = gate(d, &["--policy", "fixable.yaml", &image]);
+    assert_code(&out, 12);
+    assert!(verdicts(&out)[0]["message"].as_str().unwrap().contains("fix available"), "{}", stdout(&out));
+}
