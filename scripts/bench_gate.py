@@ -93,17 +93,23 @@ try:
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", f"{work}/tls.key", "-out", f"{work}/tls.crt", "-days", "1", "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    port = free_port()
-    hook = subprocess.Popen([sigil, "webhook", "--policy", f"{work}/policy.yaml", "--tls-cert", f"{work}/tls.crt",
-                             "--tls-key", f"{work}/tls.key", "--listen", f"127.0.0.1:{port}", "--allow-http-registry"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ctx = ssl.create_default_context(cafile=f"{work}/tls.crt")
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=1)
-            break
-        except Exception:
-            time.sleep(0.05)
+
+    def start_webhook(*flags):
+        """`sigil webhook` on a free port with `flags`, once it says it is ready."""
+        p = free_port()
+        h = subprocess.Popen([sigil, "webhook", "--policy", f"{work}/policy.yaml", "--tls-cert", f"{work}/tls.crt",
+                              "--tls-key", f"{work}/tls.key", "--listen", f"127.0.0.1:{p}", "--allow-http-registry",
+                              *flags], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"https://127.0.0.1:{p}/readyz", context=ctx, timeout=1)
+                break
+            except Exception:
+                time.sleep(0.05)
+        return h, p
+
+    hook, port = start_webhook()
     # Every review the load sends is one the webhook allows (checked once, here).
     for image in (warm, cold[0]):
         req = urllib.request.Request(f"https://127.0.0.1:{port}/validate", data=review("check", image).encode(),
@@ -134,16 +140,7 @@ try:
     # The cache bound: a second webhook keeping at most 100 verdicts, under reviews cycling
     # through the 400 images (each review a miss, one verification) ten times over.
     hook.terminate(); hook.wait()
-    port = free_port()
-    hook = subprocess.Popen([sigil, "webhook", "--policy", f"{work}/policy.yaml", "--tls-cert", f"{work}/tls.crt",
-                             "--tls-key", f"{work}/tls.key", "--listen", f"127.0.0.1:{port}", "--allow-http-registry",
-                             "--cache-size", "100"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=1)
-            break
-        except Exception:
-            time.sleep(0.05)
+    hook, port = start_webhook("--cache-size", "100")
     cycling = [review(f"b{i}", image) for i, image in enumerate(cold)]
     first = wrk(cycling, 1, 4, 60, limit=len(cycling))
     bound_start, _ = rss_kib(hook.pid)
