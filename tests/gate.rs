@@ -108,6 +108,10 @@ rules:
     assert_eq!(v[0]["authorities"], serde_json::json!(["a", "b"]));
     assert_eq!(v[0]["outcome"]["result"], "passed");
     assert_eq!(v[1]["admission"], "allow", "a legacy signature by a and a bundle by b make two");
+    // The JSON schema (README, "Output"): these fields and no others.
+    let keys = |x: &Value| x.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(",");
+    assert_eq!(keys(&v[0]), "admission,attestations,authorities,digest,image,mode,outcome,rule");
+    assert_eq!(keys(&v[0]["outcome"]), "result");
 
     // Only a signed the staging image: its warn rule admits it with a warning.
     let out = gate(d, &["--policy", "policy.yaml", &staging]);
@@ -122,6 +126,8 @@ rules:
     let v = verdicts(&out);
     assert_eq!(v[0]["admission"], "deny");
     assert_eq!(v[0]["rule"], Value::Null);
+    assert_eq!(keys(&v[0]), "admission,attestations,authorities,digest,image,message,mode,outcome,rule");
+    assert_eq!(keys(&v[0]["outcome"]), "reasons,result");
     assert!(stderr(&out).contains("no rule of the policy matches"), "{}", stderr(&out));
     assert_eq!(v[1]["admission"], "allow");
 
@@ -376,6 +382,8 @@ fn manifests_are_judged_container_by_container_and_pinned_in_place() {
     assert_eq!(v[4]["source"]["kind"], "CronJob");
     assert_eq!(v[4]["source"]["document"], 3);
     assert_eq!(v[4]["source"]["pointer"], "/spec/jobTemplate/spec/template/spec/containers/0/image");
+    let keys = v[4]["source"].as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(",");
+    assert_eq!(keys, "class,container,document,file,kind,name,namespace,pointer");
     assert!(v.iter().all(|x| x["admission"] == "allow"), "{}", stderr(&out));
     // Everything but the four tagged images is as written: comments, quotes, the Service.
     let want = text
