@@ -31,16 +31,18 @@ pub enum Severity {
 }
 
 impl Severity {
-    /// Reads a scanner's spelling (any case); anything else is `Unknown`.
-    pub fn parse(s: &str) -> Self {
-        match s.to_ascii_lowercase().as_str() {
+    /// Reads a scanner's spelling (any case); another word is not a severity (a report that
+    /// names one is not read: it must not pass as the lowest level).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
             "critical" => Severity::Critical,
             "high" => Severity::High,
             "medium" | "moderate" => Severity::Medium,
             "low" => Severity::Low,
             "negligible" => Severity::Negligible,
-            _ => Severity::Unknown,
-        }
+            "unknown" => Severity::Unknown,
+            _ => return None,
+        })
     }
 
     /// Lower-case name.
@@ -149,9 +151,12 @@ pub fn findings(report: &Value) -> Result<(Scanner, Vec<Finding>), ReportError> 
                 })?;
                 let fixed = str_at(v, "/FixedVersion").is_some_and(|f| !f.is_empty())
                     || str_at(v, "/Status").as_deref() == Some("fixed");
+                let severity = str_at(v, "/Severity")
+                    .and_then(|s| Severity::parse(&s))
+                    .ok_or(ReportError::Malformed { scanner: Scanner::Trivy, index, field: "Severity" })?;
                 out.push(Finding {
                     id,
-                    severity: str_at(v, "/Severity").map(|s| Severity::parse(&s)).unwrap_or(Severity::Unknown),
+                    severity,
                     fix: if fixed { Fix::Available } else { Fix::None },
                     package: str_at(v, "/PkgName"),
                 });
@@ -172,11 +177,12 @@ pub fn findings(report: &Value) -> Result<(Scanner, Vec<Finding>), ReportError> 
             })?;
             let fixed = str_at(m, "/vulnerability/fix/state").as_deref() == Some("fixed")
                 || m.pointer("/vulnerability/fix/versions").and_then(Value::as_array).is_some_and(|v| !v.is_empty());
+            let severity = str_at(m, "/vulnerability/severity")
+                .and_then(|s| Severity::parse(&s))
+                .ok_or(ReportError::Malformed { scanner: Scanner::Grype, index, field: "vulnerability.severity" })?;
             out.push(Finding {
                 id,
-                severity: str_at(m, "/vulnerability/severity")
-                    .map(|s| Severity::parse(&s))
-                    .unwrap_or(Severity::Unknown),
+                severity,
                 fix: if fixed { Fix::Available } else { Fix::None },
                 package: str_at(m, "/artifact/name"),
             });
@@ -229,7 +235,20 @@ mod tests {
     fn severities_order_as_the_scanners_do() {
         assert!(Severity::Unknown < Severity::Negligible && Severity::Negligible < Severity::Low);
         assert!(Severity::High < Severity::Critical);
-        assert_eq!(Severity::parse("MODERATE"), Severity::Medium);
-        assert_eq!(Severity::parse("whatever"), Severity::Unknown);
+        assert_eq!(Severity::parse("MODERATE"), Some(Severity::Medium));
+        assert_eq!(Severity::parse("UNKNOWN"), Some(Severity::Unknown));
+        assert_eq!(Severity::parse("whatever"), None);
+    }
+
+    // see: issue 11
+    #[test]
+    fn a_finding_with_a_severity_no_scanner_writes_is_not_read_as_the_lowest() {
+        for report in [
+            json!({"Results": [{"Vulnerabilities": [{"VulnerabilityID": "CVE-1", "Severity": "SEVERE"}]}]}),
+            json!({"Results": [{"Vulnerabilities": [{"VulnerabilityID": "CVE-1"}]}]}),
+            json!({"matches": [{"vulnerability": {"id": "CVE-1", "severity": "bad"}}]}),
+        ] {
+            assert!(matches!(findings(&report), Err(ReportError::Malformed { .. })), "{report}");
+        }
     }
 }

@@ -99,8 +99,9 @@ struct GateArgs {
     #[arg(long)]
     policy: PathBuf,
     /// Kubernetes manifests (YAML or JSON, multi-document, `kind: List`; `-` for stdin): every
-    /// container, init container and ephemeral container image of Pods, Deployments,
-    /// ReplicaSets, StatefulSets, DaemonSets, Jobs and CronJobs is judged.
+    /// container, init container and ephemeral container image (and image volume) of Pods,
+    /// Deployments, ReplicaSets, StatefulSets, DaemonSets, ReplicationControllers, Jobs and
+    /// CronJobs is judged.
     #[arg(short = 'f', long = "filename")]
     files: Vec<PathBuf>,
     /// When every image is admitted, write the manifests back with each image pinned to the

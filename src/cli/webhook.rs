@@ -114,18 +114,24 @@ pub(crate) fn webhook(args: WebhookArgs) -> Result<ExitCode, Failure> {
     })
 }
 
-/// The policy loader: the file's bytes parsed (files it names read relative to its folder),
-/// judged over registries with the Docker config's credentials.
-fn policy_loader(args: &WebhookArgs) -> Result<Arc<Loader<PolicyJudge<RegistryStores>>>, Failure> {
-    let base = args.policy.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    // Credentials come from the Docker config only (a mounted dockerconfigjson Secret).
-    let opts = super::image::registry_options(&RegistryArgs {
+/// The registry flags as `RegistryArgs`: credentials come from the Docker config only (a
+/// mounted dockerconfigjson Secret).
+fn registry_args(args: &WebhookArgs) -> RegistryArgs {
+    RegistryArgs {
         allow_http_registry: args.allow_http_registry,
         registry_cacert: args.registry_cacert.clone(),
         registry_username: None,
         registry_password: None,
         timeout: args.registry_timeout,
-    })?;
+    }
+}
+
+/// The policy loader: the file's bytes parsed (files it names read relative to its folder),
+/// judged over registries with the Docker config's credentials.
+fn policy_loader(args: &WebhookArgs) -> Result<Arc<Loader<PolicyJudge<RegistryStores>>>, Failure> {
+    let base = args.policy.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    // Credentials come from the Docker config only (a mounted dockerconfigjson Secret).
+    let opts = super::image::registry_options(&registry_args(args))?;
     // Rules that name no trusted root use this one; without it, a policy with such rules is
     // refused at load (the server does not start, or keeps the previous policy).
     let trust: Option<Arc<Trust>> = match load_trust(args.vsa.signing.trust()) {
@@ -204,13 +210,7 @@ fn summary_writer(args: &WebhookArgs) -> Result<Option<Arc<dyn sigil::gate::OnDe
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), Failure>>();
     let (queue, jobs) = std::sync::mpsc::sync_channel::<Job>(SUMMARY_QUEUE);
     let (signing, key, format) = (vsa.signing.clone(), vsa.vsa_key.clone(), vsa.vsa_format);
-    let registry = RegistryArgs {
-        allow_http_registry: args.allow_http_registry,
-        registry_cacert: args.registry_cacert.clone(),
-        registry_username: None,
-        registry_password: None,
-        timeout: args.registry_timeout,
-    };
+    let registry = registry_args(args);
     std::thread::spawn(move || {
         let started = (|| {
             let rt = super::files::runtime()?;

@@ -325,10 +325,10 @@ impl<'de> Deserialize<'de> for SeverityDoc {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         match Severity::parse(&s) {
-            Severity::Unknown if !s.eq_ignore_ascii_case("unknown") => Err(D::Error::custom(format!(
+            Some(sev) => Ok(SeverityDoc(sev)),
+            None => Err(D::Error::custom(format!(
                 "{s:?} is not a severity (unknown, negligible, low, medium, high, critical)"
             ))),
-            sev => Ok(SeverityDoc(sev)),
         }
     }
 }
@@ -395,9 +395,17 @@ impl TryFrom<RuleFields> for RuleDoc {
         }
         let authorities: Vec<Authority> = r.authorities.into_iter().map(|a| a.0).collect();
         let mut seen = BTreeSet::new();
+        let mut keys = BTreeSet::new();
         for a in &authorities {
             if !seen.insert(a.name.as_str()) {
                 return Err(format!("rule {name:?}: two authorities are named {:?}", a.name));
+            }
+            // One key under two names would let one signature count twice toward the threshold.
+            if let AuthoritySigner::Key { key, .. } = &a.signer {
+                let der = key.to_der().map_err(|e| format!("rule {name:?}: authority {:?}: {e}", a.name))?;
+                if !keys.insert(der) {
+                    return Err(format!("rule {name:?}: authority {:?} has the same key as another authority", a.name));
+                }
             }
         }
         let threshold = r.threshold.unwrap_or(1);

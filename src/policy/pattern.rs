@@ -57,16 +57,24 @@ impl ImagePattern {
                 ));
             }
         }
-        // Normalise as references are: a first segment that is not a host is Docker Hub's.
+        // Normalise as references are (crate::reference::RegistryRef::parse): one segment is
+        // an official Docker Hub image; a first segment that is not a host is Docker Hub's;
+        // `index.docker.io` is `docker.io`, where a single path segment is under `library/`.
         let first = &segments[0];
-        let is_host = first.contains(['.', ':']) || first == "localhost" || first.contains('*');
-        if !is_host {
-            if segments.len() == 1 {
-                segments.insert(0, "library".into());
-            }
+        let is_host = segments.len() > 1
+            && (first.contains(['.', ':', '*']) || first == "localhost" || first.to_lowercase() != *first);
+        if segments.len() == 1 && segments[0] != "**" {
+            segments.insert(0, "library".into());
             segments.insert(0, "docker.io".into());
-        } else if first == "index.docker.io" {
+        } else if !is_host && segments[0] != "**" {
+            segments.insert(0, "docker.io".into());
+        }
+        segments[0] = canonical_host(&segments[0]);
+        if segments[0] == "index.docker.io" {
             segments[0] = "docker.io".into();
+        }
+        if segments[0] == "docker.io" && segments.len() == 2 && segments[1] != "**" {
+            segments.insert(1, "library".into());
         }
         Ok(ImagePattern { source: s.to_owned(), segments })
     }
@@ -76,9 +84,13 @@ impl ImagePattern {
         &self.source
     }
 
-    /// Whether `name` (`registry/repository`, normalised) matches.
+    /// Whether `name` (`registry/repository`, normalised) matches. The registry host is
+    /// compared without case and without the default HTTPS port, as it is reached.
     pub fn matches(&self, name: &str) -> bool {
-        let parts: Vec<&str> = name.split('/').collect();
+        let (host, rest) = name.split_once('/').unwrap_or((name, ""));
+        let host = canonical_host(host);
+        let parts: Vec<&str> =
+            std::iter::once(host.as_str()).chain(rest.split('/').filter(|_| !rest.is_empty())).collect();
         match_segments(&self.segments, &parts)
     }
 }
@@ -86,6 +98,15 @@ impl ImagePattern {
 impl fmt::Display for ImagePattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
+    }
+}
+
+/// A registry host as it is reached: lower case, without the default HTTPS port.
+fn canonical_host(host: &str) -> String {
+    let host = host.to_ascii_lowercase();
+    match host.strip_suffix(":443") {
+        Some(h) => h.to_owned(),
+        None => host,
     }
 }
 
@@ -165,6 +186,38 @@ mod tests {
         assert!(m("myorg/*", "docker.io/myorg/app"));
         assert!(m("index.docker.io/myorg/*", "docker.io/myorg/app"));
         assert!(!m("nginx", "docker.io/myorg/nginx"));
+    }
+
+    // see: issue 11
+    #[test]
+    fn patterns_name_what_references_name() {
+        // Written without wildcards, a pattern matches the name of the reference written the
+        // same way, however it is spelt.
+        for r in [
+            "nginx",
+            "docker.io/nginx",
+            "index.docker.io/nginx",
+            "docker.io/library/nginx",
+            "myorg/app",
+            "docker.io/myorg/app",
+            "localhost/app",
+            "localhost:5000/a/b",
+            "registry.example.com/prod/app",
+            "Registry.Example.com/prod/app",
+            "registry.example.com:443/prod/app",
+        ] {
+            let name = crate::reference::RegistryRef::parse(r).unwrap().name();
+            assert!(m(r, &name), "{r} does not match {name}");
+        }
+        // A host in another case or with the default port is the same registry, for the rule
+        // that names it; another port is not.
+        assert!(m("registry.example.com/prod/**", "Registry.Example.COM/prod/app"));
+        assert!(m("registry.example.com/prod/**", "registry.example.com:443/prod/app"));
+        assert!(!m("registry.example.com/prod/**", "registry.example.com:5000/prod/app"));
+        // One segment with a wildcard is official Docker Hub images, not a registry.
+        assert!(m("nginx*", "docker.io/library/nginx-unprivileged"));
+        assert!(m("docker.io/*", "docker.io/library/busybox"));
+        assert!(!m("nginx*", "nginx.example.com/app"));
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub enum ContainerClass {
     InitContainer,
     /// `ephemeralContainers`.
     EphemeralContainer,
+    /// `volumes[].image`: an image (or artifact) the kubelet pulls and mounts as a volume; its
+    /// `reference` is pulled as a container image is.
+    ImageVolume,
 }
 
 impl ContainerClass {
@@ -46,6 +49,7 @@ impl ContainerClass {
             ContainerClass::Container => "containers",
             ContainerClass::InitContainer => "initContainers",
             ContainerClass::EphemeralContainer => "ephemeralContainers",
+            ContainerClass::ImageVolume => "volumes",
         }
     }
 }
@@ -56,6 +60,7 @@ impl fmt::Display for ContainerClass {
             ContainerClass::Container => "container",
             ContainerClass::InitContainer => "init container",
             ContainerClass::EphemeralContainer => "ephemeral container",
+            ContainerClass::ImageVolume => "image volume",
         })
     }
 }
@@ -252,6 +257,26 @@ pub fn images_of(object: &serde_json::Value) -> Result<Vec<ContainerImage>, Work
             }
         }
     }
+    // Image volumes: the kubelet pulls `reference` like a container image.
+    for (i, volume) in spec.volumes.iter().flatten().enumerate() {
+        let Some(source) = &volume.image else { continue };
+        let at = format!("{}/volumes/{i}/image", workload.pod_spec);
+        match source.reference.as_deref() {
+            Some(image) if !image.is_empty() => images.push(ContainerImage {
+                class: ContainerClass::ImageVolume,
+                container: volume.name.clone(),
+                image: image.to_owned(),
+                pointer: format!("{at}/reference"),
+            }),
+            _ => {
+                return Err(WorkloadError::MissingImage {
+                    class: ContainerClass::ImageVolume,
+                    container: volume.name.clone(),
+                    pointer: at,
+                })
+            }
+        }
+    }
     Ok(images)
 }
 
@@ -342,6 +367,25 @@ mod tests {
     #[test]
     fn pod_images() {
         expect_all(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod_spec()}), "/spec");
+    }
+
+    // see: issue 11
+    #[test]
+    fn image_volumes_are_images_too() {
+        let mut spec = pod_spec();
+        spec["volumes"] = json!([
+            {"name": "cache", "emptyDir": {}},
+            {"name": "models", "image": {"reference": "registry.example/models/llm:7b", "pullPolicy": "IfNotPresent"}}
+        ]);
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec});
+        let images = images_of(&pod).unwrap();
+        let v = images.iter().find(|i| i.class == ContainerClass::ImageVolume).expect("the image volume");
+        assert_eq!((v.container.as_str(), v.image.as_str()), ("models", "registry.example/models/llm:7b"));
+        assert_eq!(v.pointer, "/spec/volumes/1/image/reference");
+        let mut spec = pod_spec();
+        spec["volumes"] = json!([{"name": "models", "image": {"pullPolicy": "Always"}}]);
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec});
+        assert!(matches!(images_of(&pod), Err(WorkloadError::MissingImage { class: ContainerClass::ImageVolume, .. })));
     }
 
     #[test]
