@@ -104,9 +104,14 @@ pub(super) fn pin_all(files: &[ManifestFile], decisions: &[(Found, Decision)]) -
         let mut pins = Vec::new();
         for m in &f.manifests {
             for c in &m.images {
-                let (found, d) = &decisions[at];
+                let Some((_, d)) = decisions.get(at).filter(|(found, _)| found.image == c.image) else {
+                    return Err(Failure::new(
+                        ExitCode::Error,
+                        format!("{}: {} was not judged; nothing was pinned", f.shown(), c.image),
+                        "report this bug",
+                    ));
+                };
                 at += 1;
-                debug_assert_eq!(found.image, c.image);
                 let (Ok(r), Some(digest)) = (RegistryRef::parse(&c.image), d.digest()) else {
                     // Admitted unchecked (no rule matches it, and the policy's default allows):
                     // nothing was resolved, nothing is pinned.
