@@ -11,7 +11,7 @@ use serde_json::json;
 
 use sigil::gate::{self, Admission, Decision, Limits, Outcome, PolicyFiles, PolicyJudge, RegistryStores};
 use sigil::policy::{self, AuthoritySigner, ImagePolicy};
-use sigil::reference::{RegistryRef, Selector};
+use sigil::reference::RegistryRef;
 
 use super::exit::{ExitCode, Failure};
 use super::files::{read_bounded, runtime};
@@ -225,6 +225,22 @@ pub fn gate(args: GateArgs) -> Result<ExitCode, Failure> {
     Ok(worst)
 }
 
+/// The summaries' verifier and the policy file's absolute path (its URI), for `gate` and
+/// `webhook`.
+pub(super) fn summary_signer(
+    policy: &Path,
+    verifier_id: &str,
+) -> Result<(sigil::gate::summary::Verifier, PathBuf), Failure> {
+    let path = std::fs::canonicalize(policy)
+        .map_err(|e| Failure::new(ExitCode::Error, format!("{}: {e}", policy.display()), "check the policy path"))?;
+    let verifier = sigil::gate::summary::Verifier::sigil(verifier_id).map_err(bad_verifier)?;
+    Ok((verifier, path))
+}
+
+fn bad_verifier(e: sigil::gate::summary::SummaryError) -> Failure {
+    Failure::new(ExitCode::Usage, e.to_string(), "pass --vsa-verifier-id with an absolute URI")
+}
+
 /// Where each image's verification summary went, by (image as judged, digest).
 type Summaries = std::collections::BTreeMap<(String, sigil::digest::Digest), serde_json::Value>;
 
@@ -237,7 +253,7 @@ fn summarize<R: sigil::gate::Stores>(
     decisions: &[(Found, Decision)],
     judge: &PolicyJudge<R>,
 ) -> Result<(Summaries, ExitCode), Failure> {
-    use sigil::gate::summary::{self, Issuer, PolicyRef, Verifier};
+    use sigil::gate::summary::{self, Issuer, PolicyRef};
     let now = super::files::now_unix();
     let vsa = &args.vsa;
     let ready = super::sigstore::prepare(
@@ -247,15 +263,10 @@ fn summarize<R: sigil::gate::Stores>(
         rt,
         now,
     )?;
-    let policy_path = std::fs::canonicalize(&args.policy).map_err(|e| {
-        Failure::new(ExitCode::Error, format!("{}: {e}", args.policy.display()), "check the policy path")
-    })?;
-    let bad = |e: summary::SummaryError| {
-        Failure::new(ExitCode::Usage, e.to_string(), "pass --vsa-verifier-id with an absolute URI")
-    };
+    let (verifier, policy_path) = summary_signer(&args.policy, &vsa.vsa_verifier_id)?;
     let issuer = Issuer {
-        verifier: Verifier::sigil(&vsa.vsa_verifier_id).map_err(bad)?,
-        policy: PolicyRef::file(&policy_path, judge.policy().digest.clone()).map_err(bad)?,
+        verifier,
+        policy: PolicyRef::file(&policy_path, judge.policy().digest.clone()).map_err(bad_verifier)?,
     };
     let mut conn = super::image::Connector::new(&args.registry)?;
     let locks = sigil::sign::TagLocks::default();
@@ -264,9 +275,9 @@ fn summarize<R: sigil::gate::Stores>(
     let mut code = ExitCode::Ok;
     let mut seen = std::collections::BTreeSet::new();
     for (_, d) in decisions {
-        let (Some(digest), false) = (d.digest(), matches!(d.outcome(), Outcome::CouldNotCheck { .. })) else {
-            continue;
-        };
+        // No digest, nothing to attach to; a decision that could not be checked is refused by
+        // `summary::attach` (and said so below).
+        let Some(digest) = d.digest() else { continue };
         let Ok(image) = RegistryRef::parse(d.image()) else { continue };
         if !seen.insert((image.name(), digest.clone())) {
             continue;
@@ -307,13 +318,4 @@ fn summarize<R: sigil::gate::Stores>(
         }
     }
     Ok((out, code))
-}
-
-/// `name[:tag]@digest` for a reference written `image` judged at `digest`; `None` when it
-/// already names a digest.
-pub(super) fn pinned(image: &RegistryRef, written: &str, digest: &sigil::digest::Digest) -> Option<String> {
-    match image.selector() {
-        Selector::Digest(_) | Selector::TagAndDigest(..) => None,
-        Selector::Tag(_) => Some(format!("{}@{digest}", written)),
-    }
 }

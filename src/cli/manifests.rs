@@ -13,7 +13,7 @@ use sigil::workloads::{self, Manifest, Pin};
 
 use super::exit::{ExitCode, Failure};
 use super::files::read_bounded;
-use super::gate::{pinned, Found};
+use super::gate::Found;
 
 /// Largest manifest file (or stdin) read.
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -118,7 +118,7 @@ pub(super) fn pin_all(files: &[ManifestFile], decisions: &[(Found, Decision)]) -
                     eprintln!("  - {} ({}): not pinned: no rule applies, nothing was checked", c.image, f.shown());
                     continue;
                 };
-                if let Some(image) = pinned(&r, &c.image, digest) {
+                if let Some(image) = sigil::gate::pinned(&r, &c.image, digest) {
                     pins.push(Pin { document: m.document, pointer: c.pointer.clone(), image });
                 }
             }

@@ -193,18 +193,12 @@ impl sigil::gate::OnDecision for SummaryWriter {
 
 /// The summary writer the flags ask for, with its thread started.
 fn summary_writer(args: &WebhookArgs) -> Result<Option<Arc<dyn sigil::gate::OnDecision>>, Failure> {
-    use sigil::gate::summary::{self, Issuer, PolicyRef, Verifier};
+    use sigil::gate::summary::{self, Issuer, PolicyRef};
     let vsa = &args.vsa;
     if vsa.vsa_key.is_none() && !vsa.vsa_keyless {
         return Ok(None);
     }
-    let policy_path = std::fs::canonicalize(&args.policy).map_err(|e| {
-        Failure::new(ExitCode::Error, format!("{}: {e}", args.policy.display()), "check the --policy path")
-    })?;
-    let bad = |e: summary::SummaryError| {
-        Failure::new(ExitCode::Usage, e.to_string(), "pass --vsa-verifier-id with an absolute URI")
-    };
-    let verifier = Verifier::sigil(&vsa.vsa_verifier_id).map_err(bad)?;
+    let (verifier, policy_path) = super::gate::summary_signer(&args.policy, &vsa.vsa_verifier_id)?;
     // The signer is made on the writer's thread, with its own runtime; what goes wrong there
     // before serving is reported here.
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), Failure>>();

@@ -271,11 +271,9 @@ fn pins(judged: &[Judged]) -> Result<Patch, String> {
         let (Some(reference), Some(digest)) = (&j.reference, j.decision().and_then(Decision::digest)) else {
             continue;
         };
-        if reference.selector().digest().is_some() {
-            continue;
-        }
+        let Some(value) = super::pinned(reference, &j.image.image, digest) else { continue };
         let path = PointerBuf::parse(j.image.pointer.as_str()).map_err(|e| format!("{}: {e}", j.image.pointer))?;
-        let value = serde_json::Value::String(format!("{}@{digest}", j.image.image));
+        let value = serde_json::Value::String(value);
         ops.push(PatchOperation::Replace(ReplaceOperation { path, value }));
     }
     Ok(Patch(ops))

@@ -195,6 +195,13 @@ pub trait OnDecision: Send + Sync + 'static {
     fn decided(&self, image: &RegistryRef, decision: &Decision, policy: &Digest);
 }
 
+/// What pinning writes for an image written `written` (parsed as `image`) and judged at
+/// `digest`: `name[:tag]@digest`, or `None` when the reference already names a digest.
+/// `gate --pin` and the mutating webhook write the same.
+pub fn pinned(image: &RegistryRef, written: &str, digest: &Digest) -> Option<String> {
+    image.selector().digest().is_none().then(|| format!("{written}@{digest}"))
+}
+
 /// Resolves and judges one image.
 pub async fn decide<J: Judge>(judge: &J, image: &RegistryRef) -> Decision {
     if let Some(d) = judge.without_registry(image) {
