@@ -13,6 +13,7 @@
 
 pub mod attachments;
 pub mod bundle;
+pub mod copy;
 pub mod digest;
 pub mod dsse;
 pub mod fulcio;

@@ -162,6 +162,14 @@ where
     }
 }
 
+/// How long a writer that wrote a whole document at a tag without a lock (a registry)
+/// waits before reading it back, as [`ensure_listed`] does before each confirmation: by then
+/// any write based on a read older than its own has landed. `window` is the writer's own
+/// read-to-write time.
+pub fn settle_time(window: Duration) -> Duration {
+    FRESH_READ + window * 2 + jitter(FRESH_READ / 2)
+}
+
 /// The content an entry describes.
 #[derive(Debug, Clone, Copy)]
 pub enum Content<'a> {

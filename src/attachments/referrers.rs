@@ -161,13 +161,13 @@ pub async fn attach<S: Store>(
 }
 
 /// Reads the referrers list until it names `manifest` (registries may index asynchronously),
-/// a bounded number of times.
-async fn confirm_listed<S: Store>(
+/// a bounded number of times, starting from `listed` (a list just read).
+pub async fn confirm_listed<S: Store>(
     store: &S,
     image: &Digest,
     manifest: &Digest,
     mut listed: Vec<Descriptor>,
-) -> Result<(), SignError> {
+) -> Result<(), reconcile::ReconcileError> {
     for attempt in 1..=CONFIRM_READS {
         if listed.iter().any(|e| e.digest == *manifest) {
             return Ok(());
@@ -175,10 +175,10 @@ async fn confirm_listed<S: Store>(
         tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(5))).await;
         listed = store.get_referrers(image).await?.unwrap_or_default();
     }
-    Err(SignError::Attach(reconcile::ReconcileError::Unconfirmed {
+    Err(reconcile::ReconcileError::Unconfirmed {
         what: format!("the referrers API of {}", store.location()),
         why: reconcile::GaveUp::Reads(CONFIRM_READS),
-    }))
+    })
 }
 
 /// Reads of the referrers API made to see a new artifact listed.

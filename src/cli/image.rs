@@ -106,7 +106,7 @@ impl Connector {
         self.registry_store(image)
     }
 
-    fn image_store(&mut self, image: &ImageRef) -> Result<Backend, Failure> {
+    pub(super) fn image_store(&mut self, image: &ImageRef) -> Result<Backend, Failure> {
         match image {
             ImageRef::Registry(r) => self.registry_store(r),
             ImageRef::Layout(l) => match LayoutStore::open(l.path()) {

@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod blob;
+mod copy;
 mod exit;
 mod files;
 mod gate;
@@ -75,6 +76,9 @@ enum Command {
     /// Serve the Kubernetes admission webhook (HTTPS): /validate denies workloads whose images
     /// the policy refuses, /mutate also pins admitted images to their digests.
     Webhook(webhook::WebhookArgs),
+    /// Copy an image with everything attached to it (signatures, attestations, SBOMs, OCI
+    /// referrers) between registries and OCI layouts (oci:PATH, the air-gap format).
+    Copy(copy::CopyArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -611,5 +615,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Policy(PolicyCommand::Check(a)) => gate::check(a),
         Command::Gate(a) => gate::gate(a),
         Command::Webhook(a) => webhook::webhook(a),
+        Command::Copy(a) => copy::copy(a),
     }
 }

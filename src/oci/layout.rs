@@ -36,6 +36,8 @@ const LAYOUT_FILE: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 const INDEX_FILE: &str = "index.json";
 const MARKER_FILE: &str = "oci-layout";
 const LOCK_FILE: &str = ".index.json.lock";
+/// The chunk a streamed blob is read in.
+const BLOB_CHUNK: usize = 256 << 10;
 /// Held across a whole read-merge-write of a tag by sigil writers (see `lock_tag`).
 const TAGS_LOCK_FILE: &str = ".tags.lock";
 /// The deadline of one read until [`LayoutStore::with_timeout`] sets another (the registry
@@ -656,6 +658,79 @@ impl Store for LayoutStore {
         }
         if hex::encode(hasher.finalize()) != file.digest.hex() {
             return Err(StoreError::DigestMismatch(file.digest.clone()));
+        }
+        persist(tmp, &path)
+    }
+
+    async fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
+        let rel = LayoutDir::blob_path(digest);
+        self.bounded(rel.clone(), move |dir| Ok(dir.open_file(&rel)?.is_some())).await
+    }
+
+    /// Read on a thread of its own (as every layout read is), a chunk at a time, handed over
+    /// through a small channel: at most a MiB in flight.
+    async fn open_blob(&self, digest: &Digest, size: u64) -> Result<super::BlobStream, StoreError> {
+        use futures_util::StreamExt;
+        let rel = LayoutDir::blob_path(digest);
+        let missing = digest.clone();
+        let file = self
+            .bounded(rel.clone(), move |dir| dir.open_file(&rel)?.ok_or(StoreError::BlobNotFound(missing)))
+            .await?;
+        let shown = self.dir.shown.join(LayoutDir::blob_path(digest));
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, StoreError>>(2);
+        std::thread::Builder::new()
+            .name("sigil-layout-blob".into())
+            .spawn(move || {
+                // One byte more than the size is read, so that a longer file fails the check.
+                let mut f = file.take(size.saturating_add(1));
+                loop {
+                    let mut buf = vec![0u8; BLOB_CHUNK];
+                    match f.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            // The reader is gone (the copy failed elsewhere): stop reading.
+                            if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(io_err("reading", &shown, e)));
+                            break;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| io_err("starting a thread to read", &self.dir.shown.join(LayoutDir::blob_path(digest)), e))?;
+        let chunks = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }).boxed();
+        let allowance = super::blob_allowance(self.timeout, size);
+        let by = tokio::time::Instant::now() + allowance;
+        Ok(super::checked(super::by_deadline(chunks, by, allowance.as_secs()), digest.clone(), size))
+    }
+
+    async fn put_blob_stream(&self, digest: &Digest, size: u64, mut body: super::BlobStream) -> Result<(), StoreError> {
+        use futures_util::StreamExt;
+        use sha2::Digest as _;
+        let dir = self.dir.dir_for_writing(&LayoutDir::blob_dir(digest))?;
+        let path = dir.join(digest.hex());
+        // Anything already there (even a link) is left alone: reads check it.
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Ok(());
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| io_err("creating a file in", &dir, e))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut done = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            done += chunk.len() as u64;
+            if done > size {
+                return Err(StoreError::TooLarge { what: "blob", limit: size });
+            }
+            hasher.update(&chunk);
+            tmp.write_all(&chunk).map_err(|e| io_err("writing", &path, e))?;
+        }
+        if done != size || hex::encode(hasher.finalize()) != digest.hex() {
+            return Err(StoreError::DigestMismatch(digest.clone()));
         }
         persist(tmp, &path)
     }

@@ -162,6 +162,83 @@ impl TagLock {
 /// Called with the number of bytes uploaded so far.
 pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
+/// A blob's bytes as they arrive, in chunks: never whole in memory. Streams from
+/// [`Store::open_blob`] are checked ([`checked`]): one that would deliver other bytes than the
+/// blob's ends with an error instead of its last chunk, so an upload fed from it fails.
+pub type BlobStream = futures_util::stream::BoxStream<'static, Result<bytes::Bytes, StoreError>>;
+
+/// `inner` as the blob `digest` of `size` bytes: more bytes than `size` end it with
+/// [`StoreError::TooLarge`] as soon as they arrive; fewer bytes, or bytes that do not hash to
+/// `digest`, end it with [`StoreError::DigestMismatch`] in place of its end.
+pub fn checked(inner: BlobStream, digest: Digest, size: u64) -> BlobStream {
+    use futures_util::StreamExt;
+    use sha2::Digest as _;
+    struct State {
+        inner: BlobStream,
+        digest: Digest,
+        size: u64,
+        seen: u64,
+        hasher: sha2::Sha256,
+        done: bool,
+    }
+    let state = State { inner, digest, size, seen: 0, hasher: sha2::Sha256::new(), done: false };
+    futures_util::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        match st.inner.next().await {
+            Some(Ok(chunk)) => {
+                st.seen += chunk.len() as u64;
+                if st.seen > st.size {
+                    st.done = true;
+                    return Some((Err(StoreError::TooLarge { what: "blob", limit: st.size }), st));
+                }
+                st.hasher.update(&chunk);
+                Some((Ok(chunk), st))
+            }
+            Some(Err(e)) => {
+                st.done = true;
+                Some((Err(e), st))
+            }
+            None => {
+                st.done = true;
+                let hex = hex::encode(std::mem::take(&mut st.hasher).finalize());
+                if st.seen != st.size || hex != st.digest.hex() {
+                    return Some((Err(StoreError::DigestMismatch(st.digest.clone())), st));
+                }
+                None
+            }
+        }
+    })
+    .boxed()
+}
+
+/// `inner`, ended with [`StoreError::Timeout`] if it has not finished by `by` (`secs` names
+/// the allowance in the error).
+pub fn by_deadline(inner: BlobStream, by: tokio::time::Instant, secs: u64) -> BlobStream {
+    use futures_util::StreamExt;
+    futures_util::stream::unfold((inner, false), move |(mut inner, done)| async move {
+        if done {
+            return None;
+        }
+        match tokio::time::timeout_at(by, inner.next()).await {
+            Ok(Some(item)) => {
+                let failed = item.is_err();
+                Some((item, (inner, failed)))
+            }
+            Ok(None) => None,
+            Err(_) => Some((Err(StoreError::Timeout(secs)), (inner, true))),
+        }
+    })
+    .boxed()
+}
+
+/// The time allowed for moving a blob of `size` bytes: the per-request deadline plus a second
+/// per MiB (uploads and streamed downloads alike).
+pub fn blob_allowance(timeout: std::time::Duration, size: u64) -> std::time::Duration {
+    timeout + std::time::Duration::from_secs(size >> 20)
+}
+
 /// One repository's worth of manifests and blobs.
 pub trait Store: Send + Sync {
     /// Human-readable location (for messages).
@@ -188,6 +265,22 @@ pub trait Store: Send + Sync {
     /// must hash to `file.digest`.
     fn put_blob_file(&self, file: &BlobFile, progress: Progress)
         -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether the store holds the blob `digest` (so that a copy need not send it).
+    fn has_blob(&self, digest: &Digest) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The blob `digest` of `size` bytes as a [`checked`] stream, within
+    /// [`blob_allowance`]; [`StoreError::BlobNotFound`] when it is not there.
+    fn open_blob(&self, digest: &Digest, size: u64) -> impl Future<Output = Result<BlobStream, StoreError>> + Send;
+
+    /// Stores the blob `digest` of `size` bytes from a stream, never holding it whole in
+    /// memory; the store checks the bytes hash to `digest` before it keeps them.
+    fn put_blob_stream(
+        &self,
+        digest: &Digest,
+        size: u64,
+        body: BlobStream,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The referrers of `digest` through the OCI referrers API, every page (bounded):
     /// `Ok(None)` when the store has no such API (then the tag schema `sha256-<hex>` is used).
@@ -251,6 +344,27 @@ impl Store for Backend {
         match self {
             Backend::Layout(s) => s.put_blob_file(file, progress).await,
             Backend::Registry(s) => s.put_blob_file(file, progress).await,
+        }
+    }
+
+    async fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
+        match self {
+            Backend::Layout(s) => s.has_blob(digest).await,
+            Backend::Registry(s) => s.has_blob(digest).await,
+        }
+    }
+
+    async fn open_blob(&self, digest: &Digest, size: u64) -> Result<BlobStream, StoreError> {
+        match self {
+            Backend::Layout(s) => s.open_blob(digest, size).await,
+            Backend::Registry(s) => s.open_blob(digest, size).await,
+        }
+    }
+
+    async fn put_blob_stream(&self, digest: &Digest, size: u64, body: BlobStream) -> Result<(), StoreError> {
+        match self {
+            Backend::Layout(s) => s.put_blob_stream(digest, size, body).await,
+            Backend::Registry(s) => s.put_blob_stream(digest, size, body).await,
         }
     }
 

@@ -185,15 +185,6 @@ fn referrers_page(body: &[u8]) -> Result<Vec<Descriptor>, StoreError> {
     }
 }
 
-/// What a read got back.
-enum Answer {
-    /// The body, and the `Link` header's `rel="next"` target if any (referrers pages).
-    Body(Vec<u8>, Option<String>),
-    Absent,
-    /// 401 or 403, with the `WWW-Authenticate` values.
-    Refused(StatusCode, Vec<String>),
-}
-
 /// Which answers mean "not there" for a read.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Absent {
@@ -211,6 +202,8 @@ enum Payload<'a> {
     Bytes(bytes::Bytes, &'a str),
     /// A file streamed from disk (reopened for a retry), reporting progress.
     File(&'a BlobFile, &'a Progress),
+    /// A stream of `size` bytes, which can be sent once only: a retry after a 401 fails.
+    Stream(std::sync::Mutex<Option<super::BlobStream>>, u64),
 }
 
 /// The most read of an error body, to name what the registry said went wrong.
@@ -364,6 +357,25 @@ impl RegistryStore {
         what: &'static str,
         absent: Absent,
     ) -> Result<Option<(Vec<u8>, Option<String>)>, StoreError> {
+        let Some((resp, by)) = self.get(&url, accept, absent, self.timeout).await? else { return Ok(None) };
+        let next = next_link(&resp);
+        let body = tokio::time::timeout_at(by, read_body(resp, limit, what))
+            .await
+            .map_err(|_| StoreError::Timeout(self.timeout.as_secs()))??;
+        Ok(Some((body, next)))
+    }
+
+    /// GET `url` with this store's read grant: on a first 401 the challenge is negotiated for
+    /// pull and the request sent once more. Returns a successful answer, whose body is still
+    /// to be read, with the instant it must be read by (`allowance` after the attempt began);
+    /// `Ok(None)` when the answer means "not there".
+    async fn get(
+        &self,
+        url: &Url,
+        accept: Option<&str>,
+        absent: Absent,
+        allowance: Duration,
+    ) -> Result<Option<(reqwest::Response, tokio::time::Instant)>, StoreError> {
         let mut grant = self.read_auth.read().await.clone().unwrap_or(Grant::None);
 
         for attempt in 0..2 {
@@ -374,39 +386,31 @@ impl RegistryStore {
             if let Some(h) = self.header(&grant) {
                 req = req.header(AUTHORIZATION, h);
             }
-            let fut = async {
-                let resp = req.send().await.map_err(transport)?;
-                let status = resp.status();
-                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                    return Ok(Answer::Refused(status, challenge_values(&resp)));
-                }
-                if status == StatusCode::NOT_FOUND
-                    || (absent == Absent::NoSuchApi && matches!(status.as_u16(), 400 | 405 | 501))
-                {
-                    return Ok(Answer::Absent);
-                }
-                if !status.is_success() {
-                    return Err(StoreError::Transport(format!("{url}: HTTP {status}")));
-                }
-                let next = next_link(&resp);
-                read_body(resp, limit, what).await.map(|b| Answer::Body(b, next))
-            };
-            let res = tokio::time::timeout(self.timeout, fut)
+            let by = tokio::time::Instant::now() + allowance;
+            let resp = tokio::time::timeout_at(by, req.send())
                 .await
-                .map_err(|_| StoreError::Timeout(self.timeout.as_secs()))??;
-            match res {
-                Answer::Body(body, next) => return Ok(Some((body, next))),
-                Answer::Absent => return Ok(None),
+                .map_err(|_| StoreError::Timeout(allowance.as_secs()))?
+                .map_err(transport)?;
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED && attempt == 0 {
                 // First 401: negotiate (or, with a token already held, which may have expired
                 // in a long command, negotiate afresh), then try once more.
-                Answer::Refused(StatusCode::UNAUTHORIZED, challenge) if attempt == 0 => {
-                    grant = self.negotiate(&challenge, Scope::Pull).await?;
-                    *self.read_auth.write().await = Some(grant.clone());
-                }
-                Answer::Refused(status, _) => {
-                    return Err(StoreError::Auth(format!("{url}: HTTP {status} with the credentials available")))
-                }
+                grant = self.negotiate(&challenge_values(&resp), Scope::Pull).await?;
+                *self.read_auth.write().await = Some(grant.clone());
+                continue;
             }
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                return Err(StoreError::Auth(format!("{url}: HTTP {status} with the credentials available")));
+            }
+            if status == StatusCode::NOT_FOUND
+                || (absent == Absent::NoSuchApi && matches!(status.as_u16(), 400 | 405 | 501))
+            {
+                return Ok(None);
+            }
+            if !status.is_success() {
+                return Err(StoreError::Transport(format!("{url}: HTTP {status}")));
+            }
+            return Ok(Some((resp, by)));
         }
         Err(StoreError::Auth(format!("{url}: access refused")))
     }
@@ -445,6 +449,16 @@ impl RegistryStore {
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, file.size)
                     .body(file_body(file, progress).await?),
+                Payload::Stream(slot, size) => {
+                    let stream = slot.lock().ok().and_then(|mut s| s.take()).ok_or_else(|| {
+                        StoreError::Auth(format!(
+                            "{method} {url}: the registry asked for credentials again in the middle of an upload"
+                        ))
+                    })?;
+                    req.header(CONTENT_TYPE, "application/octet-stream")
+                        .header(CONTENT_LENGTH, *size)
+                        .body(reqwest::Body::wrap_stream(stream))
+                }
             };
             let resp = tokio::time::timeout(deadline, req.send())
                 .await
@@ -686,6 +700,29 @@ impl Store for RegistryStore {
         // The deadline grows with the size: the per-request timeout, plus a second per MiB.
         let deadline = self.timeout + Duration::from_secs(file.size >> 20);
         self.upload(&file.digest, Payload::File(file, &progress), deadline).await
+    }
+
+    async fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
+        self.blob_exists(digest).await
+    }
+
+    async fn open_blob(&self, digest: &Digest, size: u64) -> Result<super::BlobStream, StoreError> {
+        let url = self.url(&format!("blobs/{digest}"))?;
+        let allowance = super::blob_allowance(self.timeout, size);
+        let (resp, by) = self
+            .get(&url, None, Absent::NotFound, allowance)
+            .await?
+            .ok_or_else(|| StoreError::BlobNotFound(digest.clone()))?;
+        if resp.content_length().is_some_and(|n| n > size) {
+            return Err(StoreError::TooLarge { what: "blob", limit: size });
+        }
+        let body = resp.bytes_stream().map(|c| c.map_err(transport)).boxed();
+        Ok(super::checked(super::by_deadline(body, by, allowance.as_secs()), digest.clone(), size))
+    }
+
+    async fn put_blob_stream(&self, digest: &Digest, size: u64, body: super::BlobStream) -> Result<(), StoreError> {
+        let deadline = super::blob_allowance(self.timeout, size);
+        self.upload(digest, Payload::Stream(std::sync::Mutex::new(Some(body)), size), deadline).await
     }
 
     async fn get_referrers(&self, digest: &Digest) -> Result<Option<Vec<Descriptor>>, StoreError> {
