@@ -354,16 +354,63 @@ pub async fn copy<S: Store, D: Store>(src: &S, dst: &D, req: &CopyRequest) -> Re
         )));
     }
 
-    // Blobs, each once, only those the destination lacks.
+    // Blobs, each once, only those the destination lacks; the attachments' and the
+    // image's travel side by side (a blob both need goes first).
     let copy_image = req.parts.contains(&Part::Image);
+    let attachment_nodes = legacy.iter().map(|l| &l.node).chain(referrers.iter().map(|r| &r.node));
+    let attachment_blobs = blob_set(attachment_nodes)?;
+    let mut image_blobs = if copy_image { blob_set(tree.iter())? } else { BTreeMap::new() };
+    let shared: BTreeMap<Digest, u64> =
+        attachment_blobs.iter().filter(|(d, _)| image_blobs.contains_key(*d)).map(|(d, s)| (d.clone(), *s)).collect();
+    image_blobs.retain(|d, _| !shared.contains_key(d));
+    let attachment_blobs: BTreeMap<Digest, u64> =
+        attachment_blobs.into_iter().filter(|(d, _)| !shared.contains_key(d)).collect();
+    let mut counts = copy_blobs(src, dst, shared).await?;
+
+    // The attachments (ending with the wait for concurrent writers, when there is one) and
+    // the image's manifests by digest, children first; the root's tag comes last.
+    let image = async {
+        let moved = copy_blobs(src, dst, image_blobs).await?;
+        if copy_image {
+            for node in &tree {
+                put_node(dst, node, &ManifestRef::Digest(node.raw.digest.clone())).await?;
+            }
+        }
+        Ok::<_, CopyError>(moved)
+    };
+    let attachments = async {
+        let moved = copy_blobs(src, dst, attachment_blobs).await?;
+        let written = put_attachments(dst, &legacy, &referrers).await?;
+        Ok::<_, CopyError>((moved, written))
+    };
+    let (image_moved, (attachments_moved, (attachments, written))) = futures_util::try_join!(image, attachments)?;
+    for moved in [image_moved, attachments_moved] {
+        counts.copied += moved.copied;
+        counts.present += moved.present;
+        counts.bytes += moved.bytes;
+    }
+    let mut report = CopyReport {
+        digest: root_digest.clone(),
+        media_type: tree.last().map(|n| n.media_type.clone()).unwrap_or_default(),
+        tag: None,
+        manifests: written + if copy_image { tree.len() } else { 0 },
+        blobs: counts,
+        attachments,
+    };
+
+    if copy_image {
+        if let (Target::Tag(tag) | Target::TagAt(tag, _), Some(root)) = (&req.target, tree.last()) {
+            put_node(dst, root, &ManifestRef::Tag(tag.clone())).await?;
+            report.tag = Some(tag.clone());
+        }
+    }
+    Ok(report)
+}
+
+/// The blobs `nodes` need, each once.
+fn blob_set<'n>(nodes: impl Iterator<Item = &'n Node>) -> Result<BTreeMap<Digest, u64>, CopyError> {
     let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
-    let needed = tree
-        .iter()
-        .filter(|_| copy_image)
-        .chain(legacy.iter().map(|l| &l.node))
-        .chain(referrers.iter().map(|r| &r.node))
-        .flat_map(|n| n.blobs.iter());
-    for b in needed {
+    for b in nodes.flat_map(|n| n.blobs.iter()) {
         if let Some(size) = blobs.insert(b.digest.clone(), b.size) {
             if size != b.size {
                 return Err(StoreError::Malformed(format!(
@@ -374,43 +421,46 @@ pub async fn copy<S: Store, D: Store>(src: &S, dst: &D, req: &CopyRequest) -> Re
             }
         }
     }
-    let counts = copy_blobs(src, dst, blobs).await?;
+    Ok(blobs)
+}
 
-    let mut report = CopyReport {
-        digest: root_digest.clone(),
-        media_type: tree.last().map(|n| n.media_type.clone()).unwrap_or_default(),
-        tag: None,
-        manifests: 0,
-        blobs: counts,
-        attachments: Vec::new(),
-    };
-
-    // The image's manifests by digest, children first; the root's tag comes last.
-    if copy_image {
-        for node in &tree {
-            put_node(dst, node, &ManifestRef::Digest(node.raw.digest.clone())).await?;
-            report.manifests += 1;
-        }
-    }
-
-    // Referrers: manifests by digest (subjects before their referrers), then listed.
-    for r in &referrers {
+/// Writes the attachments whose blobs are at the destination: referrer manifests (subjects
+/// before their referrers) and their listing, cosign's attachment manifests; then waits out
+/// concurrent writers where whole documents were written without a lock. Returns what was
+/// done and how many manifests were written.
+async fn put_attachments<D: Store>(
+    dst: &D,
+    legacy: &[LegacyDoc],
+    referrers: &[FoundReferrer],
+) -> Result<(Vec<CopiedAttachment>, usize), CopyError> {
+    let mut report = Vec::new();
+    let mut written = 0;
+    for r in referrers {
         put_node(dst, &r.node, &ManifestRef::Digest(r.node.raw.digest.clone())).await?;
-        report.manifests += 1;
+        written += 1;
     }
-    let mut to_settle = Settle::default();
     let mut by_subject: BTreeMap<Digest, Vec<&FoundReferrer>> = BTreeMap::new();
-    for r in &referrers {
+    for r in referrers {
         by_subject.entry(r.subject.clone()).or_default().push(r);
     }
-    for (subject, found) in by_subject {
+    // Each tag is written once, so the documents go at once.
+    let listings = futures_util::future::try_join_all(by_subject.into_iter().map(|(subject, found)| async move {
         let entries: Vec<Descriptor> = found.iter().map(|r| r.entry.clone()).collect();
         let (outcome, unlocked) = list_at_destination(dst, &subject, &entries).await?;
+        Ok::<_, CopyError>((subject, found, entries, outcome, unlocked))
+    }));
+    let docs = futures_util::future::try_join_all(legacy.iter().map(|doc| async move {
+        let (outcome, unlocked) = put_legacy(dst, doc).await?;
+        Ok::<_, CopyError>((doc, outcome, unlocked))
+    }));
+    let (listings, docs) = futures_util::try_join!(listings, docs)?;
+    let mut to_settle = Settle::default();
+    for (subject, found, entries, outcome, unlocked) in listings {
         if let Some(window) = unlocked {
             to_settle.add(referrers_tag(&subject), Collection::ReferrersIndex, entries, window);
         }
         for r in found {
-            report.attachments.push(CopiedAttachment {
+            report.push(CopiedAttachment {
                 subject: subject.clone(),
                 kind: Part::Referrers,
                 reference: r.entry.digest.to_string(),
@@ -419,17 +469,14 @@ pub async fn copy<S: Store, D: Store>(src: &S, dst: &D, req: &CopyRequest) -> Re
             });
         }
     }
-
-    // cosign's attachment manifests: written as at the source, or merged.
-    for doc in &legacy {
-        let (outcome, unlocked) = put_legacy(dst, doc).await?;
+    for (doc, outcome, unlocked) in docs {
         if outcome == Outcome::Written {
-            report.manifests += 1;
+            written += 1;
         }
         if let Some(window) = unlocked {
             to_settle.add(doc.tag.clone(), Collection::AttachmentManifest, doc.layers.clone(), window);
         }
-        report.attachments.push(CopiedAttachment {
+        report.push(CopiedAttachment {
             subject: doc.subject.clone(),
             kind: doc.kind,
             reference: doc.tag.clone(),
@@ -438,14 +485,7 @@ pub async fn copy<S: Store, D: Store>(src: &S, dst: &D, req: &CopyRequest) -> Re
         });
     }
     to_settle.run(dst).await?;
-
-    if copy_image {
-        if let (Target::Tag(tag) | Target::TagAt(tag, _), Some(root)) = (&req.target, tree.last()) {
-            put_node(dst, root, &ManifestRef::Tag(tag.clone())).await?;
-            report.tag = Some(tag.clone());
-        }
-    }
-    Ok(report)
+    Ok((report, written))
 }
 
 /// The child of the index `root` with platform `p` (fetched), or `root` itself when it is an
