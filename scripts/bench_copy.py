@@ -28,61 +28,69 @@ def start(name):
 (a, a_pid), (b, b_pid) = start("a"), start("b")
 log_b = RequestLog(f"{work}/b/access.log")
 try:
-    # The image: a 32 MiB layer of random bytes, pushed with sigil copy from a layout made here.
-    img = f"{work}/img"
-    sh(f"make_image {img} bench >/dev/null")
-    big = os.urandom(32 << 20)
     import hashlib, json
-    hx = hashlib.sha256(big).hexdigest()
-    open(f"{img}/blobs/sha256/{hx}", "wb").write(big)
-    index = json.load(open(f"{img}/index.json"))
-    mdigest = index["manifests"][0]["digest"].split(":")[1]
-    manifest = json.load(open(f"{img}/blobs/sha256/{mdigest}"))
-    manifest["layers"].append({"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": len(big),
-                               "digest": f"sha256:{hx}"})
-    mbytes = json.dumps(manifest, separators=(",", ":")).encode()
-    mhex = hashlib.sha256(mbytes).hexdigest()
-    open(f"{img}/blobs/sha256/{mhex}", "wb").write(mbytes)
-    index["manifests"][0].update(digest=f"sha256:{mhex}", size=len(mbytes))
-    json.dump(index, open(f"{img}/index.json", "w"))
-    src = f"{a}/app:v1"
-    run_env([sigil, "copy", HTTP, f"oci:{img}:v1", src], env)
-    # Three attachments: a signature, a SLSA attestation, an SBOM (cosign 2's tags).
     slsa, sbom = f"{work}/slsa.json", f"{work}/sbom.spdx.json"
     open(slsa, "w").write('{"buildDefinition":{"buildType":"https://example.com/t","externalParameters":{}},'
                           '"runDetails":{"builder":{"id":"https://example.com/builder"}}}')
     open(sbom, "w").write('{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"app","packages":[]}')
-    run_env([sigil, "sign", "--format", "legacy", "--tlog-upload=false", HTTP, "--key", key, src], env)
-    run_env([sigil, "attest", "--format", "legacy", "--tlog-upload=false", HTTP, "--key", key,
-             "--type", "slsaprovenance1", "--predicate", slsa, src], env)
-    run_env([cosign, "attach", "sbom", "--sbom", sbom, "--type", "spdx", HTTP, src], env)
 
-    res = {"s": [], "c": []}
-    reqs = {"s": 0, "c": 0}
-    for r in range(rounds):
-        for tool in (["s", "c"] if r % 2 == 0 else ["c", "s"]):
-            dst = f"{b}/{tool}{r}/app:v1"
-            mark = log_b.mark()
-            if tool == "s":
-                res["s"].append(run_env([sigil, "copy", HTTP, src, dst], env))
-            else:
-                res["c"].append(run_env([cosign, "copy", HTTP, src, dst], env))
-            if r == 0:
-                reqs[tool] = log_b.count_since(mark)
-    # Both destinations hold the same thing: every tag at the destination names the same digest.
+    def image(name, extra_layer_bytes):
+        """An image in registry A (made as a layout, pushed with sigil copy), with three
+        attachments: a signature, a SLSA attestation, an SBOM (cosign 2's tags)."""
+        img = f"{work}/img-{name}"
+        sh(f"make_image {img} {name} >/dev/null")
+        if extra_layer_bytes:
+            big = os.urandom(extra_layer_bytes)
+            hx = hashlib.sha256(big).hexdigest()
+            open(f"{img}/blobs/sha256/{hx}", "wb").write(big)
+            index = json.load(open(f"{img}/index.json"))
+            mdigest = index["manifests"][0]["digest"].split(":")[1]
+            manifest = json.load(open(f"{img}/blobs/sha256/{mdigest}"))
+            manifest["layers"].append({"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": len(big),
+                                       "digest": f"sha256:{hx}"})
+            mbytes = json.dumps(manifest, separators=(",", ":")).encode()
+            mhex = hashlib.sha256(mbytes).hexdigest()
+            open(f"{img}/blobs/sha256/{mhex}", "wb").write(mbytes)
+            index["manifests"][0].update(digest=f"sha256:{mhex}", size=len(mbytes))
+            json.dump(index, open(f"{img}/index.json", "w"))
+        src = f"{a}/{name}:v1"
+        run_env([sigil, "copy", HTTP, f"oci:{img}:v1", src], env)
+        run_env([sigil, "sign", "--format", "legacy", "--tlog-upload=false", HTTP, "--key", key, src], env)
+        run_env([sigil, "attest", "--format", "legacy", "--tlog-upload=false", HTTP, "--key", key,
+                 "--type", "slsaprovenance1", "--predicate", slsa, src], env)
+        run_env([cosign, "attach", "sbom", "--sbom", sbom, "--type", "spdx", HTTP, src], env)
+        return src
+
     def tags(repo):
         out = subprocess.run(["curl", "-fsS", f"http://{b}/v2/{repo}/tags/list"], capture_output=True, text=True)
         return sorted(json.loads(out.stdout)["tags"] or [])
-    s_tags, c_tags = tags("s0/app"), tags("c0/app")
-    med = lambda k, i: median(res[k], i)
-    print(f"sigil copy vs cosign copy (2.5): an image with a 32 MiB layer and 3 attachments (.sig, .att, .sbom)")
-    print(f"between two local docker-registry instances ({rounds} alternating rounds; medians; fresh destination")
-    print(f"repository each time; peak RSS under /usr/bin/time)")
-    print(f"{'case':38} {'sigil':>10} {'cosign':>10} {'ratio':>7}")
-    print(f"{'copy: wall s':38} {med('s',0):10.3f} {med('c',0):10.3f} {med('s',0)/med('c',0):7.3f}")
-    print(f"{'copy: peak RSS MiB':38} {med('s',1)/1024:10.1f} {med('c',1)/1024:10.1f} {med('s',1)/med('c',1):7.3f}")
-    print(f"{'copy: requests to the destination':38} {reqs['s']:10d} {reqs['c']:10d} {reqs['s']/reqs['c']:7.3f}")
-    print(f"tags at the destination: sigil {s_tags}; cosign {c_tags}")
+
+    print(f"sigil copy vs cosign copy (2.5) between two local docker-registry instances ({rounds} alternating")
+    print("rounds; medians; a fresh destination repository each time; peak RSS under /usr/bin/time).")
+    print("Each image has three attachments both tools copy: cosign 2's .sig, .att and .sbom tags.")
+    for name, extra in [("small", 0), ("large", 32 << 20)]:
+        src = image(name, extra)
+        res = {"s": [], "c": []}
+        reqs = {"s": 0, "c": 0}
+        for r in range(rounds):
+            for tool in (["s", "c"] if r % 2 == 0 else ["c", "s"]):
+                dst = f"{b}/{name}-{tool}{r}/app:v1"
+                mark = log_b.mark()
+                if tool == "s":
+                    res["s"].append(run_env([sigil, "copy", HTTP, src, dst], env))
+                else:
+                    res["c"].append(run_env([cosign, "copy", HTTP, src, dst], env))
+                if r == 0:
+                    reqs[tool] = log_b.count_since(mark)
+        med = lambda k, i: median(res[k], i)
+        what = "a 1 KiB image" if not extra else f"an image with a {extra >> 20} MiB layer"
+        print()
+        print(f"{what}:")
+        print(f"{'case':38} {'sigil':>10} {'cosign':>10} {'ratio':>7}")
+        print(f"{'copy: wall s':38} {med('s',0):10.3f} {med('c',0):10.3f} {med('s',0)/med('c',0):7.3f}")
+        print(f"{'copy: peak RSS MiB':38} {med('s',1)/1024:10.1f} {med('c',1)/1024:10.1f} {med('s',1)/med('c',1):7.3f}")
+        print(f"{'copy: requests to the destination':38} {reqs['s']:10d} {reqs['c']:10d} {reqs['s']/reqs['c']:7.3f}")
+        print(f"tags at the destination: sigil {tags(f'{name}-s0/app')}; cosign {tags(f'{name}-c0/app')}")
 finally:
     for pid in (a_pid, b_pid):
         subprocess.run(["kill", str(pid)])

@@ -165,9 +165,10 @@ where
 /// How long a writer that wrote a whole document at a tag without a lock (a registry)
 /// waits before reading it back, as [`ensure_listed`] does before each confirmation: by then
 /// any write based on a read older than its own has landed. `window` is the writer's own
-/// read-to-write time.
+/// read-to-write time. (No jitter: one read-back follows, and a writer that finds its entry
+/// gone goes on through [`ensure_listed`], which spreads writers apart.)
 pub fn settle_time(window: Duration) -> Duration {
-    FRESH_READ + window * 2 + jitter(FRESH_READ / 2)
+    FRESH_READ + window * 2
 }
 
 /// The content an entry describes.
