@@ -92,16 +92,15 @@ impl Platform {
     /// Parses `os/arch[/variant]`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+        let ok =
+            |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => {
                 Ok(Platform { os: (*os).to_owned(), architecture: (*arch).to_owned(), variant: None })
             }
-            [os, arch, v] if ok(os) && ok(arch) && ok(v) => Ok(Platform {
-                os: (*os).to_owned(),
-                architecture: (*arch).to_owned(),
-                variant: Some((*v).to_owned()),
-            }),
+            [os, arch, v] if ok(os) && ok(arch) && ok(v) => {
+                Ok(Platform { os: (*os).to_owned(), architecture: (*arch).to_owned(), variant: Some((*v).to_owned()) })
+            }
             _ => Err(format!("platform {s:?} is not os/architecture[/variant] (e.g. linux/amd64, linux/arm/v7)")),
         }
     }
@@ -524,10 +523,7 @@ async fn select_platform<S: Store>(src: &S, root: RawManifest, p: &Platform) -> 
                 CopyError::Platform(format!("the config of {} does not say its platform: {e}", root.digest))
             })?;
             if !p.matches(&config) {
-                return Err(CopyError::Platform(format!(
-                    "image {} is a single-platform image, not {p}",
-                    root.digest
-                )));
+                return Err(CopyError::Platform(format!("image {} is a single-platform image, not {p}", root.digest)));
             }
             Ok(root)
         }
@@ -663,7 +659,11 @@ async fn found_referrers<S: Store>(src: &S, subjects: &[Digest]) -> Result<Vec<F
 }
 
 /// Sends the blobs the destination lacks, [`BLOB_CONCURRENCY`] at a time, each streamed.
-async fn copy_blobs<S: Store, D: Store>(src: &S, dst: &D, blobs: BTreeMap<Digest, u64>) -> Result<BlobCounts, CopyError> {
+async fn copy_blobs<S: Store, D: Store>(
+    src: &S,
+    dst: &D,
+    blobs: BTreeMap<Digest, u64>,
+) -> Result<BlobCounts, CopyError> {
     let moved: Vec<Option<u64>> = futures_util::stream::iter(blobs)
         .map(|(digest, size)| async move {
             if dst.has_blob(&digest).await? {
@@ -797,8 +797,7 @@ impl Settle {
             return Ok(());
         }
         tokio::time::sleep(reconcile::settle_time(self.window)).await;
-        let checks =
-            self.written.iter().flat_map(|(tag, kind, entries)| entries.iter().map(move |e| (tag, *kind, e)));
+        let checks = self.written.iter().flat_map(|(tag, kind, entries)| entries.iter().map(move |e| (tag, *kind, e)));
         futures_util::stream::iter(checks)
             .map(|(tag, kind, e)| async move { reconcile::ensure_listed(dst, tag, kind, e, Content::Stored).await })
             .buffer_unordered(READ_CONCURRENCY)

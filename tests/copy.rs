@@ -95,7 +95,10 @@ fn verifications(d: &Path, image: &str, registry: bool) -> Vec<(String, i32)> {
         let root = cosign3_common("trusted-root.json");
         run(
             "cosign3 verify other.pub",
-            cosign3(d, &["verify", "--key", "other.pub", "--trusted-root", &root, "--insecure-ignore-tlog", HTTP, image]),
+            cosign3(
+                d,
+                &["verify", "--key", "other.pub", "--trusted-root", &root, "--insecure-ignore-tlog", HTTP, image],
+            ),
         );
         run(
             "cosign3 verify-attestation spdxjson",
@@ -124,8 +127,7 @@ fn tree(d: &Path, image: &str) -> (Vec<String>, Vec<String>) {
     let out = sigil(d, &["tree", HTTP, "-o", "json", image]);
     assert_code(&out, 0);
     let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    let mut attachments: Vec<String> =
-        v["attachments"]
+    let mut attachments: Vec<String> = v["attachments"]
         .as_array()
         .unwrap()
         .iter()

@@ -94,7 +94,11 @@ pub fn copy(args: CopyArgs) -> Result<ExitCode, Failure> {
             Some(Selector::Digest(d) | Selector::TagAndDigest(_, d)) => (ManifestRef::Digest(d.clone()), None),
             None => {
                 let Backend::Layout(s) = &src else {
-                    return Err(Failure::new(ExitCode::Error, "internal: a layout reference opened a registry", "report this bug"));
+                    return Err(Failure::new(
+                        ExitCode::Error,
+                        "internal: a layout reference opened a registry",
+                        "report this bug",
+                    ));
                 };
                 match rt.block_on(s.only_image()).map_err(|e| store_failure(&e))? {
                     Some(d) => (ManifestRef::Digest(d), None),
@@ -152,9 +156,12 @@ fn render(args: &CopyArgs, r: &CopyReport) {
                 r.manifests, r.blobs.copied, r.blobs.bytes, r.blobs.present
             );
             for a in &r.attachments {
-                let kind = serde_json::to_value(a.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-                let outcome =
-                    serde_json::to_value(a.outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                let kind =
+                    serde_json::to_value(a.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                let outcome = serde_json::to_value(a.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
                 println!("└── {kind} {} ({} entries, {outcome})", a.reference, a.entries);
             }
         }

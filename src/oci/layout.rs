@@ -673,9 +673,8 @@ impl Store for LayoutStore {
         use futures_util::StreamExt;
         let rel = LayoutDir::blob_path(digest);
         let missing = digest.clone();
-        let file = self
-            .bounded(rel.clone(), move |dir| dir.open_file(&rel)?.ok_or(StoreError::BlobNotFound(missing)))
-            .await?;
+        let file =
+            self.bounded(rel.clone(), move |dir| dir.open_file(&rel)?.ok_or(StoreError::BlobNotFound(missing))).await?;
         let shown = self.dir.shown.join(LayoutDir::blob_path(digest));
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, StoreError>>(2);
         std::thread::Builder::new()
