@@ -161,6 +161,18 @@ pub struct CopyRequest {
     pub platform: Option<Platform>,
     /// An occupied destination tag.
     pub existing: Existing,
+    /// Where the source keeps cosign's attachment documents.
+    pub arrangement: Arrangement,
+}
+
+/// Where the source keeps cosign's `.sig`/`.att`/`.sbom` documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrangement {
+    /// Under cosign's tags (registries, sigil's and skopeo's layouts).
+    Tags,
+    /// A layout `cosign save` wrote: the image's documents are the marked entries
+    /// ([`crate::attachments::saved`]).
+    CosignSave(crate::attachments::saved::Saved),
 }
 
 /// What happened to one attachment document or referrer at the destination.
@@ -344,7 +356,7 @@ pub async fn copy<S: Store, D: Store>(src: &S, dst: &D, req: &CopyRequest) -> Re
     // Read everything first: the image's manifests, then what is attached to each of them.
     let tree = image_tree(src, root).await?;
     let subjects: Vec<Digest> = tree.iter().map(|n| n.raw.digest.clone()).collect();
-    let legacy = legacy_docs(src, &subjects, &req.parts).await?;
+    let legacy = legacy_docs(src, &subjects, &req.parts, &req.arrangement).await?;
     let referrers = if req.parts.contains(&Part::Referrers) { found_referrers(src, &subjects).await? } else { vec![] };
     let count = tree.len() + legacy.len() + referrers.len();
     if count > MAX_MANIFESTS {
@@ -588,6 +600,7 @@ async fn legacy_docs<S: Store>(
     src: &S,
     subjects: &[Digest],
     parts: &BTreeSet<Part>,
+    arrangement: &Arrangement,
 ) -> Result<Vec<LegacyDoc>, CopyError> {
     let wanted: Vec<(Digest, Part)> = subjects
         .iter()
@@ -596,7 +609,17 @@ async fn legacy_docs<S: Store>(
     let found: Vec<Option<LegacyDoc>> = futures_util::stream::iter(wanted)
         .map(|(subject, kind)| async move {
             let tag = legacy_tag(&subject, kind.legacy_suffix().unwrap_or_default());
-            let Some(raw) = src.get_manifest(&ManifestRef::Tag(tag.clone())).await? else { return Ok(None) };
+            let at = match (arrangement, kind) {
+                (Arrangement::CosignSave(saved), Part::Sig) if saved.image == subject => {
+                    saved.signatures.clone().map(ManifestRef::Digest)
+                }
+                (Arrangement::CosignSave(saved), Part::Att) if saved.image == subject => {
+                    saved.attestations.clone().map(ManifestRef::Digest)
+                }
+                _ => Some(ManifestRef::Tag(tag.clone())),
+            };
+            let Some(at) = at else { return Ok(None) };
+            let Some(raw) = src.get_manifest(&at).await? else { return Ok(None) };
             let what = || format!("attachment manifest {}:{tag}", src.location());
             let (node, parsed) = Node::parse(raw, what)?;
             let Manifest::Image(m) = parsed else {

@@ -359,3 +359,70 @@ fn copy_streams_large_blobs_in_bounded_memory() {
     let got = rt().block_on(sigil::oci::Store::get_blob(&b.store("big"), &layer, 128 << 20)).unwrap();
     assert_eq!(got.len(), big);
 }
+
+#[test]
+fn cosign_save_and_load_layouts_travel_both_ways() {
+    // see: issue 12
+    let ws = workspace();
+    let d = ws.path();
+    let (a, b) = (Registry::start(), Registry::start());
+    rt().block_on(push_image(&a.store("app"), Some("v1"), "saved", "amd64"));
+    let src = format!("{}/app:v1", a.host());
+    assert_code(&cosign(d, &["sign", "--key", "other.key", "--tlog-upload=false", "--yes", HTTP, &src]), 0);
+    let att = ["attest", HTTP, "--key", "s.key", "--type", "slsaprovenance1", "--predicate", "slsa.json"];
+    assert_code(&sigil(d, &[&att[..], &["--format", "legacy", &src]].concat()), 0);
+    let cosign_verifies = |image: &[&str]| {
+        let v =
+            cosign(d, &[&["verify", "--key", "other.pub", "--insecure-ignore-tlog=true", HTTP][..], image].concat());
+        let a = cosign(
+            d,
+            &[
+                &[
+                    "verify-attestation",
+                    "--key",
+                    "s.pub",
+                    "--type",
+                    "slsaprovenance1",
+                    "--insecure-ignore-tlog=true",
+                    HTTP,
+                ][..],
+                image,
+            ]
+            .concat(),
+        );
+        (code(&v), code(&a))
+    };
+    let sigil_verifies = |image: &str| {
+        let v = sigil(d, &["verify", HTTP, "--key", "other.pub", image]);
+        let a = sigil(d, &["verify-attestation", HTTP, "--key", "s.pub", "--type", "slsaprovenance1", image]);
+        (code(&v), code(&a))
+    };
+
+    // A layout cosign saved: sigil copies it out by cosign's marks.
+    assert_code(&cosign(d, &["save", HTTP, "--dir", "saved", &src]), 0);
+    let from_save = format!("{}/fromsave:v1", b.host());
+    let report = copy(d, &["oci:saved", &from_save]);
+    assert_eq!(report["attachments"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(sigil_verifies(&from_save), (0, 0));
+    assert_eq!(cosign_verifies(&[&from_save]), (0, 0));
+
+    // A layout sigil wrote: cosign verifies it in place and loads it.
+    copy(d, &[&src, "oci:ours"]);
+    assert_eq!(sigil_verifies("oci:ours:v1"), (0, 0));
+    assert_eq!(cosign_verifies(&["--local-image", "ours"]), (0, 0));
+    let loaded = format!("{}/loaded:v1", b.host());
+    assert_code(&cosign(d, &["load", HTTP, "--dir", "ours", &loaded]), 0);
+    assert_eq!(sigil_verifies(&loaded), (0, 0));
+    // Skopeo's reading is unchanged: the tag still names the image.
+    let index: Value = serde_json::from_slice(&std::fs::read(d.join("ours/index.json")).unwrap()).unwrap();
+    let kinds: Vec<(&str, &str)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let a = &m["annotations"];
+            (a["org.opencontainers.image.ref.name"].as_str().unwrap(), a["kind"].as_str().unwrap_or("-"))
+        })
+        .collect();
+    assert!(kinds.contains(&("v1", "dev.cosignproject.cosign/image")), "{kinds:?}");
+}

@@ -16,6 +16,7 @@
 
 pub mod legacy;
 pub mod referrers;
+pub mod saved;
 
 pub use legacy::{signature_config, signature_manifest, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 

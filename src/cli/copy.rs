@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use clap::Args;
 use serde_json::json;
 
-use sigil::copy::{self, CopyError, CopyReport, Existing, Part, Platform, Target};
+use sigil::attachments::saved;
+use sigil::copy::{self, Arrangement, CopyError, CopyReport, Existing, Part, Platform, Target};
 use sigil::oci::layout::LayoutStore;
 use sigil::oci::{Backend, ManifestRef};
 use sigil::reconcile::ReconcileError;
@@ -84,6 +85,7 @@ pub fn copy(args: CopyArgs) -> Result<ExitCode, Failure> {
     let mut conn = Connector::new(&args.registry)?;
     let src = conn.image_store(&src_ref)?;
     let rt = runtime()?;
+    let mut arrangement = Arrangement::Tags;
     let (source, source_tag) = match &src_ref {
         ImageRef::Registry(r) => match r.selector() {
             Selector::Tag(t) => (ManifestRef::Tag(t.clone()), Some(t.clone())),
@@ -100,14 +102,28 @@ pub fn copy(args: CopyArgs) -> Result<ExitCode, Failure> {
                         "report this bug",
                     ));
                 };
-                match rt.block_on(s.only_image()).map_err(|e| store_failure(&e))? {
-                    Some(d) => (ManifestRef::Digest(d), None),
-                    None => {
-                        return Err(Failure::new(
-                            ExitCode::ImageNotFound,
-                            format!("{}: the layout holds no image", args.source),
-                            "check the oci: path",
-                        ))
+                // A layout `cosign save` wrote names its image by cosign's marks.
+                let index = rt.block_on(s.index()).map_err(|e| store_failure(&e))?;
+                let marked = saved::read(&index).map_err(|e| {
+                    Failure::new(
+                        ExitCode::Error,
+                        format!("{}: {e}", args.source),
+                        "repair the layout, or name the image: oci:PATH:TAG or oci:PATH@DIGEST",
+                    )
+                })?;
+                if let Some(marked) = marked {
+                    arrangement = Arrangement::CosignSave(marked.clone());
+                    (ManifestRef::Digest(marked.image), None)
+                } else {
+                    match rt.block_on(s.only_image()).map_err(|e| store_failure(&e))? {
+                        Some(d) => (ManifestRef::Digest(d), None),
+                        None => {
+                            return Err(Failure::new(
+                                ExitCode::ImageNotFound,
+                                format!("{}: the layout holds no image", args.source),
+                                "check the oci: path",
+                            ))
+                        }
                     }
                 }
             }
@@ -127,8 +143,24 @@ pub fn copy(args: CopyArgs) -> Result<ExitCode, Failure> {
         parts,
         platform: args.platform.clone(),
         existing: if args.force { Existing::Replace } else { Existing::Refuse },
+        arrangement,
     };
     let report = rt.block_on(copy::copy(&src, &dst, &req)).map_err(|e| failure(&args, e))?;
+    if let Backend::Layout(layout) = &dst {
+        // cosign reads a layout only by its own marks: add them while it holds one image.
+        let marked = rt.block_on(async {
+            let Some(marks) = saved::marks(&layout.index().await?)? else { return Ok(false) };
+            layout.annotate(saved::KIND, marks).await.map(|()| true)
+        });
+        match marked {
+            Ok(true) => {}
+            Ok(false) => eprintln!(
+                "note: {} holds more than one image, so it is not marked for `cosign load` (cosign's layouts hold one)",
+                args.destination
+            ),
+            Err(e) => return Err(store_failure(&e)),
+        }
+    }
     render(&args, &report);
     Ok(ExitCode::Ok)
 }

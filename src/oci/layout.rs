@@ -199,6 +199,34 @@ impl LayoutStore {
         self.bounded(INDEX_FILE, |dir| Ok(only_image(&dir.read_index()?)?.map(|d| d.digest.clone()))).await
     }
 
+    /// `index.json`, read and checked as every read of it is.
+    pub async fn index(&self) -> Result<ImageIndex, StoreError> {
+        self.bounded(INDEX_FILE, |dir| dir.read_index()).await
+    }
+
+    /// Sets the annotation `key` of the entries of `index.json` whose digests `values` names
+    /// to the value given (entries are otherwise left as they are), under the lock every
+    /// writer of `index.json` takes.
+    pub async fn annotate(
+        &self,
+        key: &'static str,
+        values: std::collections::BTreeMap<Digest, String>,
+    ) -> Result<(), StoreError> {
+        let wait = self.timeout;
+        self.bounded_within(INDEX_FILE, wait + Duration::from_secs(1), move |dir| {
+            let _lock = dir.lock_polling(LOCK_FILE, wait)?;
+            let mut index = dir.read_index()?;
+            for entry in &mut index.manifests {
+                if let Some(v) = values.get(&entry.digest) {
+                    entry.annotations.get_or_insert_with(Default::default).insert(key.to_owned(), v.clone());
+                }
+            }
+            let out = serde_json::to_vec(&index).map_err(|e| StoreError::Malformed(e.to_string()))?;
+            dir.write_atomic(&dir.real, INDEX_FILE, &out)
+        })
+        .await
+    }
+
     /// Runs `read` on a thread of its own, waiting at most the per-request deadline (`path`
     /// names what is read, for the message). A plain thread rather than the runtime's
     /// blocking pool: a read that never returns (a hung file system) keeps its thread, but
