@@ -44,7 +44,22 @@ pub fn manifest(data: &[u8]) {
     static INDEX: GoStruct =
         GoStruct { fields: &["schemaVersion", "mediaType", "manifests"], arrays: &[("manifests", &ENTRY)] };
     let _ = crate::json::misread_fields(data, &INDEX);
-    let _ = Manifest::parse(data);
+    if let Ok(Manifest::Index(index)) = Manifest::parse(data) {
+        // A layout's index.json as `copy` reads it: cosign save's marks, and those sigil adds.
+        let _ = crate::attachments::saved::read(&index);
+        if let Ok(Some(marks)) = crate::attachments::saved::marks(&index) {
+            assert!(marks.keys().all(|d| index.manifests.iter().any(|m| m.digest == *d)), "a mark for no entry");
+        }
+    }
+}
+
+/// `copy --platform` values: a parsed platform prints as it was given.
+pub fn platform(data: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Ok(p) = crate::copy::Platform::parse(s) {
+            assert_eq!(p.to_string(), s, "platform round trip");
+        }
+    }
 }
 
 /// Image references: the normalised form parses to the same reference.

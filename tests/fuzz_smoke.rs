@@ -24,6 +24,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("policy", sigil::fuzzing::policy),
     ("workloads", sigil::fuzzing::workloads),
     ("admission_review", sigil::fuzzing::admission_review),
+    ("platform", sigil::fuzzing::platform),
 ];
 
 struct XorShift(u64);
