@@ -166,6 +166,16 @@ pub fn copy(args: CopyArgs) -> Result<ExitCode, Failure> {
 }
 
 fn render(args: &CopyArgs, r: &CopyReport) {
+    let at = r.tag.as_deref().map(|t| format!(" (tag {t})")).unwrap_or_default();
+    eprintln!(
+        "copied {} to {}{at}: {} blobs sent ({} bytes), {} already there; {} attachments",
+        r.digest,
+        args.destination,
+        r.blobs.copied,
+        r.blobs.bytes,
+        r.blobs.present,
+        r.attachments.len()
+    );
     match args.output {
         Output::Json => println!(
             "{}",
