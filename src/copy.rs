@@ -11,7 +11,8 @@
 //!
 //! How:
 //! - blobs stream from source to destination ([`Store::open_blob`], checked against their
-//!   digest on the way), a few at a time, and only those the destination lacks;
+//!   digest on the way), a few at a time, and only those the destination lacks (within one
+//!   registry they are mounted from the source repository instead, [`Store::mount_blob`]);
 //! - manifests are written children first; the destination tag last, so that whoever pulls
 //!   it finds the signatures already there;
 //! - an attachment document the destination already has is merged, never replaced: each
@@ -207,7 +208,8 @@ pub struct CopiedAttachment {
 pub struct BlobCounts {
     /// Blobs sent.
     pub copied: usize,
-    /// Blobs the destination had already (not sent).
+    /// Blobs the destination had already, or mounted from another repository of the same
+    /// registry (not sent).
     pub present: usize,
     /// Bytes sent.
     pub bytes: u64,
@@ -691,6 +693,12 @@ async fn copy_blobs<S: Store, D: Store>(
         .map(|(digest, size)| async move {
             if dst.has_blob(&digest).await? {
                 return Ok::<_, StoreError>(None);
+            }
+            // Another repository of the same registry: mounted, not sent.
+            if let Some(origin) = src.blob_origin() {
+                if dst.mount_blob(&digest, &origin).await? {
+                    return Ok(None);
+                }
             }
             // Registries answer concurrent uploads of one blob with transient failures:
             // the whole transfer is tried again.

@@ -426,3 +426,26 @@ fn cosign_save_and_load_layouts_travel_both_ways() {
         .collect();
     assert!(kinds.contains(&("v1", "dev.cosignproject.cosign/image")), "{kinds:?}");
 }
+
+#[test]
+fn copy_within_one_registry_mounts_blobs_instead_of_sending_them() {
+    // see: issue 12
+    let ws = workspace();
+    let d = ws.path();
+    let a = Registry::start();
+    rt().block_on(push_image(&a.store("staging/app"), Some("v1"), "mount", "amd64"));
+    let src = format!("{}/staging/app:v1", a.host());
+    assert_code(&sigil(d, &["sign", HTTP, "--format", "legacy", "--key", "s.key", &src]), 0);
+    let mark = a.mark();
+    let report = copy(d, &[&src, &format!("{}/prod/app", a.host())]);
+    let requests = a.requests_since(mark);
+    let sent: Vec<&String> =
+        requests.iter().filter(|r| r.starts_with("PUT") && r.contains("/blobs/uploads/")).collect();
+    assert!(sent.is_empty(), "{sent:?}");
+    assert!(requests.iter().any(|r| r.starts_with("POST /v2/prod/app/blobs/uploads")), "{requests:?}");
+    assert_eq!(report["blobs"]["copied"], 0, "{report}");
+    assert_eq!(report["blobs"]["present"], 4, "{report}");
+    let dst = format!("{}/prod/app:v1", a.host());
+    assert_code(&sigil(d, &["verify", HTTP, "--key", "s.pub", &dst]), 0);
+    assert_code(&cosign(d, &["verify", "--key", "s.pub", "--insecure-ignore-tlog=true", HTTP, &dst]), 0);
+}

@@ -159,6 +159,15 @@ impl TagLock {
     }
 }
 
+/// A registry repository, as the origin of a cross-repository blob mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobOrigin {
+    /// The registry host (as in references).
+    pub registry: String,
+    /// The repository.
+    pub repository: String,
+}
+
 /// Called with the number of bytes uploaded so far.
 pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
@@ -266,6 +275,20 @@ pub trait Store: Send + Sync {
     fn put_blob_file(&self, file: &BlobFile, progress: Progress)
         -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Where this store's blobs could be mounted from, for another repository of the same
+    /// registry ([`Store::mount_blob`]); `None` for layouts.
+    fn blob_origin(&self) -> Option<BlobOrigin> {
+        None
+    }
+
+    /// Makes the blob `digest` of another repository of the same registry part of this one
+    /// without sending it (the distribution spec's cross-repository mount). `Ok(false)` when
+    /// it was not mounted (another registry, a layout, or the registry declined): send it.
+    fn mount_blob(&self, digest: &Digest, from: &BlobOrigin) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let _ = (digest, from);
+        async { Ok(false) }
+    }
+
     /// Whether the store holds the blob `digest` (so that a copy need not send it).
     fn has_blob(&self, digest: &Digest) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
@@ -344,6 +367,20 @@ impl Store for Backend {
         match self {
             Backend::Layout(s) => s.put_blob_file(file, progress).await,
             Backend::Registry(s) => s.put_blob_file(file, progress).await,
+        }
+    }
+
+    fn blob_origin(&self) -> Option<BlobOrigin> {
+        match self {
+            Backend::Layout(s) => s.blob_origin(),
+            Backend::Registry(s) => s.blob_origin(),
+        }
+    }
+
+    async fn mount_blob(&self, digest: &Digest, from: &BlobOrigin) -> Result<bool, StoreError> {
+        match self {
+            Backend::Layout(s) => s.mount_blob(digest, from).await,
+            Backend::Registry(s) => s.mount_blob(digest, from).await,
         }
     }
 

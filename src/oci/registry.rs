@@ -706,6 +706,34 @@ impl Store for RegistryStore {
         self.blob_exists(digest).await
     }
 
+    fn blob_origin(&self) -> Option<super::BlobOrigin> {
+        Some(super::BlobOrigin { registry: self.registry.clone(), repository: self.repository.clone() })
+    }
+
+    /// `POST blobs/uploads/?mount=&from=`: 201 is mounted. A registry that declines (the
+    /// token's scope does not reach the other repository, or the blob is not there) opens an
+    /// upload session instead (202), which is cancelled.
+    async fn mount_blob(&self, digest: &Digest, from: &super::BlobOrigin) -> Result<bool, StoreError> {
+        if from.registry != self.registry || from.repository == self.repository {
+            return Ok(false);
+        }
+        let mut url = self.url("blobs/uploads/")?;
+        url.query_pairs_mut().append_pair("mount", &digest.to_string()).append_pair("from", &from.repository);
+        let resp = self.write(Method::POST, &url, &Payload::Empty, self.timeout).await?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::ACCEPTED => {
+                let session = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                if let Some(at) = session.and_then(|l| upload_location(&url, &l).ok()) {
+                    // Best effort: an abandoned session expires on its own.
+                    let _ = self.write(Method::DELETE, &at, &Payload::Empty, self.timeout).await;
+                }
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn open_blob(&self, digest: &Digest, size: u64) -> Result<super::BlobStream, StoreError> {
         let url = self.url(&format!("blobs/{digest}"))?;
         let allowance = super::blob_allowance(self.timeout, size);
