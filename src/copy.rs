@@ -135,8 +135,6 @@ pub enum Target {
     Digest(Digest),
     /// Under this tag; the image copied must have this digest (`REPO:TAG@DIGEST`).
     TagAt(String, Digest),
-    /// By digest only, whatever it is (a registry repository named without tag).
-    Untagged,
 }
 
 /// What to do when the destination tag already names another image.
@@ -550,7 +548,7 @@ const CONFIG_LIMIT: u64 = 4 << 20;
 /// The manifests of the image at `root`: the root last, each index after its children.
 async fn image_tree<S: Store>(src: &S, root: RawManifest) -> Result<Vec<Node>, CopyError> {
     let mut out = Vec::new();
-    // (manifest, depth); children are read a level at a time.
+    // Children are read a level at a time.
     let mut level = vec![root];
     let mut levels: Vec<Vec<Node>> = Vec::new();
     for depth in 0..=MAX_INDEX_DEPTH {
