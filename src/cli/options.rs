@@ -148,7 +148,7 @@ mod tests {
             "registry-username",
             "registry-password",
         ];
-        let mut seen: BTreeMap<&str, Vec<(String, String, String)>> = BTreeMap::new();
+        let mut seen: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
         for (path, cmd) in commands() {
             for a in cmd.get_arguments() {
                 let Some(long) = a.get_long() else { continue };
@@ -157,13 +157,13 @@ mod tests {
                     continue;
                 }
                 let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
-                seen.entry(long).or_default().push((path.clone(), shape(a), help));
+                seen.entry(long.to_owned()).or_default().push((path.clone(), shape(a), help));
             }
         }
         for (long, uses) in &seen {
             let (first_path, first_shape, first_help) = &uses[0];
             for (path, shape, help) in uses {
-                if *long == "key" {
+                if long == "key" {
                     // `import-key-pair` and `public-key` require their key; the rest take it
                     // optionally. The form is the same: --key, -k, no default, no env.
                     let optional = shape.replace("required=true", "required=false");
@@ -176,7 +176,7 @@ mod tests {
                     continue;
                 }
                 assert_eq!(shape, first_shape, "--{long} of `{path}` differs from `{first_path}`'s");
-                if SAME_HELP.contains(long) {
+                if SAME_HELP.contains(&long.as_str()) {
                     assert_eq!(help, first_help, "--{long} help of `{path}` differs from `{first_path}`'s");
                 }
             }
