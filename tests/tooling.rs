@@ -37,7 +37,9 @@ fn has(program: &str) -> bool {
 #[test]
 fn version_names_the_commit_of_this_checkout() {
     let head = match git(&["rev-parse", "--show-toplevel"]) {
-        Some(top) if Path::new(&top).canonicalize().ok() == Path::new(env!("CARGO_MANIFEST_DIR")).canonicalize().ok() => {
+        Some(top)
+            if Path::new(&top).canonicalize().ok() == Path::new(env!("CARGO_MANIFEST_DIR")).canonicalize().ok() =>
+        {
             git(&["rev-parse", "HEAD"]).expect("git rev-parse HEAD")
         }
         _ => "unknown".to_owned(),
@@ -101,7 +103,13 @@ fn man_page_renders() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sigil.1");
     std::fs::write(&path, &page).unwrap();
-    let out = Command::new("man").arg("-l").arg(&path).env("MANWIDTH", "100").env("MAN_KEEP_FORMATTING", "").output().unwrap();
+    let out = Command::new("man")
+        .arg("-l")
+        .arg(&path)
+        .env("MANWIDTH", "100")
+        .env("MAN_KEEP_FORMATTING", "")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "man -l: {}", text(&out.stderr));
     let shown = text(&out.stdout);
     assert!(shown.contains("SYNOPSIS") && shown.contains("verify-attestation"), "{shown}");
@@ -119,7 +127,9 @@ fn man_dir_writes_a_page_per_command() {
     let out = sigil(&["man", "--dir", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty(), "pages go to the folder, not stdout");
-    for name in ["sigil.1", "sigil-verify.1", "sigil-download-attestation.1", "sigil-man.1", "sigil-trusted-root-update.1"] {
+    for name in
+        ["sigil.1", "sigil-verify.1", "sigil-download-attestation.1", "sigil-man.1", "sigil-trusted-root-update.1"]
+    {
         let page = std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(page.contains(".SH SYNOPSIS"), "{name}:\n{page}");
     }
@@ -165,7 +175,9 @@ fn full_disk_on_stdout_is_an_error_not_a_panic() {
 // see: issue 12
 #[test]
 fn max_size_is_a_hidden_alias_of_max_blob_size() {
-    for cmd in [&["download", "sbom"][..], &["download", "attestation"], &["inspect"], &["verify"], &["verify-attestation"]] {
+    for cmd in
+        [&["download", "sbom"][..], &["download", "attestation"], &["inspect"], &["verify"], &["verify-attestation"]]
+    {
         let help = ok(&[cmd, &["--help"]].concat());
         assert!(help.contains("--max-blob-size <MAX_BLOB_SIZE>"), "{cmd:?}:\n{help}");
         assert!(help.contains("[default: 134217728]"), "{cmd:?}: one default everywhere (128 MiB):\n{help}");

@@ -14,8 +14,8 @@ use sigil::verify;
 
 use super::exit::{ExitCode, Failure};
 use super::files::runtime;
-use super::stdout::{self, outln};
 use super::image::{prepare, sign_failure, store_failure, Access, Connector};
+use super::stdout::{self, outln};
 use super::{AttachSbomArgs, DownloadAttestationArgs, DownloadSbomArgs, SbomType};
 
 /// Largest SBOM attached.
@@ -168,8 +168,7 @@ fn not_found(image: &str) -> Failure {
 pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, Failure> {
     let want = args.predicate_type.as_deref().map(super::image::predicate_uri).transpose()?;
     let mut conn = Connector::new(&args.registry)?;
-    let mut prepared =
-        prepare(&mut conn, std::slice::from_ref(&args.image), args.sig_repo.get(), Access::ReadOnly)?;
+    let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), args.sig_repo.get(), Access::ReadOnly)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
     let rt = runtime()?;
     let res: Result<Option<usize>, DownloadError> = rt.block_on(async {

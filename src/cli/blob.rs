@@ -10,8 +10,8 @@ use sigil::trust::Trust;
 use sigil::verify::bundle::{self, Artifact, Signer};
 
 use super::exit::{ExitCode, Failure};
-use super::stdout::outln;
 use super::files::{now_unix, read_bounded, runtime};
+use super::stdout::outln;
 use super::trust::{load_trust, tuf_repository};
 use super::{AttestBlobArgs, KeylessArgs, SignBlobArgs, TrustArgs, UpdateArgs, VerifyBlobArgs};
 
@@ -85,10 +85,9 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
     let key_pem = match &args.key.key {
         Some(k) => Some(
             // A path or env://VAR, as --key of `verify`.
-            String::from_utf8(super::keyfiles::read_key_source(k)?)
-                .map_err(|_| {
-                    Failure::new(ExitCode::Error, format!("public key {k} is not PEM text"), "pass a PEM public key")
-                })?,
+            String::from_utf8(super::keyfiles::read_key_source(k)?).map_err(|_| {
+                Failure::new(ExitCode::Error, format!("public key {k} is not PEM text"), "pass a PEM public key")
+            })?,
         ),
         None => None,
     };
@@ -202,8 +201,13 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
 pub fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, Failure> {
     let digest = stream_sha256(&args.file)?;
     let rt = runtime()?;
-    let ready =
-        super::sigstore::prepare(&args.signing, args.key.key.as_deref(), super::sigstore::Logs::PreferV2, &rt, now_unix())?;
+    let ready = super::sigstore::prepare(
+        &args.signing,
+        args.key.key.as_deref(),
+        super::sigstore::Logs::PreferV2,
+        &rt,
+        now_unix(),
+    )?;
     let key = ready.signer.private_key();
     let witnesses = ready.witnesses();
     let sha = digest

@@ -14,8 +14,8 @@ use sigil::policy::{self, AuthoritySigner, ImagePolicy};
 use sigil::reference::RegistryRef;
 
 use super::exit::{ExitCode, Failure};
-use super::stdout::outln;
 use super::files::{read_bounded, runtime};
+use super::stdout::outln;
 use super::{GateArgs, Output, PolicyCheckArgs};
 
 /// Reads and checks the policy at `path` (files it names are relative to its folder).

@@ -19,9 +19,9 @@ use sigil::sign::{self, Recursion, SignError, SignOutcome, Subject};
 use sigil::verify::{self, ImageSigner, Policy, Problem, Verdict, VerifyError};
 
 use super::exit::{ExitCode, Failure};
-use super::stdout::outln;
 use super::files::{now_unix, read_bounded, runtime};
 use super::keyfiles;
+use super::stdout::outln;
 use super::{AttestArgs, InspectArgs, Output, RegistryArgs, SignArgs, TreeArgs, VerifyArgs, VerifyAttestationArgs};
 
 /// Everything needed to reach the stores of one command.
@@ -572,8 +572,7 @@ impl Prepared {
 pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
     use sigil::oci::Store;
     let mut conn = Connector::new(&args.registry)?;
-    let mut prepared =
-        prepare(&mut conn, std::slice::from_ref(&args.image), args.sig_repo.get(), Access::ReadOnly)?;
+    let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), args.sig_repo.get(), Access::ReadOnly)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
     let rt = runtime()?;
     let res = rt.block_on(async {
@@ -837,8 +836,7 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
 pub fn inspect(args: InspectArgs) -> Result<ExitCode, Failure> {
     use sigil::inspect::{audit, Unverified};
     let mut conn = Connector::new(&args.registry)?;
-    let mut prepared =
-        prepare(&mut conn, std::slice::from_ref(&args.image), args.sig_repo.get(), Access::ReadOnly)?;
+    let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), args.sig_repo.get(), Access::ReadOnly)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
     let flags = SignerFlags::load(args.key.key.as_deref(), &args.keyless, &args.evidence)?;
     let signer = flags.signer()?;

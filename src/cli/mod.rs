@@ -22,9 +22,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use exit::{ExitCode, Failure};
-pub(crate) use options::{
-    BlobLimitArgs, RegistryArgs, SignatureRepositoryArgs, SigningKeyArgs, VerifyingKeyArgs,
-};
+pub(crate) use options::{BlobLimitArgs, RegistryArgs, SignatureRepositoryArgs, SigningKeyArgs, VerifyingKeyArgs};
 
 use sigil::keys::KeyAlgorithm;
 

@@ -69,7 +69,11 @@ pub(crate) fn man(args: ManArgs) -> Result<ExitCode, Failure> {
 fn render(cmd: &clap::Command) -> Result<Vec<u8>, Failure> {
     let mut page = Vec::new();
     clap_mangen::Man::new(cmd.clone()).render(&mut page).map_err(|e| {
-        Failure::new(ExitCode::Error, format!("cannot render the man page of {}: {e}", cmd.get_name()), "report this bug")
+        Failure::new(
+            ExitCode::Error,
+            format!("cannot render the man page of {}: {e}", cmd.get_name()),
+            "report this bug",
+        )
     })?;
     Ok(page)
 }
@@ -102,7 +106,10 @@ pub(crate) fn version(args: VersionArgs) -> Result<ExitCode, Failure> {
                 "false" => json!(false),
                 _ => json!(null),
             };
-            outln!("{}", json!({"version": env!("CARGO_PKG_VERSION"), "commit": env!("SIGIL_GIT_COMMIT"), "dirty": dirty}))
+            outln!(
+                "{}",
+                json!({"version": env!("CARGO_PKG_VERSION"), "commit": env!("SIGIL_GIT_COMMIT"), "dirty": dirty})
+            )
         }
     }
     Ok(ExitCode::Ok)
