@@ -96,9 +96,14 @@ fn attest_and_verify_on_a_layout() {
     let out = sigil(d, &["download", "attestation", "--predicate-type", "cyclonedx", "oci:img:v1"]);
     assert_code(&out, 10);
     assert!(stdout(&out).is_empty());
+    // --max-size: the former name, kept as a hidden alias of --max-blob-size (see: issue 12).
     let out = sigil(d, &["download", "attestation", "--max-size", "100", "oci:img:v1"]);
     assert_code(&out, 1);
-    assert!(stderr(&out).contains("limit of 100 bytes") && stderr(&out).contains("--max-size"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("limit of 100 bytes") && stderr(&out).contains("--max-blob-size"),
+        "{}",
+        stderr(&out)
+    );
     let out = sigil(d, &["tree", "-o", "json", "oci:img:v1"]);
     let t: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     let att = t["attachments"].as_array().unwrap().iter().find(|a| a["kind"] == "att").unwrap();

@@ -66,9 +66,9 @@ fn sbom_attach_download_tree_on_a_registry() {
     assert_code(&out, 0);
     assert_eq!(stdout(&out), format!("{SPDX}\n{CDX}\n"));
     // Size-capped.
-    let out = sigil(d, &["download", "sbom", "--allow-http-registry", "--max-size", "100", &image]);
+    let out = sigil(d, &["download", "sbom", "--allow-http-registry", "--max-blob-size", "100", &image]);
     assert_code(&out, 1);
-    assert!(stderr(&out).contains("--max-size"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--max-blob-size"), "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
 
     // Refused before anything is pushed: not JSON, or not the format named.

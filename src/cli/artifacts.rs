@@ -15,6 +15,7 @@ use sigil::verify;
 use super::exit::{ExitCode, Failure};
 use super::files::runtime;
 use super::image::{prepare, sign_failure, store_failure, Access, Connector};
+use super::stdout::{self, outln};
 use super::{AttachSbomArgs, DownloadAttestationArgs, DownloadSbomArgs, SbomType};
 
 /// Largest SBOM attached.
@@ -104,7 +105,7 @@ pub fn attach_sbom(args: AttachSbomArgs) -> Result<ExitCode, Failure> {
         p.subject.repository, done.image, file.digest, file.size, done.manifest
     );
     eprintln!("note: the SBOM is not signed; attest it (`sigil attest --type spdxjson|cyclonedx`) to sign it");
-    println!("{}", json!({"image": p.display, "attached": done}));
+    outln!("{}", json!({"image": p.display, "attached": done}));
     Ok(ExitCode::Ok)
 }
 
@@ -112,8 +113,9 @@ pub fn attach_sbom(args: AttachSbomArgs) -> Result<ExitCode, Failure> {
 enum DownloadError {
     /// Reading from the registry or layout.
     Store(sigil::oci::StoreError),
-    /// Writing to stdout (a closed pipe, a full disk).
-    Write(std::io::Error),
+    /// stdout takes no more output: its reader went away (quiet), or a write failed
+    /// (reported by `stdout::finish`).
+    Stopped,
 }
 
 impl From<sigil::oci::StoreError> for DownloadError {
@@ -130,29 +132,32 @@ fn find_error(e: attachments::FindError) -> DownloadError {
     }
 }
 
-/// Over --max-size is the user's limit (exit 1, raise it); the rest is "could not read".
+/// Over --max-blob-size is the user's limit (exit 1, raise it); the rest is "could not read".
 fn download_failure(e: DownloadError) -> Failure {
     match e {
         DownloadError::Store(e @ sigil::oci::StoreError::TooLarge { .. }) => {
-            Failure::new(ExitCode::Error, e.to_string(), "raise --max-size to read it")
+            Failure::new(ExitCode::Error, e.to_string(), "raise --max-blob-size to read it")
         }
         DownloadError::Store(e) => store_failure(&e),
-        DownloadError::Write(e) => Failure::new(
-            ExitCode::Error,
-            format!("could not write to stdout: {e}"),
-            "what was printed is incomplete; check the pipe or disk and run again",
-        ),
+        // Not reached: both downloads end with exit 0 here, and `stdout::finish` turns a
+        // write error into a failure.
+        DownloadError::Stopped => Failure::new(ExitCode::Error, "stdout was closed", "see the message above"),
     }
 }
 
 /// Writes one document and a newline (unless it ends with one), as soon as it is read: the
-/// downloads hold one blob in memory at a time.
-fn emit(out: &mut impl Write, body: &[u8]) -> Result<(), DownloadError> {
-    out.write_all(body).map_err(DownloadError::Write)?;
+/// downloads hold one blob in memory at a time. Once stdout takes no more, the download stops
+/// (nothing more is fetched).
+fn emit(body: &[u8]) -> Result<(), DownloadError> {
+    stdout::write_all(body);
     if !body.ends_with(b"\n") {
-        out.write_all(b"\n").map_err(DownloadError::Write)?;
+        stdout::write_all(b"\n");
     }
-    out.flush().map_err(DownloadError::Write)
+    if stdout::is_open() {
+        Ok(())
+    } else {
+        Err(DownloadError::Stopped)
+    }
 }
 
 fn not_found(image: &str) -> Failure {
@@ -163,8 +168,7 @@ fn not_found(image: &str) -> Failure {
 pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, Failure> {
     let want = args.predicate_type.as_deref().map(super::image::predicate_uri).transpose()?;
     let mut conn = Connector::new(&args.registry)?;
-    let mut prepared =
-        prepare(&mut conn, std::slice::from_ref(&args.image), args.signature_repository.as_deref(), Access::ReadOnly)?;
+    let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), args.sig_repo.get(), Access::ReadOnly)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
     let rt = runtime()?;
     let res: Result<Option<usize>, DownloadError> = rt.block_on(async {
@@ -172,7 +176,7 @@ pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, F
             return Ok(None);
         };
         let formats = args.format.map_or(Formats::Any, Formats::Only);
-        let too_large = |_| sigil::oci::StoreError::TooLarge { what: "attestation", limit: args.max_size };
+        let too_large = |_| sigil::oci::StoreError::TooLarge { what: "attestation", limit: args.limit.bytes() };
         // The signed statement's predicate type, not an annotation (unverified either way:
         // download does not check signatures).
         let predicate_type = |envelope: Option<sigil::dsse::Envelope>| {
@@ -183,17 +187,16 @@ pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, F
         };
         let wanted = |pt: &Option<String>| want.is_none() || pt.as_deref() == want.as_deref();
         let mut printed = 0;
-        let mut stdout = std::io::stdout().lock();
         if formats.includes(Format::Legacy) {
             let layers =
                 attachments::legacy_layers(&p.sig_store, &digest, ATTESTATION_SUFFIX).await.map_err(find_error)?;
             for l in layers {
-                if l.size > args.max_size {
+                if l.size > args.limit.bytes() {
                     return Err(too_large(()).into());
                 }
-                let blob = p.sig_store.get_blob(&l.digest, args.max_size).await?;
+                let blob = p.sig_store.get_blob(&l.digest, args.limit.bytes()).await?;
                 if wanted(&predicate_type(sigil::dsse::Envelope::parse(&blob).ok())) {
-                    emit(&mut stdout, &blob)?;
+                    emit(&blob)?;
                     printed += 1;
                 }
             }
@@ -210,14 +213,14 @@ pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, F
                         continue;
                     }
                 };
-                if layer.size > args.max_size {
+                if layer.size > args.limit.bytes() {
                     return Err(too_large(()).into());
                 }
-                let blob = p.sig_store.get_blob(&layer.digest, args.max_size).await?;
+                let blob = p.sig_store.get_blob(&layer.digest, args.limit.bytes()).await?;
                 let pt = predicate_type(sigil::verify::image_bundle::bundle_envelope(&blob).ok());
                 let is_signature = pt.as_deref() == Some(sigil::predicates::COSIGN_SIGN_V1);
                 if !is_signature && wanted(&pt) {
-                    emit(&mut stdout, &blob)?;
+                    emit(&blob)?;
                     printed += 1;
                 }
             }
@@ -227,6 +230,7 @@ pub fn download_attestation(args: DownloadAttestationArgs) -> Result<ExitCode, F
     let printed = match res {
         Ok(Some(n)) => n,
         Ok(None) => return Err(not_found(&args.image)),
+        Err(DownloadError::Stopped) => return Ok(ExitCode::Ok),
         Err(e) => return Err(download_failure(e)),
     };
     eprintln!("{printed} attestation(s) printed (unverified; use verify-attestation to check them)");
@@ -242,17 +246,16 @@ pub fn download_sbom(args: DownloadSbomArgs) -> Result<ExitCode, Failure> {
     let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), None, Access::ReadOnly)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
     let rt = runtime()?;
-    let limit = args.max_size;
+    let limit = args.limit.bytes();
     let res: Result<Option<usize>, DownloadError> = rt.block_on(async {
         let Some(digest) = verify::image_digest(&p.image_store, &p.subject.reference).await? else {
             return Ok(None);
         };
-        let mut stdout = std::io::stdout().lock();
         let mut printed = 0;
         let mut print = |media_type: &str, body: Vec<u8>| {
             eprintln!("SBOM {media_type}, {} bytes (unsigned unless attested)", body.len());
             printed += 1;
-            emit(&mut stdout, &body)
+            emit(&body)
         };
         let check = |size: u64| {
             if size > limit {
@@ -291,6 +294,7 @@ pub fn download_sbom(args: DownloadSbomArgs) -> Result<ExitCode, Failure> {
         }
         Ok(Some(_)) => Ok(ExitCode::Ok),
         Ok(None) => Err(not_found(&args.image)),
+        Err(DownloadError::Stopped) => Ok(ExitCode::Ok),
         Err(e) => Err(download_failure(e)),
     }
 }

@@ -11,6 +11,7 @@ use sigil::verify::bundle::{self, Artifact, Signer};
 
 use super::exit::{ExitCode, Failure};
 use super::files::{now_unix, read_bounded, runtime};
+use super::stdout::outln;
 use super::trust::{load_trust, tuf_repository};
 use super::{AttestBlobArgs, KeylessArgs, SignBlobArgs, TrustArgs, UpdateArgs, VerifyBlobArgs};
 
@@ -40,7 +41,7 @@ pub fn update_trusted_root(args: UpdateArgs) -> Result<ExitCode, Failure> {
                 }
                 sigil::tuf::Published::RootOnly => eprintln!("  - the repository publishes no signing configuration"),
             }
-            println!("{}", trust.summary());
+            outln!("{}", trust.summary());
             Ok(ExitCode::Ok)
         }
         Err(e) => Err(Failure::new(
@@ -81,12 +82,12 @@ pub fn keyless_matchers(k: &KeylessArgs) -> Result<(Option<Matcher>, Option<Matc
 /// `sigil verify-blob`.
 pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
     let (identity, issuer) = keyless_matchers(&args.keyless)?;
-    let key_pem = match &args.key {
+    let key_pem = match &args.key.key {
         Some(k) => Some(
-            String::from_utf8(read_bounded(Path::new(k), sigil::keys::MAX_KEY_FILE_BYTES as u64, "public key")?)
-                .map_err(|_| {
-                    Failure::new(ExitCode::Error, format!("public key {k} is not PEM text"), "pass a PEM public key")
-                })?,
+            // A path or env://VAR, as --key of `verify`.
+            String::from_utf8(super::keyfiles::read_key_source(k)?).map_err(|_| {
+                Failure::new(ExitCode::Error, format!("public key {k} is not PEM text"), "pass a PEM public key")
+            })?,
         ),
         None => None,
     };
@@ -181,7 +182,7 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
                 o.insert("verified".into(), true.into());
                 o.insert("trustRoot".into(), in_use.origin.to_json());
             }
-            println!("{out}");
+            outln!("{out}");
             Ok(ExitCode::Ok)
         }
         Err(rejection) if rejection.outcome == bundle::Outcome::CouldNotCheck => Err(Failure::new(
@@ -200,8 +201,13 @@ pub fn verify_blob(args: VerifyBlobArgs) -> Result<ExitCode, Failure> {
 pub fn sign_blob(args: SignBlobArgs) -> Result<ExitCode, Failure> {
     let digest = stream_sha256(&args.file)?;
     let rt = runtime()?;
-    let ready =
-        super::sigstore::prepare(&args.signing, args.key.as_deref(), super::sigstore::Logs::PreferV2, &rt, now_unix())?;
+    let ready = super::sigstore::prepare(
+        &args.signing,
+        args.key.key.as_deref(),
+        super::sigstore::Logs::PreferV2,
+        &rt,
+        now_unix(),
+    )?;
     let key = ready.signer.private_key();
     let witnesses = ready.witnesses();
     let sha = digest
@@ -245,7 +251,7 @@ pub fn attest_blob(args: AttestBlobArgs) -> Result<ExitCode, Failure> {
     };
     let rt = runtime()?;
     let ready =
-        super::sigstore::prepare(&args.signing, args.key.as_deref(), super::sigstore::Logs::PreferV2, &rt, now)?;
+        super::sigstore::prepare(&args.signing, args.key.key.as_deref(), super::sigstore::Logs::PreferV2, &rt, now)?;
     let witnesses = ready.witnesses();
     let envelope = Envelope::sign_with(INTOTO_PAYLOAD_TYPE, &statement, ready.signer.private_key(), witnesses.nonce());
     let (bundle_bytes, facts) = rt
@@ -309,7 +315,7 @@ fn report_signed(
     if let Some(t) = predicate_type {
         out["predicateType"] = t.into();
     }
-    println!("{out}");
+    outln!("{out}");
 }
 
 fn stream_sha256(path: &Path) -> Result<Digest, Failure> {
@@ -337,6 +343,6 @@ pub fn show_trusted_root(args: TrustArgs) -> Result<ExitCode, Failure> {
     if let Some(o) = out.as_object_mut() {
         o.insert("trustRoot".into(), in_use.origin.to_json());
     }
-    println!("{out}");
+    outln!("{out}");
     Ok(ExitCode::Ok)
 }

@@ -16,6 +16,7 @@ use sigil::reference::{ImageRef, Selector};
 use super::exit::{ExitCode, Failure};
 use super::files::runtime;
 use super::image::{store_failure, Connector};
+use super::stdout::outln;
 use super::{Output, RegistryArgs};
 
 /// `sigil copy SRC DST`.
@@ -177,7 +178,7 @@ fn render(args: &CopyArgs, r: &CopyReport) {
         r.attachments.len()
     );
     match args.output {
-        Output::Json => println!(
+        Output::Json => outln!(
             "{}",
             json!({
                 "source": args.source,
@@ -192,10 +193,13 @@ fn render(args: &CopyArgs, r: &CopyReport) {
         ),
         Output::Text => {
             let at = r.tag.as_deref().map(|t| format!(":{t}")).unwrap_or_default();
-            println!("📦 {} → {}{at} ({})", args.source, args.destination, r.digest);
-            println!(
+            outln!("📦 {} → {}{at} ({})", args.source, args.destination, r.digest);
+            outln!(
                 "   {} manifests written; {} blobs sent ({} bytes), {} already there",
-                r.manifests, r.blobs.copied, r.blobs.bytes, r.blobs.present
+                r.manifests,
+                r.blobs.copied,
+                r.blobs.bytes,
+                r.blobs.present
             );
             for a in &r.attachments {
                 let kind =
@@ -204,7 +208,7 @@ fn render(args: &CopyArgs, r: &CopyReport) {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
-                println!("└── {kind} {} ({} entries, {outcome})", a.reference, a.entries);
+                outln!("└── {kind} {} ({} entries, {outcome})", a.reference, a.entries);
             }
         }
     }

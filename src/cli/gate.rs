@@ -15,6 +15,7 @@ use sigil::reference::RegistryRef;
 
 use super::exit::{ExitCode, Failure};
 use super::files::{read_bounded, runtime};
+use super::stdout::outln;
 use super::{GateArgs, Output, PolicyCheckArgs};
 
 /// Reads and checks the policy at `path` (files it names are relative to its folder).
@@ -77,8 +78,8 @@ pub fn check(args: PolicyCheckArgs) -> Result<ExitCode, Failure> {
         }
     }
     match args.output {
-        Output::Json => println!("{}", json!({"valid": true, "digest": p.digest, "default": default, "rules": rules})),
-        Output::Text => println!("{} valid", args.policy.display()),
+        Output::Json => outln!("{}", json!({"valid": true, "digest": p.digest, "default": default, "rules": rules})),
+        Output::Text => outln!("{} valid", args.policy.display()),
     }
     Ok(ExitCode::Ok)
 }
@@ -207,10 +208,10 @@ pub fn gate(args: GateArgs) -> Result<ExitCode, Failure> {
                     ) {
                         o.insert("summary".into(), s.clone());
                     }
-                    println!("{v}")
+                    outln!("{v}")
                 }
                 Output::Text => {
-                    println!("{} {}", f.image, if code_of(d) == ExitCode::Ok { "admitted" } else { "denied" })
+                    outln!("{} {}", f.image, if code_of(d) == ExitCode::Ok { "admitted" } else { "denied" })
                 }
             }
         }

@@ -21,6 +21,7 @@ use sigil::verify::{self, ImageSigner, Policy, Problem, Verdict, VerifyError};
 use super::exit::{ExitCode, Failure};
 use super::files::{now_unix, read_bounded, runtime};
 use super::keyfiles;
+use super::stdout::outln;
 use super::{AttestArgs, InspectArgs, Output, RegistryArgs, SignArgs, TreeArgs, VerifyArgs, VerifyAttestationArgs};
 
 /// Everything needed to reach the stores of one command.
@@ -125,10 +126,10 @@ impl Connector {
 /// The registry connection options the flags ask for.
 pub(super) fn registry_options(args: &RegistryArgs) -> Result<RegistryOptions, Failure> {
     let mut extra_ca_pem = Vec::new();
-    if let Some(p) = &args.registry_cacert {
+    if let Some(p) = &args.transport.registry_cacert {
         extra_ca_pem.push(read_bounded(p, 1 << 20, "--registry-cacert")?);
     }
-    let transport = if args.allow_http_registry {
+    let transport = if args.transport.allow_http_registry {
         eprintln!("warning: --allow-http-registry: registry traffic may be plain HTTP, unauthenticated and readable on the network");
         Transport::InsecureHttpAllowed
     } else {
@@ -260,13 +261,13 @@ pub(super) fn prepare(
 /// `sigil sign`.
 pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
     let mut conn = Connector::new(&args.registry)?;
-    let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::Write)?;
+    let prepared = prepare(&mut conn, &args.images, args.sig_repo.get(), Access::Write)?;
     let ann = annotations(&args.annotations)?;
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let rt = runtime()?;
     let (format, now) = (args.format, now_unix());
     let logs = super::sigstore::logs_for(format);
-    let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), logs, &rt, now)?;
+    let ready = super::sigstore::prepare(&args.signing, args.key.key.as_deref(), logs, &rt, now)?;
     let locks = sign::TagLocks::default();
     let witnesses = ready.witnesses();
     let (signer, witnesses, ann, locks) = (&ready.signer, &witnesses, &ann, &locks);
@@ -308,11 +309,11 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, Failure> {
                         p.subject.repository, s.digest, s.format, s.signature_tag
                     );
                     match args.output {
-                        Output::Json => println!(
+                        Output::Json => outln!(
                             "{}",
                             json!({"image": p.display, "digest": s.digest, "format": s.format, "signature": s.signature_tag, "signatureManifest": s.signature_manifest, "outcome": s.outcome, "writes": s.writes})
                         ),
-                        Output::Text => println!("{}@{} {}", p.subject.repository, s.digest, s.signature_tag),
+                        Output::Text => outln!("{}@{} {}", p.subject.repository, s.digest, s.signature_tag),
                     }
                 }
             }
@@ -365,12 +366,14 @@ pub(super) fn sign_failure(display: &str, written: &str, e: SignError) -> Failur
 /// `sigil verify`.
 pub fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     let mut conn = Connector::new(&args.registry)?;
-    let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::ReadOnly)?;
-    let flags = SignerFlags::load(args.key.as_deref(), &args.keyless, &args.evidence)?;
+    let prepared = prepare(&mut conn, &args.images, args.sig_repo.get(), Access::ReadOnly)?;
+    let flags = SignerFlags::load(args.key.key.as_deref(), &args.keyless, &args.evidence)?;
     let signer = flags.signer()?;
     let ann = annotations(&args.annotations)?;
     let formats = args.format.map_or(Formats::Any, Formats::Only);
-    let policy = Policy { signer, annotations: &ann, max_blob_bytes: args.max_blob_size, formats };
+    // A simple-signing payload is never read past what its parser accepts.
+    let max_blob_bytes = args.limit.within(sigil::payload::MAX_PAYLOAD_BYTES);
+    let policy = Policy { signer, annotations: &ann, max_blob_bytes, formats };
     let rt = runtime()?;
     let policy = &policy;
     let results = rt.block_on(join_all(prepared.iter().map(|p| async move {
@@ -500,9 +503,9 @@ fn report_verdict(
                     if let (Some(t), Some(o)) = (trust, out.as_object_mut()) {
                         o.insert("trustRoot".into(), t.to_json());
                     }
-                    println!("{out}")
+                    outln!("{out}")
                 }
-                Output::Text => println!("{} {digest} verified ({} signature(s))", p.display, payloads.len()),
+                Output::Text => outln!("{} {digest} verified ({} signature(s))", p.display, payloads.len()),
             }
             ExitCode::Ok
         }
@@ -569,8 +572,7 @@ impl Prepared {
 pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
     use sigil::oci::Store;
     let mut conn = Connector::new(&args.registry)?;
-    let mut prepared =
-        prepare(&mut conn, std::slice::from_ref(&args.image), args.signature_repository.as_deref(), Access::ReadOnly)?;
+    let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), args.sig_repo.get(), Access::ReadOnly)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
     let rt = runtime()?;
     let res = rt.block_on(async {
@@ -600,14 +602,14 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
         Err(e) => return Err(store_failure(&e)),
     };
     match args.output {
-        Output::Json => println!(
+        Output::Json => outln!(
             "{}",
             json!({"image": args.image, "digest": digest, "attachments": attachments, "referrers": referrers})
         ),
         Output::Text => {
-            println!("📦 {} ({digest})", args.image);
+            outln!("📦 {} ({digest})", args.image);
             if attachments.is_empty() && referrers.is_empty() {
-                println!("   (nothing attached in {})", p.sig_store.location());
+                outln!("   (nothing attached in {})", p.sig_store.location());
             }
             for a in &attachments {
                 let title = match a.kind {
@@ -615,14 +617,14 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
                     "att" => "Attestations",
                     _ => "SBOMs",
                 };
-                println!("└── 🔐 {title} for {digest}: {} ({}, {} bytes)", a.tag, a.manifest, a.size);
+                outln!("└── 🔐 {title} for {digest}: {} ({}, {} bytes)", a.tag, a.manifest, a.size);
                 for l in &a.layers {
                     let pt = l.predicate_type.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
-                    println!("    └── 🍒 {} {} ({} bytes){pt}", l.digest, l.media_type, l.size);
+                    outln!("    └── 🍒 {} {} ({} bytes){pt}", l.digest, l.media_type, l.size);
                 }
             }
             if !referrers.is_empty() {
-                println!("└── 📄 OCI referrers of {digest} (in {}):", p.image_store.location());
+                outln!("└── 📄 OCI referrers of {digest} (in {}):", p.image_store.location());
                 for r in &referrers {
                     let t = r.artifact_type.as_deref().unwrap_or("(no artifact type)");
                     // Unsigned hints; `verify` reads the signed statement.
@@ -631,7 +633,7 @@ pub fn tree(args: TreeArgs) -> Result<ExitCode, Failure> {
                         Some(pt) => format!(" — Sigstore bundle: attestation {pt}"),
                         None => String::new(),
                     };
-                    println!("    └── 🍒 {} {t} ({} bytes){what}", r.digest, r.size);
+                    outln!("    └── 🍒 {} {t} ({} bytes){what}", r.digest, r.size);
                 }
             }
         }
@@ -660,11 +662,11 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
         sign::Attestation::Statement { parsed, .. } => parsed.predicate_type.clone(),
     };
     let mut conn = Connector::new(&args.registry)?;
-    let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::Write)?;
+    let prepared = prepare(&mut conn, &args.images, args.sig_repo.get(), Access::Write)?;
     let recursion = if args.recursive { Recursion::IndexAndChildren } else { Recursion::TopOnly };
     let rt = runtime()?;
     let logs = super::sigstore::logs_for(args.format);
-    let ready = super::sigstore::prepare(&args.signing, args.key.as_deref(), logs, &rt, now)?;
+    let ready = super::sigstore::prepare(&args.signing, args.key.key.as_deref(), logs, &rt, now)?;
     let locks = sign::TagLocks::default();
     let format = args.format;
     let witnesses = ready.witnesses();
@@ -694,7 +696,7 @@ pub fn attest(args: AttestArgs) -> Result<ExitCode, Failure> {
                         "{}@{}: attested ({uri}, {} format) -> {}",
                         p.subject.repository, s.digest, s.format, s.signature_tag
                     );
-                    println!(
+                    outln!(
                         "{}",
                         json!({"image": p.display, "digest": s.digest, "format": s.format, "attestation": s.signature_tag, "predicateType": uri, "outcome": s.outcome, "writes": s.writes})
                     );
@@ -740,8 +742,8 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
     use sigil::verify::attestation::{self, AttestationPolicy, AttestationVerdict};
     let uri = args.predicate_type.as_deref().map(predicate_uri).transpose()?;
     let mut conn = Connector::new(&args.registry)?;
-    let prepared = prepare(&mut conn, &args.images, args.signature_repository.as_deref(), Access::ReadOnly)?;
-    let flags = SignerFlags::load(args.key.as_deref(), &args.keyless, &args.evidence)?;
+    let prepared = prepare(&mut conn, &args.images, args.sig_repo.get(), Access::ReadOnly)?;
+    let flags = SignerFlags::load(args.key.key.as_deref(), &args.keyless, &args.evidence)?;
     let signer = flags.signer()?;
     let slsa = sigil::policy::SlsaExpectations {
         builder_id: args.builder_id.clone(),
@@ -760,7 +762,8 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
     let policy = AttestationPolicy {
         signer,
         predicate_type: uri.as_deref(),
-        max_blob_bytes: args.max_blob_size,
+        // An attestation is never read past what the DSSE parser accepts.
+        max_blob_bytes: args.limit.within(sigil::dsse::MAX_ENVELOPE_BYTES),
         slsa: &slsa,
         checks: &args.checks,
         formats: args.format.map_or(Formats::Any, Formats::Only),
@@ -795,7 +798,7 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
                 }
                 rejected_lines(&rejected);
                 for s in &statements {
-                    println!("{}", s.get().statement);
+                    outln!("{}", s.get().statement);
                 }
                 ExitCode::Ok
             }
@@ -833,10 +836,9 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> Result<ExitCode, Failu
 pub fn inspect(args: InspectArgs) -> Result<ExitCode, Failure> {
     use sigil::inspect::{audit, Unverified};
     let mut conn = Connector::new(&args.registry)?;
-    let mut prepared =
-        prepare(&mut conn, std::slice::from_ref(&args.image), args.signature_repository.as_deref(), Access::ReadOnly)?;
+    let mut prepared = prepare(&mut conn, std::slice::from_ref(&args.image), args.sig_repo.get(), Access::ReadOnly)?;
     let p = prepared.pop().ok_or_else(|| Failure::new(ExitCode::Usage, "no image given", "pass an image"))?;
-    let flags = SignerFlags::load(args.key.as_deref(), &args.keyless, &args.evidence)?;
+    let flags = SignerFlags::load(args.key.key.as_deref(), &args.keyless, &args.evidence)?;
     let signer = flags.signer()?;
     let unverified = if args.include_unverified { Unverified::Show } else { Unverified::Hide };
     let rt = runtime()?;
@@ -844,7 +846,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode, Failure> {
         let Some(digest) = verify::image_digest(&p.image_store, &p.subject.reference).await? else {
             return Ok(None);
         };
-        audit(&p.image_store, &p.sig_store, &digest, signer, &hints(&p.subject), unverified, args.max_blob_size)
+        audit(&p.image_store, &p.sig_store, &digest, signer, &hints(&p.subject), unverified, args.limit.bytes())
             .await
             .map(Some)
     });
@@ -871,7 +873,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode, Failure> {
             if let (Some(t), Some(o)) = (&flags.trust, out.as_object_mut()) {
                 o.insert("trustRoot".into(), t.origin.to_json());
             }
-            println!("{out}")
+            outln!("{out}")
         }
         Output::Text => print_report(&args.image, &report),
     }
@@ -895,25 +897,25 @@ fn print_report(image: &str, r: &sigil::inspect::AuditReport) {
         }
     };
     let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "(not stated)".into());
-    println!("Image {image}");
-    println!("  digest {}", r.digest);
+    outln!("Image {image}");
+    outln!("  digest {}", r.digest);
     let verified_sigs = r.signatures.iter().filter(|s| s.verified).count();
-    println!("Signatures: {verified_sigs} verified");
+    outln!("Signatures: {verified_sigs} verified");
     for s in &r.signatures {
         if s.verified {
-            println!("  ✓ {} ({}) signed by {}", s.layer, s.format, who(&s.signer, &s.time));
+            outln!("  ✓ {} ({}) signed by {}", s.layer, s.format, who(&s.signer, &s.time));
         } else {
-            println!("  ✗ UNVERIFIED {} ({}): {}", s.layer, s.format, opt(&s.reason));
+            outln!("  ✗ UNVERIFIED {} ({}): {}", s.layer, s.format, opt(&s.reason));
         }
     }
     let verified_atts = r.attestations.iter().filter(|a| a.verified).count();
-    println!("Attestations: {verified_atts} verified");
+    outln!("Attestations: {verified_atts} verified");
     for a in &r.attestations {
         let pt = opt(&a.predicate_type);
         if a.verified {
-            println!("  ✓ {pt} ({}, {}) signed by {}", a.layer, a.format, who(&a.signer, &a.time));
+            outln!("  ✓ {pt} ({}, {}) signed by {}", a.layer, a.format, who(&a.signer, &a.time));
         } else {
-            println!("  ✗ UNVERIFIED {pt} ({}, {}): {}", a.layer, a.format, opt(&a.reason));
+            outln!("  ✗ UNVERIFIED {pt} ({}, {}): {}", a.layer, a.format, opt(&a.reason));
         }
         match &a.summary {
             Some(Summary::SlsaProvenance {
@@ -927,33 +929,33 @@ fn print_report(image: &str, r: &sigil::inspect::AuditReport) {
                 resolved_dependencies,
                 resolved_dependency_count,
             }) => {
-                println!("      SLSA provenance {version}");
-                println!("      builder:    {}", opt(builder));
-                println!("      build type: {}", opt(build_type));
-                println!("      source:     {} @ {}", opt(source_repository), opt(source_commit));
-                println!("      started:    {}   finished: {}", opt(started_on), opt(finished_on));
-                println!("      resolved dependencies: {resolved_dependency_count}");
+                outln!("      SLSA provenance {version}");
+                outln!("      builder:    {}", opt(builder));
+                outln!("      build type: {}", opt(build_type));
+                outln!("      source:     {} @ {}", opt(source_repository), opt(source_commit));
+                outln!("      started:    {}   finished: {}", opt(started_on), opt(finished_on));
+                outln!("      resolved dependencies: {resolved_dependency_count}");
                 for d in resolved_dependencies {
-                    println!("        - {d}");
+                    outln!("        - {d}");
                 }
             }
             Some(Summary::Sbom { format, packages, top_level }) => {
-                println!("      SBOM {format}: {packages} package(s)");
+                outln!("      SBOM {format}: {packages} package(s)");
                 if !top_level.is_empty() {
-                    println!("      top level: {}", top_level.join(", "));
+                    outln!("      top level: {}", top_level.join(", "));
                 }
             }
             Some(Summary::Vulnerabilities { scanner, scanner_version, by_severity, total }) => {
-                println!("      scanner: {} {}", opt(scanner), opt(scanner_version));
+                outln!("      scanner: {} {}", opt(scanner), opt(scanner_version));
                 let counts: Vec<String> = by_severity.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                println!(
+                outln!(
                     "      findings: {total} ({})",
                     if counts.is_empty() { "none".into() } else { counts.join(", ") }
                 );
             }
             Some(Summary::Vex { by_status }) => {
                 let counts: Vec<String> = by_status.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                println!("      VEX statements: {}", if counts.is_empty() { "none".into() } else { counts.join(", ") });
+                outln!("      VEX statements: {}", if counts.is_empty() { "none".into() } else { counts.join(", ") });
             }
             Some(Summary::VerificationSummary {
                 verifier,
@@ -966,38 +968,38 @@ fn print_report(image: &str, r: &sigil::inspect::AuditReport) {
                 policy_digest,
                 input_attestations,
             }) => {
-                println!("      SLSA verification summary: {}", opt(result));
+                outln!("      SLSA verification summary: {}", opt(result));
                 let versions: Vec<String> = verifier_version.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 if versions.is_empty() {
-                    println!("      verifier:   {}", opt(verifier));
+                    outln!("      verifier:   {}", opt(verifier));
                 } else {
-                    println!("      verifier:   {} ({})", opt(verifier), versions.join(", "));
+                    outln!("      verifier:   {} ({})", opt(verifier), versions.join(", "));
                 }
-                println!("      verified:   {}", opt(time_verified));
-                println!("      resource:   {}", opt(resource_uri));
-                println!("      policy:     {} @ {}", opt(policy), opt(policy_digest));
+                outln!("      verified:   {}", opt(time_verified));
+                outln!("      resource:   {}", opt(resource_uri));
+                outln!("      policy:     {} @ {}", opt(policy), opt(policy_digest));
                 let levels = if verified_levels.is_empty() { "none".into() } else { verified_levels.join(", ") };
-                println!("      levels:     {levels}");
-                println!("      input attestations: {input_attestations}");
+                outln!("      levels:     {levels}");
+                outln!("      input attestations: {input_attestations}");
             }
             Some(Summary::Other) | None => {}
         }
     }
     for s in &r.sboms {
-        println!("SBOM referrer {} ({}, {} bytes): UNVERIFIED (unsigned)", s.manifest, s.artifact_type, s.size);
+        outln!("SBOM referrer {} ({}, {} bytes): UNVERIFIED (unsigned)", s.manifest, s.artifact_type, s.size);
         match (&s.summary, &s.reason) {
             (Some(Summary::Sbom { format, packages, top_level }), _) => {
-                println!("      {format}: {packages} package(s); top level: {}", top_level.join(", "))
+                outln!("      {format}: {packages} package(s); top level: {}", top_level.join(", "))
             }
-            (_, Some(why)) => println!("      could not read it: {why}"),
+            (_, Some(why)) => outln!("      could not read it: {why}"),
             _ => {}
         }
     }
     for n in &r.notes {
-        println!("! {n}");
+        outln!("! {n}");
     }
     if r.hidden_unverified > 0 {
-        println!(
+        outln!(
             "({} unverified item(s) not shown; pass --include-unverified to see them marked as such)",
             r.hidden_unverified
         );

@@ -10,7 +10,7 @@ use super::exit::{ExitCode, Failure};
 use super::files::read_bounded;
 
 /// Reads a key given as a path or `env://VAR`, bounded in size.
-fn read_key_source(spec: &str) -> Result<Vec<u8>, Failure> {
+pub(super) fn read_key_source(spec: &str) -> Result<Vec<u8>, Failure> {
     if let Some(var) = spec.strip_prefix("env://") {
         let v = std::env::var(var).map_err(|_| {
             Failure::new(
@@ -177,7 +177,7 @@ pub fn public_key(spec: &str, outfile: Option<&Path>) -> Result<ExitCode, Failur
     let pem = key.public_key().to_pem().map_err(|e| key_failure(spec, e))?;
     match outfile {
         Some(p) => write_file(p, pem.as_bytes(), 0o644)?,
-        None => print!("{pem}"),
+        None => super::stdout::write_all(pem.as_bytes()),
     }
     Ok(ExitCode::Ok)
 }

@@ -131,9 +131,8 @@ pub(super) fn pin_all(files: &[ManifestFile], decisions: &[(Found, Decision)]) -
             )
         })?;
         if f.path.as_os_str() == "-" {
-            std::io::stdout().write_all(out.as_bytes()).map_err(|e| {
-                Failure::new(ExitCode::Error, format!("cannot write the pinned manifests: {e}"), "check stdout")
-            })?;
+            // A write error fails the command at the end (stdout::finish).
+            super::stdout::write_all(out.as_bytes());
         } else if !pins.is_empty() {
             replace(&f.path, out.as_bytes())?;
             eprintln!("  pinned {} image(s) in {}", pins.len(), f.shown());

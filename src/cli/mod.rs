@@ -1,4 +1,6 @@
 //! The command-line shell: argument parsing, output and exit codes. No domain logic here.
+// stdout is written through `stdout` only (a closed pipe is quiet there, a panic in println!).
+#![deny(clippy::print_stdout)]
 
 mod artifacts;
 mod blob;
@@ -9,7 +11,10 @@ mod gate;
 mod image;
 mod keyfiles;
 mod manifests;
+mod options;
 mod sigstore;
+mod stdout;
+mod tooling;
 mod trust;
 mod webhook;
 
@@ -18,12 +23,13 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use exit::{ExitCode, Failure};
+pub(crate) use options::{BlobLimitArgs, RegistryArgs, SignatureRepositoryArgs, SigningKeyArgs, VerifyingKeyArgs};
 
 use sigil::keys::KeyAlgorithm;
 
 /// sigil: sign and verify container images, compatible with cosign.
 #[derive(Parser, Debug)]
-#[command(name = "sigil", version, about, long_about = None)]
+#[command(name = "sigil", version = tooling::VERSION, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,6 +85,12 @@ enum Command {
     /// Copy an image with everything attached to it (signatures, attestations, SBOMs, OCI
     /// referrers) between registries and OCI layouts (oci:PATH, the air-gap format).
     Copy(copy::CopyArgs),
+    /// Print a shell completion script, generated from sigil's own flags.
+    Completion(tooling::CompletionArgs),
+    /// Print sigil's man page (roff), or write one page per command with --dir.
+    Man(tooling::ManArgs),
+    /// Print the version and the git commit sigil was built from.
+    Version(tooling::VersionArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,16 +200,14 @@ struct DownloadAttestationArgs {
     /// Only attestations whose signed statement has this predicate type (name or URI).
     #[arg(long)]
     predicate_type: Option<String>,
-    /// Read attestations from this repository instead of the image's.
-    #[arg(long, env = "SIGIL_REPOSITORY")]
-    signature_repository: Option<String>,
+    #[command(flatten)]
+    sig_repo: SignatureRepositoryArgs,
     /// Read only this storage format: legacy (`.att` tag; prints DSSE envelopes) or bundle
     /// (OCI 1.1 referrers; prints Sigstore bundles); both by default.
     #[arg(long, value_enum)]
     format: Option<sigil::attachments::Format>,
-    /// Largest envelope read, in bytes.
-    #[arg(long, default_value_t = 128 << 20, value_parser = clap::value_parser!(u64).range(1..=(4 << 30)))]
-    max_size: u64,
+    #[command(flatten)]
+    limit: BlobLimitArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// The image.
@@ -206,9 +216,8 @@ struct DownloadAttestationArgs {
 
 #[derive(Args, Debug)]
 struct DownloadSbomArgs {
-    /// Largest SBOM read, in bytes.
-    #[arg(long, default_value_t = 128 << 20, value_parser = clap::value_parser!(u64).range(1..=(4 << 30)))]
-    max_size: u64,
+    #[command(flatten)]
+    limit: BlobLimitArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// The image.
@@ -249,9 +258,8 @@ struct UpdateArgs {
 
 #[derive(Args, Debug)]
 struct SignBlobArgs {
-    /// Private key: a file path or env://VAR. Without it, keyless signing (see --identity-token).
-    #[arg(long, short = 'k')]
-    key: Option<String>,
+    #[command(flatten)]
+    key: SigningKeyArgs,
     #[command(flatten)]
     signing: sigstore::SigningArgs,
     /// Where to write the Sigstore bundle (JSON).
@@ -278,9 +286,8 @@ pub(crate) struct PredicateArgs {
 
 #[derive(Args, Debug)]
 struct AttestBlobArgs {
-    /// Private key: a file path or env://VAR. Without it, keyless signing (see --identity-token).
-    #[arg(long, short = 'k')]
-    key: Option<String>,
+    #[command(flatten)]
+    key: SigningKeyArgs,
     #[command(flatten)]
     signing: sigstore::SigningArgs,
     #[command(flatten)]
@@ -297,9 +304,8 @@ struct VerifyBlobArgs {
     /// The Sigstore bundle (media types v0.1, v0.2, v0.3).
     #[arg(long)]
     bundle: PathBuf,
-    /// Verify with this public key (PEM) instead of a certificate identity.
-    #[arg(long, short = 'k')]
-    key: Option<String>,
+    #[command(flatten)]
+    key: VerifyingKeyArgs,
     #[command(flatten)]
     keyless: KeylessArgs,
     #[command(flatten)]
@@ -332,7 +338,7 @@ struct GenerateArgs {
 
 #[derive(Args, Debug)]
 struct ImportArgs {
-    /// Unencrypted private key PEM to import.
+    /// Private key to import: a file path (unencrypted PKCS#8 or SEC1 PEM).
     #[arg(long, short = 'k')]
     key: PathBuf,
     /// Prefix of the output files (P.key and P.pub).
@@ -346,38 +352,17 @@ struct ImportArgs {
 #[derive(Args, Debug)]
 struct PublicKeyArgs {
     /// Private key: a file path or env://VAR.
-    #[arg(long)]
+    #[arg(long, short = 'k')]
     key: String,
     /// Write to this file instead of stdout.
     #[arg(long)]
     outfile: Option<PathBuf>,
 }
 
-/// Options for reaching registries.
-#[derive(Args, Debug, Clone)]
-pub(crate) struct RegistryArgs {
-    /// Allow plain-HTTP registries (insecure: traffic and credentials are not protected).
-    #[arg(long)]
-    allow_http_registry: bool,
-    /// Extra CA certificate (PEM) to trust for registry TLS, besides the system roots.
-    #[arg(long)]
-    registry_cacert: Option<PathBuf>,
-    /// Registry user name, for the registry of the first image (overrides the Docker config).
-    #[arg(long, requires = "registry_password")]
-    registry_username: Option<String>,
-    /// Registry password (prefer the SIGIL_REGISTRY_PASSWORD environment variable).
-    #[arg(long, env = "SIGIL_REGISTRY_PASSWORD", hide_env_values = true, requires = "registry_username")]
-    registry_password: Option<String>,
-    /// Deadline for each registry request, in seconds.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    timeout: u64,
-}
-
 #[derive(Args, Debug)]
 struct SignArgs {
-    /// Private key: a file path or env://VAR. Without it, keyless signing (see --identity-token).
-    #[arg(long, short = 'k')]
-    key: Option<String>,
+    #[command(flatten)]
+    key: SigningKeyArgs,
     #[command(flatten)]
     signing: sigstore::SigningArgs,
     /// Annotation to include in the signed payload (key=value), repeatable.
@@ -391,9 +376,8 @@ struct SignArgs {
     #[arg(long, value_enum, default_value = "bundle")]
     format: sigil::attachments::Format,
 
-    /// Store signatures in this repository instead of the image's ([REGISTRY/]REPO or oci:PATH).
-    #[arg(long, env = "SIGIL_REPOSITORY")]
-    signature_repository: Option<String>,
+    #[command(flatten)]
+    sig_repo: SignatureRepositoryArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Format of stdout.
@@ -434,9 +418,8 @@ pub(crate) struct EvidenceArgs {
 
 #[derive(Args, Debug)]
 struct VerifyArgs {
-    /// Public key: a file path or env://VAR (or the keyless identity flags instead).
-    #[arg(long, short = 'k')]
-    key: Option<String>,
+    #[command(flatten)]
+    key: VerifyingKeyArgs,
     #[command(flatten)]
     keyless: KeylessArgs,
     #[command(flatten)]
@@ -444,17 +427,15 @@ struct VerifyArgs {
     /// Annotation the signed payload must carry (key=value), repeatable.
     #[arg(short = 'a', long = "annotations", value_parser = parse_annotation)]
     annotations: Vec<(String, String)>,
-    /// Read signatures from this repository instead of the image's.
-    #[arg(long, env = "SIGIL_REPOSITORY")]
-    signature_repository: Option<String>,
+    #[command(flatten)]
+    sig_repo: SignatureRepositoryArgs,
     /// Read only this storage format: legacy (`.sig`/`.att` tags) or bundle (OCI 1.1
     /// referrers); both by default, and either verifying is enough.
     #[arg(long, value_enum)]
     format: Option<sigil::attachments::Format>,
 
-    /// Largest signature payload blob read, in bytes.
-    #[arg(long, default_value_t = sigil::verify::DEFAULT_MAX_BLOB_BYTES, value_parser = clap::value_parser!(u64).range(1..=(sigil::payload::MAX_PAYLOAD_BYTES as u64)))]
-    max_blob_size: u64,
+    #[command(flatten)]
+    limit: BlobLimitArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Format of stdout.
@@ -467,9 +448,8 @@ struct VerifyArgs {
 
 #[derive(Args, Debug)]
 struct AttestArgs {
-    /// Private key: a file path or env://VAR. Without it, keyless signing (see --identity-token).
-    #[arg(long, short = 'k')]
-    key: Option<String>,
+    #[command(flatten)]
+    key: SigningKeyArgs,
     #[command(flatten)]
     signing: sigstore::SigningArgs,
     #[command(flatten)]
@@ -482,9 +462,8 @@ struct AttestArgs {
     #[arg(long, value_enum, default_value = "bundle")]
     format: sigil::attachments::Format,
 
-    /// Store attestations in this repository instead of the image's ([REGISTRY/]REPO or oci:PATH).
-    #[arg(long, env = "SIGIL_REPOSITORY")]
-    signature_repository: Option<String>,
+    #[command(flatten)]
+    sig_repo: SignatureRepositoryArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Images.
@@ -494,9 +473,8 @@ struct AttestArgs {
 
 #[derive(Args, Debug)]
 struct VerifyAttestationArgs {
-    /// Public key: a file path or env://VAR (or the keyless identity flags instead).
-    #[arg(long, short = 'k')]
-    key: Option<String>,
+    #[command(flatten)]
+    key: VerifyingKeyArgs,
     #[command(flatten)]
     keyless: KeylessArgs,
     #[command(flatten)]
@@ -504,9 +482,8 @@ struct VerifyAttestationArgs {
     /// Require this predicate type (name as for attest, or a URI).
     #[arg(long = "type")]
     predicate_type: Option<String>,
-    /// Read attestations from this repository instead of the image's.
-    #[arg(long, env = "SIGIL_REPOSITORY")]
-    signature_repository: Option<String>,
+    #[command(flatten)]
+    sig_repo: SignatureRepositoryArgs,
     /// Read only this storage format: legacy (`.sig`/`.att` tags) or bundle (OCI 1.1
     /// referrers); both by default, and either verifying is enough.
     #[arg(long, value_enum)]
@@ -530,9 +507,8 @@ struct VerifyAttestationArgs {
     /// regex), repeatable.
     #[arg(long = "check", value_parser = parse_check)]
     checks: Vec<sigil::policy::PathCheck>,
-    /// Largest attestation envelope read, in bytes.
-    #[arg(long, default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1..=(sigil::dsse::MAX_ENVELOPE_BYTES as u64)))]
-    max_blob_size: u64,
+    #[command(flatten)]
+    limit: BlobLimitArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Images.
@@ -542,9 +518,8 @@ struct VerifyAttestationArgs {
 
 #[derive(Args, Debug)]
 struct InspectArgs {
-    /// Public key: a file path or env://VAR (or the keyless identity flags instead).
-    #[arg(long, short = 'k')]
-    key: Option<String>,
+    #[command(flatten)]
+    key: VerifyingKeyArgs,
     #[command(flatten)]
     keyless: KeylessArgs,
     #[command(flatten)]
@@ -552,12 +527,10 @@ struct InspectArgs {
     /// Also show what did not verify (marked unverified, with why) and unsigned SBOMs.
     #[arg(long)]
     include_unverified: bool,
-    /// Read signatures and attestations from this repository instead of the image's.
-    #[arg(long, env = "SIGIL_REPOSITORY")]
-    signature_repository: Option<String>,
-    /// Largest blob read (payload, envelope, SBOM), in bytes.
-    #[arg(long, default_value_t = 128 << 20, value_parser = clap::value_parser!(u64).range(1..=(4 << 30)))]
-    max_blob_size: u64,
+    #[command(flatten)]
+    sig_repo: SignatureRepositoryArgs,
+    #[command(flatten)]
+    limit: BlobLimitArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Format of stdout.
@@ -569,9 +542,8 @@ struct InspectArgs {
 
 #[derive(Args, Debug)]
 struct TreeArgs {
-    /// Look for attachments in this repository instead of the image's.
-    #[arg(long, env = "SIGIL_REPOSITORY")]
-    signature_repository: Option<String>,
+    #[command(flatten)]
+    sig_repo: SignatureRepositoryArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Format of stdout.
@@ -592,8 +564,12 @@ fn parse_annotation(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Runs the parsed command.
+/// Runs the parsed command, its output flushed (see `stdout`).
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    stdout::finish(dispatch(cli))
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::GenerateKeyPair(a) => keyfiles::generate(a.algorithm, &a.output_key_prefix, a.force),
         Command::ImportKeyPair(a) => keyfiles::import(&a.key, &a.output_key_prefix, a.force),
@@ -616,5 +592,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Gate(a) => gate::gate(a),
         Command::Webhook(a) => webhook::webhook(a),
         Command::Copy(a) => copy::copy(a),
+        Command::Completion(a) => tooling::completion(a),
+        Command::Man(a) => tooling::man(a),
+        Command::Version(a) => tooling::version(a),
     }
 }

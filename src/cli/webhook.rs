@@ -60,12 +60,8 @@ pub(crate) struct WebhookArgs {
     /// Seconds a tag's digest is kept before the registry is asked again.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     digest_ttl: u64,
-    /// Allow plain-HTTP registries (insecure: traffic and credentials are not protected).
-    #[arg(long)]
-    allow_http_registry: bool,
-    /// Extra CA certificate (PEM) to trust for registry TLS, besides the system roots.
-    #[arg(long)]
-    registry_cacert: Option<PathBuf>,
+    #[command(flatten)]
+    transport: super::options::RegistryTransportArgs,
     /// Deadline for each registry request, in seconds (a review is bounded by --deadline).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     registry_timeout: u64,
@@ -118,8 +114,7 @@ pub(crate) fn webhook(args: WebhookArgs) -> Result<ExitCode, Failure> {
 /// mounted dockerconfigjson Secret).
 fn registry_args(args: &WebhookArgs) -> RegistryArgs {
     RegistryArgs {
-        allow_http_registry: args.allow_http_registry,
-        registry_cacert: args.registry_cacert.clone(),
+        transport: args.transport.clone(),
         registry_username: None,
         registry_password: None,
         timeout: args.registry_timeout,
