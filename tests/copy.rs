@@ -76,22 +76,7 @@ fn verifications(d: &Path, image: &str, registry: bool) -> Vec<(String, i32)> {
                 cosign(d, &["verify", "--key", key, "--insecure-ignore-tlog=true", HTTP, image]),
             );
         }
-        run(
-            "cosign2 verify-attestation",
-            cosign(
-                d,
-                &[
-                    "verify-attestation",
-                    "--key",
-                    "s.pub",
-                    "--type",
-                    "slsaprovenance1",
-                    "--insecure-ignore-tlog=true",
-                    HTTP,
-                    image,
-                ],
-            ),
-        );
+        run("cosign2 verify-attestation", cosign2_verify_slsa(d, &[image]));
         let root = cosign3_common("trusted-root.json");
         run(
             "cosign3 verify other.pub",
@@ -120,6 +105,14 @@ fn verifications(d: &Path, image: &str, registry: bool) -> Vec<(String, i32)> {
         );
     }
     out
+}
+
+/// cosign 2.5 verifies the SLSA attestation `s.key` made of `image` (a reference, or
+/// `--local-image DIR`).
+fn cosign2_verify_slsa(d: &Path, image: &[&str]) -> std::process::Output {
+    let args =
+        ["verify-attestation", "--key", "s.pub", "--type", "slsaprovenance1", "--insecure-ignore-tlog=true", HTTP];
+    cosign(d, &[&args[..], image].concat())
 }
 
 /// `sigil tree -o json`: the attachment manifests and the referrers, as digests.
@@ -374,23 +367,7 @@ fn cosign_save_and_load_layouts_travel_both_ways() {
     let cosign_verifies = |image: &[&str]| {
         let v =
             cosign(d, &[&["verify", "--key", "other.pub", "--insecure-ignore-tlog=true", HTTP][..], image].concat());
-        let a = cosign(
-            d,
-            &[
-                &[
-                    "verify-attestation",
-                    "--key",
-                    "s.pub",
-                    "--type",
-                    "slsaprovenance1",
-                    "--insecure-ignore-tlog=true",
-                    HTTP,
-                ][..],
-                image,
-            ]
-            .concat(),
-        );
-        (code(&v), code(&a))
+        (code(&v), code(&cosign2_verify_slsa(d, image)))
     };
     let sigil_verifies = |image: &str| {
         let v = sigil(d, &["verify", HTTP, "--key", "other.pub", image]);
