@@ -29,6 +29,14 @@ if [ ! -x /usr/bin/docker-registry ] || ! command -v openssl >/dev/null || ! com
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry openssl curl >/dev/null
 fi
 
+# buildah: tests/container.rs builds the Containerfile with it (vfs storage in a temporary
+# folder, chroot isolation: no daemon).
+if [ ! -x /usr/bin/buildah ]; then
+  log "installing buildah (apt)"
+  apt_update_once
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah >/dev/null
+fi
+
 # The mirror: the first Debian archive URI in this machine's apt sources (deb822 or one-line).
 mirror_uri() {
   local f uri=""
