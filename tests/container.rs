@@ -108,6 +108,8 @@ fn containerfile_builds_a_non_root_image_that_runs_sigil() {
         "bud",
         "--isolation",
         "chroot",
+        // Only the base images made above; nothing is pulled.
+        "--pull=never",
         "--build-arg",
         "RUST_IMAGE=localhost/sigil-test-build",
         "--build-arg",
